@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing Dicc needs on Debian 12 (run as root; a no-op where present):
+#  - NVRTC 11.8 from Debian's non-free component: every CUDA kernel is compiled by the tests, GPU or not.
+#  - OpenBLAS: the CPU GEMM benchmark's peer.
+# The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
+set -euo pipefail
+
+need=()
+[ -e /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 ] || need+=(libnvrtc11.2 libnvrtc-builtins11.8)
+[ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || need+=(libopenblas0-pthread)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing packages: ${need[*]}. Run this script as root (or install them with apt-get)." >&2
+  exit 1
+fi
+
+src=/etc/apt/sources.list.d/debian-nonfree.sources
+if [ ! -e "$src" ]; then
+  cat > "$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "installed: ${need[*]}"

@@ -1,0 +1,372 @@
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Backends;
+
+/// <summary>
+/// The backend contract: memory, transfers, and the handful of ops a VGG + DICC training step needs.
+/// The CPU backend is the reference implementation (and the oracle for GPU tests); the CUDA backend
+/// implements the same contract. Public methods check shapes once here, so that every backend gets the
+/// same errors; backends implement the protected <c>...Core</c> methods and may assume valid arguments.
+///
+/// Conventions: tensors are dense, row-major, float32 unless stated. Gradient outputs are overwritten,
+/// never accumulated (each parameter is used once per step, so there is nothing to zero). Ops may run
+/// asynchronously; <see cref="CopyOut{T}"/> and <see cref="Synchronize"/> wait for them.
+/// </summary>
+public abstract class Backend : IDisposable
+{
+    /// <summary>Short name, e.g. "cpu" or "cuda:0".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>What the backend runs on, for logs (CPU model and threads, GPU name).</summary>
+    public abstract string Description { get; }
+
+    // ---- memory -----------------------------------------------------------------------------------
+
+    /// <summary>Allocates zero-filled memory. Call while planning, never inside a step.</summary>
+    public abstract Storage Allocate(long sizeInBytes);
+
+    /// <summary>Allocates a fresh tensor of its own (a convenience for planning and tests).</summary>
+    public Tensor Create(Shape shape, DType dtype = DType.Float32) =>
+        new(Allocate(Math.Max(1, shape.ElementCount * dtype.SizeInBytes())), shape, dtype);
+
+    public void CopyIn<T>(Tensor dst, ReadOnlySpan<T> src) where T : unmanaged
+    {
+        RequireOwn(dst);
+        dst.RequireDType(DTypeExtensions.Of<T>());
+        if (src.Length != dst.ElementCount)
+            throw new ArgumentException($"Copying {src.Length} values into {dst.Shape} ({dst.ElementCount} elements).");
+        CopyInCore(dst, System.Runtime.InteropServices.MemoryMarshal.AsBytes(src));
+    }
+
+    public void CopyOut<T>(Tensor src, Span<T> dst) where T : unmanaged
+    {
+        RequireOwn(src);
+        src.RequireDType(DTypeExtensions.Of<T>());
+        if (dst.Length != src.ElementCount)
+            throw new ArgumentException($"Copying {src.Shape} ({src.ElementCount} elements) into {dst.Length} values.");
+        CopyOutCore(src, System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst));
+    }
+
+    /// <summary>Reads a tensor back into a new array (tests, logging, checkpoints; not for the hot path).</summary>
+    public T[] ToArray<T>(Tensor src) where T : unmanaged
+    {
+        var a = new T[src.ElementCount];
+        CopyOut<T>(src, a);
+        return a;
+    }
+
+    public float[] ToArray(Tensor src) => ToArray<float>(src);
+
+    /// <summary>Device-to-device copy between tensors of equal shape and type.</summary>
+    public void Copy(Tensor src, Tensor dst)
+    {
+        RequireOwn(src, dst);
+        if (src.ElementCount != dst.ElementCount || src.DType != dst.DType)
+            throw new ShapeMismatchException($"Copy from {src} to {dst}: element counts or types differ.");
+        CopyCore(src, dst);
+    }
+
+    public void Fill(Tensor dst, float value)
+    {
+        RequireOwn(dst);
+        dst.RequireDType(DType.Float32);
+        FillCore(dst, value);
+    }
+
+    /// <summary>Waits until every op issued so far has finished.</summary>
+    public abstract void Synchronize();
+
+    // ---- convolution ------------------------------------------------------------------------------
+
+    /// <summary>Workspace bytes the three convolution ops need for this geometry.</summary>
+    public long ConvolutionWorkspaceBytes(in ConvolutionGeometry g)
+    {
+        g.Validate();
+        return ConvolutionWorkspaceBytesCore(g);
+    }
+
+    /// <summary>Grows the shared scratch memory to at least this size (done while planning).</summary>
+    public abstract void ReserveWorkspace(long sizeInBytes);
+
+    /// <summary>y = conv(x, w) + bias. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q].</summary>
+    public void ConvolutionForward(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
+    {
+        g.Validate();
+        RequireOwn(x, w, y);
+        x.RequireShape(g.InputShape);
+        w.RequireShape(g.WeightShape);
+        y.RequireShape(g.OutputShape);
+        if (bias is not null) { RequireOwn(bias); RequireLength(bias, g.K, "convolution bias"); }
+        ConvolutionForwardCore(g, x, w, bias, y);
+    }
+
+    /// <summary>dx = dL/dx given dy [N,K,P,Q] and w.</summary>
+    public void ConvolutionBackwardData(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
+    {
+        g.Validate();
+        RequireOwn(dy, w, dx);
+        dy.RequireShape(g.OutputShape);
+        w.RequireShape(g.WeightShape);
+        dx.RequireShape(g.InputShape);
+        ConvolutionBackwardDataCore(g, dy, w, dx);
+    }
+
+    /// <summary>dw = dL/dw and dbias = sum of dy over N, P, Q (when dbias is given).</summary>
+    public void ConvolutionBackwardFilter(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
+    {
+        g.Validate();
+        RequireOwn(x, dy, dw);
+        x.RequireShape(g.InputShape);
+        dy.RequireShape(g.OutputShape);
+        dw.RequireShape(g.WeightShape);
+        if (dbias is not null) { RequireOwn(dbias); RequireLength(dbias, g.K, "convolution bias gradient"); }
+        ConvolutionBackwardFilterCore(g, x, dy, dw, dbias);
+    }
+
+    // ---- batch normalisation (per channel over N, H, W; PyTorch semantics) -------------------------
+
+    /// <summary>
+    /// Training mode: normalise with the batch mean and biased variance; update the running statistics
+    /// with <c>running = (1 - momentum) * running + momentum * batch</c>, using the unbiased variance for
+    /// <c>runningVar</c>; save mean and 1/sqrt(var + eps) for the backward pass.
+    /// </summary>
+    public void BatchNormTrainingForward(Tensor x, Tensor gamma, Tensor beta, Tensor y,
+        Tensor runningMean, Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
+    {
+        RequireOwn(x, gamma, beta, y, runningMean, runningVar, saveMean, saveInvStd);
+        int c = RequireBatchNorm(x, y, gamma, beta, runningMean, runningVar, saveMean, saveInvStd);
+        if (x.Shape.ElementCount / c < 2)
+            throw new ArgumentException($"Batch normalisation in training needs more than one value per channel, got {x.Shape}.");
+        BatchNormTrainingForwardCore(x, gamma, beta, y, runningMean, runningVar, momentum, epsilon, saveMean, saveInvStd);
+    }
+
+    /// <summary>Evaluation mode: y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta.</summary>
+    public void BatchNormInferenceForward(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        float epsilon, Tensor y)
+    {
+        RequireOwn(x, gamma, beta, y, runningMean, runningVar);
+        RequireBatchNorm(x, y, gamma, beta, runningMean, runningVar);
+        BatchNormInferenceForwardCore(x, gamma, beta, runningMean, runningVar, epsilon, y);
+    }
+
+    /// <summary>Backward of the training-mode forward: dx, dgamma, dbeta.</summary>
+    public void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+        Tensor dx, Tensor dgamma, Tensor dbeta)
+    {
+        RequireOwn(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        RequireBatchNorm(x, dy, gamma, saveMean, saveInvStd, dgamma, dbeta);
+        dx.RequireShape(x.Shape);
+        BatchNormBackwardCore(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+    }
+
+    // ---- elementwise ------------------------------------------------------------------------------
+
+    /// <summary>y = max(x, 0). x and y may be the same tensor.</summary>
+    public void ReluForward(Tensor x, Tensor y)
+    {
+        RequireOwn(x, y);
+        RequireSameShape(x, y);
+        ReluForwardCore(x, y);
+    }
+
+    /// <summary>dx = dy where y &gt; 0, else 0 (y is the forward output).</summary>
+    public void ReluBackward(Tensor y, Tensor dy, Tensor dx)
+    {
+        RequireOwn(y, dy, dx);
+        RequireSameShape(y, dy);
+        RequireSameShape(y, dx);
+        ReluBackwardCore(y, dy, dx);
+    }
+
+    /// <summary>
+    /// Inverted dropout: mask_i = 1/(1-p) when uniform_i &gt;= p else 0, y = x * mask. uniform_i is the
+    /// Philox4x32-10 stream of <paramref name="seed"/> at counter <c>offset + i</c>, identical on every
+    /// backend, so masks match exactly across devices.
+    /// </summary>
+    public void DropoutForward(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
+    {
+        RequireOwn(x, y, mask);
+        RequireSameShape(x, y);
+        RequireSameShape(x, mask);
+        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1).");
+        DropoutForwardCore(x, y, mask, p, seed, offset);
+    }
+
+    /// <summary>dx = dy * a (elementwise); the dropout backward with a = mask.</summary>
+    public void Multiply(Tensor dy, Tensor a, Tensor dx)
+    {
+        RequireOwn(dy, a, dx);
+        RequireSameShape(dy, a);
+        RequireSameShape(dy, dx);
+        MultiplyCore(dy, a, dx);
+    }
+
+    // ---- pooling ----------------------------------------------------------------------------------
+
+    public void MaxPoolForward(in PoolGeometry g, Tensor x, Tensor y)
+    {
+        g.Validate();
+        RequireOwn(x, y);
+        x.RequireShape(g.InputShape);
+        y.RequireShape(g.OutputShape);
+        MaxPoolForwardCore(g, x, y);
+    }
+
+    /// <summary>
+    /// Routes each output gradient to the first position (row-major within the window) that holds the
+    /// window's maximum, as PyTorch does; x and y are the forward input and output.
+    /// </summary>
+    public void MaxPoolBackward(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx)
+    {
+        g.Validate();
+        RequireOwn(x, y, dy, dx);
+        x.RequireShape(g.InputShape);
+        dx.RequireShape(g.InputShape);
+        y.RequireShape(g.OutputShape);
+        dy.RequireShape(g.OutputShape);
+        MaxPoolBackwardCore(g, x, y, dy, dx);
+    }
+
+    // ---- dense ------------------------------------------------------------------------------------
+
+    /// <summary>y [N, out] = x [N, in] * w [out, in]^T + b [out].</summary>
+    public void LinearForward(Tensor x, Tensor w, Tensor? b, Tensor y)
+    {
+        RequireOwn(x, w, y);
+        var (n, fin, fout) = RequireLinear(x, w, y);
+        if (b is not null) { RequireOwn(b); RequireLength(b, fout, "linear bias"); }
+        LinearForwardCore(x, w, b, y, n, fin, fout);
+    }
+
+    /// <summary>dx = dy * w (when dx is given), dw = dy^T * x, db = column sums of dy (when db is given).</summary>
+    public void LinearBackward(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db)
+    {
+        RequireOwn(x, w, dy, dw);
+        var (n, fin, fout) = RequireLinear(x, w, dy);
+        dw.RequireShape(w.Shape);
+        if (dx is not null) { RequireOwn(dx); dx.RequireShape(x.Shape); }
+        if (db is not null) { RequireOwn(db); RequireLength(db, fout, "linear bias gradient"); }
+        LinearBackwardCore(x, w, dy, dx, dw, db, n, fin, fout);
+    }
+
+    /// <summary>Row-wise softmax of [N, K] logits (numerically stable).</summary>
+    public void Softmax(Tensor logits, Tensor probabilities)
+    {
+        RequireOwn(logits, probabilities);
+        logits.Shape.RequireRank(2);
+        RequireSameShape(logits, probabilities);
+        SoftmaxCore(logits, probabilities);
+    }
+
+    /// <summary>
+    /// Softmax cross-entropy over [N, K] logits with int32 labels [N]. With class weights [K] it is
+    /// PyTorch's weighted mean: <c>sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]</c>. Writes the loss into the
+    /// one-element tensor <paramref name="loss"/> (no host sync) and, when given, its gradient with respect
+    /// to the logits into <paramref name="dlogits"/>. A label outside [0, K) is an error.
+    /// </summary>
+    public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
+    {
+        RequireOwn(logits, labels, loss);
+        logits.Shape.RequireRank(2);
+        labels.RequireDType(DType.Int32);
+        if (labels.ElementCount != logits.Shape[0])
+            throw new ShapeMismatchException($"{labels.ElementCount} labels for {logits.Shape} logits.");
+        RequireLength(loss, 1, "loss");
+        if (classWeights is not null) { RequireOwn(classWeights); RequireLength(classWeights, logits.Shape[1], "class weights"); }
+        if (dlogits is not null) { RequireOwn(dlogits); RequireSameShape(logits, dlogits); }
+        SoftmaxCrossEntropyCore(logits, labels, classWeights, loss, dlogits);
+    }
+
+    // ---- optimiser --------------------------------------------------------------------------------
+
+    /// <summary>
+    /// SGD with momentum and weight decay over flat parameter, gradient and momentum buffers, PyTorch
+    /// semantics (dampening 0): <c>g += wd * w; v = mu * v + g; w -= lr * (nesterov ? g + mu * v : v)</c>.
+    /// </summary>
+    public void SgdStep(Tensor weights, Tensor grads, Tensor momentum, float learningRate, float momentumFactor,
+        float weightDecay, bool nesterov)
+    {
+        RequireOwn(weights, grads, momentum);
+        RequireSameShape(weights, grads);
+        RequireSameShape(weights, momentum);
+        SgdStepCore(weights, grads, momentum, learningRate, momentumFactor, weightDecay, nesterov);
+    }
+
+    // ---- what backends implement -----------------------------------------------------------------
+
+    protected abstract void CopyInCore(Tensor dst, ReadOnlySpan<byte> src);
+    protected abstract void CopyOutCore(Tensor src, Span<byte> dst);
+    protected abstract void CopyCore(Tensor src, Tensor dst);
+    protected abstract void FillCore(Tensor dst, float value);
+    protected abstract long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g);
+    protected abstract void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y);
+    protected abstract void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx);
+    protected abstract void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias);
+    protected abstract void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y,
+        Tensor runningMean, Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd);
+    protected abstract void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+        Tensor runningVar, float epsilon, Tensor y);
+    protected abstract void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+        Tensor dx, Tensor dgamma, Tensor dbeta);
+    protected abstract void ReluForwardCore(Tensor x, Tensor y);
+    protected abstract void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx);
+    protected abstract void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset);
+    protected abstract void MultiplyCore(Tensor a, Tensor b, Tensor result);
+    protected abstract void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y);
+    protected abstract void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    protected abstract void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout);
+    protected abstract void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout);
+    protected abstract void SoftmaxCore(Tensor logits, Tensor probabilities);
+    protected abstract void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits);
+    protected abstract void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
+        float momentumFactor, float weightDecay, bool nesterov);
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    // ---- checks -----------------------------------------------------------------------------------
+
+    protected void RequireOwn(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            if (!ReferenceEquals(t.Storage.Backend, this))
+                throw new ArgumentException($"Tensor {t} belongs to backend '{t.Backend.Name}', not '{Name}'.");
+            if (t.Storage.IsDisposed)
+                throw new ObjectDisposedException($"Tensor {t.Shape}", "The tensor's storage has been disposed.");
+        }
+    }
+
+    private static void RequireSameShape(Tensor a, Tensor b)
+    {
+        if (a.Shape != b.Shape) throw new ShapeMismatchException($"Shapes differ: {a.Shape} and {b.Shape}.");
+        if (a.DType != DType.Float32 || b.DType != DType.Float32)
+            throw new ArgumentException($"Expected float32 tensors, got {a.DType} and {b.DType}.");
+    }
+
+    private static void RequireLength(Tensor t, long length, string what)
+    {
+        if (t.ElementCount != length)
+            throw new ShapeMismatchException($"The {what} has {t.ElementCount} elements ({t.Shape}); expected {length}.");
+    }
+
+    private static int RequireBatchNorm(Tensor x, Tensor y, params ReadOnlySpan<Tensor> perChannel)
+    {
+        if (x.Shape.Rank != 4 && x.Shape.Rank != 2)
+            throw new ShapeMismatchException($"Batch normalisation expects [N,C,H,W] or [N,C], got {x.Shape}.");
+        y.RequireShape(x.Shape);
+        int c = x.Shape[1];
+        foreach (var t in perChannel) RequireLength(t, c, "per-channel batch-norm tensor");
+        return c;
+    }
+
+    private static (int n, int fin, int fout) RequireLinear(Tensor x, Tensor w, Tensor y)
+    {
+        x.Shape.RequireRank(2);
+        w.Shape.RequireRank(2);
+        y.Shape.RequireRank(2);
+        int n = x.Shape[0], fin = x.Shape[1], fout = w.Shape[0];
+        if (w.Shape[1] != fin || y.Shape[0] != n || y.Shape[1] != fout)
+            throw new ShapeMismatchException($"Linear: x {x.Shape}, w {w.Shape}, y {y.Shape} do not fit (w is [out, in]).");
+        return (n, fin, fout);
+    }
+}

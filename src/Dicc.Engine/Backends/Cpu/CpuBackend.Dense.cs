@@ -1,0 +1,91 @@
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Backends.Cpu;
+
+// Linear layers and the softmax cross-entropy loss.
+public sealed unsafe partial class CpuBackend
+{
+    protected override void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout)
+    {
+        float* yp = F(y);
+        Gemm.Sgemm(false, true, n, fout, fin, 1f, F(x), fin, F(w), fin, 0f, yp, fout);
+        if (b is null) return;
+        float* bp = F(b);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < fout; j++) yp[(long)i * fout + j] += bp[j];
+    }
+
+    protected override void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db,
+        int n, int fin, int fout)
+    {
+        float* gp = F(dy);
+        if (dx is not null) Gemm.Sgemm(false, false, n, fin, fout, 1f, gp, fout, F(w), fin, 0f, F(dx), fin);
+        Gemm.Sgemm(true, false, fout, fin, n, 1f, gp, fout, F(x), fin, 0f, F(dw), fin);
+        if (db is null) return;
+        float* dbp = F(db);
+        for (int j = 0; j < fout; j++)
+        {
+            double acc = 0;
+            for (int i = 0; i < n; i++) acc += gp[(long)i * fout + j];
+            dbp[j] = (float)acc;
+        }
+    }
+
+    protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
+    {
+        int n = logits.Shape[0], k = logits.Shape[1];
+        float* zp = F(logits), pp = F(probabilities);
+        for (int i = 0; i < n; i++)
+        {
+            float* z = zp + (long)i * k, p = pp + (long)i * k;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < k; j++) max = MathF.Max(max, z[j]);
+            double sum = 0;
+            for (int j = 0; j < k; j++) { float e = MathF.Exp(z[j] - max); p[j] = e; sum += e; }
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j < k; j++) p[j] *= inv;
+        }
+    }
+
+    protected override void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
+    {
+        int n = logits.Shape[0], k = logits.Shape[1];
+        float* zp = F(logits);
+        int* yp = Ptr<int>(labels);
+        float* wp = classWeights is null ? null : F(classWeights);
+        float* gp = dlogits is null ? null : F(dlogits);
+        double total = 0, weightSum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int label = yp[i];
+            if ((uint)label >= (uint)k)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"Label of row {i} is outside [0, {k}).");
+            float* z = zp + (long)i * k;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < k; j++) max = MathF.Max(max, z[j]);
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(z[j] - max);
+            double logSumExp = max + Math.Log(sum);
+            double wi = wp == null ? 1.0 : wp[label];
+            total += wi * (logSumExp - z[label]);
+            weightSum += wi;
+        }
+        F(loss)[0] = (float)(total / weightSum);
+        if (gp == null) return;
+        for (int i = 0; i < n; i++)
+        {
+            int label = yp[i];
+            float* z = zp + (long)i * k, g = gp + (long)i * k;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < k; j++) max = MathF.Max(max, z[j]);
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(z[j] - max);
+            double scale = (wp == null ? 1.0 : wp[label]) / weightSum;
+            for (int j = 0; j < k; j++)
+            {
+                double p = Math.Exp(z[j] - max) / sum;
+                g[j] = (float)(scale * (p - (j == label ? 1.0 : 0.0)));
+            }
+        }
+    }
+}

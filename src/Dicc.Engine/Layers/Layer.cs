@@ -1,0 +1,87 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Layers;
+
+/// <summary>What a forward or backward pass needs to know besides its tensors.</summary>
+public sealed class StepContext
+{
+    /// <summary>Training mode: batch statistics in BatchNorm, active dropout.</summary>
+    public bool Training { get; set; }
+
+    /// <summary>Optimiser step counter; with <see cref="Seed"/> it fixes every random draw of the step.</summary>
+    public long Step { get; set; }
+
+    /// <summary>Run seed; layers derive their own streams from it.</summary>
+    public ulong Seed { get; set; }
+
+    public static StepContext Evaluation(ulong seed = 0) => new() { Training = false, Seed = seed };
+}
+
+/// <summary>
+/// A layer with an explicit forward and backward. Life cycle: construct (declares parameters) ->
+/// <see cref="AssignNames"/> -> a <see cref="ParameterSet"/> gives parameters memory -> <see cref="Bind"/>
+/// allocates state (running statistics) -> <see cref="Prepare"/> for each input shape plans scratch memory ->
+/// Forward/Backward any number of times with no allocation.
+/// </summary>
+public abstract class Layer
+{
+    /// <summary>Full, PyTorch-style dotted name ("features.0"), set by <see cref="AssignNames"/>.</summary>
+    public string Name { get; private set; } = "";
+
+    public virtual IEnumerable<Parameter> Parameters => [];
+
+    /// <summary>Non-trainable state saved in checkpoints (running statistics).</summary>
+    public virtual IEnumerable<StateTensor> State => [];
+
+    /// <summary>Gives this layer and its parameters their full names (prefix "" for the root).</summary>
+    public virtual void AssignNames(string prefix)
+    {
+        Name = prefix;
+        foreach (var p in Parameters) p.Name = Join(prefix, p.LocalName);
+    }
+
+    protected static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
+
+    /// <summary>Allocates the layer's state on a backend (once, after its parameters have memory).</summary>
+    public virtual void Bind(Backend backend) { }
+
+    /// <summary>The output shape for an input shape; throws a <see cref="ShapeMismatchException"/> naming the layer if it does not fit.</summary>
+    public abstract Shape OutputShape(Shape input);
+
+    /// <summary>Plans scratch memory for this input shape (called whenever the input shape changes).</summary>
+    public virtual void Prepare(Shape input, Backend backend) => OutputShape(input);
+
+    public abstract void Forward(Tensor x, Tensor y, StepContext context);
+
+    /// <summary>
+    /// Writes the parameter gradients (overwriting) and, when <paramref name="dx"/> is given, the input
+    /// gradient. x and y are the tensors of the latest forward pass.
+    /// </summary>
+    public abstract void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context);
+
+    /// <summary>Floating-point operations of one forward pass (multiply-adds count two), for throughput reports.</summary>
+    public virtual long ForwardFlops(Shape input) => 0;
+
+    public override string ToString() => $"{GetType().Name}({Name})";
+}
+
+/// <summary>
+/// Grow-only memory for one purpose (an activation, a mask): views of any shape up to the largest one
+/// requested so far. Allocates only when a larger shape is planned.
+/// </summary>
+internal sealed class Scratch(Backend backend)
+{
+    private Storage? _storage;
+
+    public Tensor View(Shape shape, DType dtype = DType.Float32)
+    {
+        long bytes = Math.Max(1, shape.ElementCount) * dtype.SizeInBytes();
+        if (_storage is null || _storage.SizeInBytes < bytes)
+        {
+            _storage?.Dispose();
+            _storage = backend.Allocate(bytes);
+        }
+        return new Tensor(_storage, shape, dtype);
+    }
+}
