@@ -1,0 +1,91 @@
+using Dicc.Engine.Layers;
+
+namespace Dicc.Engine.Models;
+
+public enum VggDepth
+{
+    Vgg11 = 11,
+    Vgg13 = 13,
+    Vgg16 = 16,
+    Vgg19 = 19,
+}
+
+/// <summary>Options of the FER-style VGG (SPEC 1): conv3x3 + BatchNorm + ReLU blocks, five 2x2 max-pools.</summary>
+public sealed record VggOptions
+{
+    public VggDepth Depth { get; init; } = VggDepth.Vgg19;
+    public int InputChannels { get; init; } = 1;
+
+    /// <summary>Square input side; 44 (train crop) and 48 (full image) both pool down to 1x1.</summary>
+    public int InputSize { get; init; } = 44;
+
+    /// <summary>Channel multiplier (1.0 = the paper's network; 0.25 makes CPU runs practical).</summary>
+    public double Width { get; init; } = 1.0;
+
+    /// <summary>Dropout on the feature vector in training (SPEC 1: 0.5).</summary>
+    public float Dropout { get; init; } = 0.5f;
+
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Depth)) throw new ArgumentException($"Unknown VGG depth {(int)Depth}; use 11, 13, 16 or 19.");
+        if (InputChannels <= 0) throw new ArgumentException($"Input channels must be positive, got {InputChannels}.");
+        // Five floor-halvings reach exactly 1x1 for sides 32..63, so the feature is always 512 x width.
+        if (InputSize < 32 || InputSize > 63)
+            throw new ArgumentException($"Input size {InputSize} is not supported: VGG pools five times, so sides 32..63 (e.g. 44 or 48) give a 1x1 feature map.");
+        if (!(Width > 0 && Width <= 4)) throw new ArgumentException($"Width multiplier must be in (0, 4], got {Width}.");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"Dropout must be in [0, 1), got {Dropout}.");
+    }
+}
+
+/// <summary>
+/// The VGG that FER repositories call VGG19 (and its 11/13/16 siblings): the backbone maps [N, C, S, S] to
+/// a feature [N, 512 x width]; heads are built on top (a linear classifier, or DICC's subclass head).
+/// </summary>
+public static class Vgg
+{
+    /// <summary>Channel configuration; 0 marks a 2x2 max-pool.</summary>
+    public static int[] Configuration(VggDepth depth) => depth switch
+    {
+        VggDepth.Vgg11 => [64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
+        VggDepth.Vgg13 => [64, 64, 0, 128, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
+        VggDepth.Vgg16 => [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0],
+        VggDepth.Vgg19 => [64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0],
+        _ => throw new ArgumentOutOfRangeException(nameof(depth), depth, "Unknown VGG depth."),
+    };
+
+    public static int Channels(int baseChannels, double width) => Math.Max(1, (int)Math.Round(baseChannels * width));
+
+    /// <summary>Length of the feature vector: 512 x width (rounded).</summary>
+    public static int FeatureSize(VggOptions options) => Channels(512, options.Width);
+
+    /// <summary>conv-BN-ReLU blocks and pools, then a flatten to [N, FeatureSize].</summary>
+    public static Sequential Backbone(VggOptions options)
+    {
+        options.Validate();
+        var layers = new List<Layer>();
+        int channels = options.InputChannels;
+        foreach (int c in Configuration(options.Depth))
+        {
+            if (c == 0)
+            {
+                layers.Add(new MaxPool2d(2, 2));
+                continue;
+            }
+            int outChannels = Channels(c, options.Width);
+            layers.Add(new Conv2d(channels, outChannels, 3, stride: 1, padding: 1));
+            layers.Add(new BatchNorm2d(outChannels));
+            layers.Add(new ReLU());
+            channels = outChannels;
+        }
+        layers.Add(new Flatten());
+        return new Sequential(layers);
+    }
+
+    /// <summary>Dropout on the feature, then Linear(features -> outputs).</summary>
+    public static Sequential Head(int features, int outputs, float dropout) =>
+        new(new Dropout(dropout), new Linear(features, outputs));
+
+    /// <summary>The baseline classifier: backbone ("features") followed by a linear head ("classifier").</summary>
+    public static Sequential Classifier(VggOptions options, int classes) =>
+        new(Backbone(options), Head(FeatureSize(options), classes, options.Dropout));
+}
