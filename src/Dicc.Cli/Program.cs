@@ -1,10 +1,8 @@
+using Dicc.Cli.Infrastructure;
+
 namespace Dicc.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.WriteLine("dicc: the command-line verbs are not built yet.");
-        return 1;
-    }
+    public static int Main(string[] args) => DiccApp.Run(args);
 }
