@@ -162,8 +162,8 @@ public sealed class EvaluationAccumulator
                 $"{scores.Length} scores for a batch of {labels.Length} samples x {ClassCount} classes (expected {(long)labels.Length * ClassCount}).",
                 nameof(scores));
         for (int i = 0; i < scores.Length; i++)
-            if (float.IsNaN(scores[i]))
-                throw new ArgumentException($"Score {i % ClassCount} of sample {i / ClassCount} in the batch is NaN.", nameof(scores));
+            if (!float.IsFinite(scores[i]))
+                throw new ArgumentException($"Score {i % ClassCount} of sample {i / ClassCount} in the batch is {scores[i]}, not a finite number.", nameof(scores));
     }
 
     private void RequireLabel(int label, int position)

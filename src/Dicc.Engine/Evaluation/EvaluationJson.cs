@@ -5,8 +5,8 @@ namespace Dicc.Engine.Evaluation;
 
 /// <summary>
 /// JSON for evaluation records through a source-generated context (no reflection, safe to trim).
-/// Undefined values are nullable and written as null; named floating-point literals are allowed as a
-/// last resort so that an infinite threshold can never make writing a report fail.
+/// Undefined values are nullable and written as null, so the files are strict JSON that any parser reads.
+/// Number arrays (curves, confusion rows, seeds) are written one array per line.
 /// </summary>
 public static class EvaluationJson
 {
@@ -47,9 +47,9 @@ public static class EvaluationJson
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     WriteIndented = true,
     UseStringEnumConverter = true,
-    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     RespectNullableAnnotations = true,
-    RespectRequiredConstructorParameters = true)]
+    RespectRequiredConstructorParameters = true,
+    Converters = [typeof(CompactDoubleArrayConverter), typeof(CompactInt64ArrayConverter)])]
 [JsonSerializable(typeof(EvaluationReport))]
 [JsonSerializable(typeof(RunResult))]
 [JsonSerializable(typeof(ResultTable))]

@@ -43,8 +43,8 @@ public sealed record PrecisionRecallCurve(
         for (int i = 0; i < n; i++)
         {
             float s = scores[i * classCount + classIndex];
-            if (float.IsNaN(s))
-                throw new ArgumentException($"The score of sample {i} for class {classIndex} is NaN.", nameof(scores));
+            if (!float.IsFinite(s))
+                throw new ArgumentException($"The score of sample {i} for class {classIndex} is {s}, not a finite number.", nameof(scores));
             keys[i] = s;
             positive[i] = labels[i] == classIndex;
         }

@@ -171,7 +171,9 @@ public class ClassificationMetricsTests
         Assert.That(() => EvaluationReport.Compute(["a", "b"], [0, 1], [0, 1], [0.5f, 0.5f, 0.5f]),
             Throws.ArgumentException.With.Message.Contains("3 scores for a batch of 2 samples x 2 classes"));
         Assert.That(() => EvaluationReport.Compute(["a", "b"], [0, 1], [0, 1], [0.5f, 0.5f, float.NaN, 0.5f]),
-            Throws.ArgumentException.With.Message.Contains("Score 0 of sample 1 in the batch is NaN"));
+            Throws.ArgumentException.With.Message.Contains("Score 0 of sample 1 in the batch is NaN, not a finite number"));
+        Assert.That(() => EvaluationReport.Compute(["a", "b"], [0, 1], [0, 1], [0.5f, float.PositiveInfinity, 0.5f, 0.5f]),
+            Throws.ArgumentException.With.Message.Contains("Score 1 of sample 0 in the batch is").And.Message.Contains("not a finite number"));
         Assert.That(() => EvaluationReport.Compute(["a", "b"], [0], [0], trainCounts: [5]),
             Throws.ArgumentException.With.Message.Contains("1 training counts for 2 classes"));
     }
@@ -191,5 +193,37 @@ public class ClassificationMetricsTests
         Assert.That(again.ToJagged(), Is.EqualTo(m.ToJagged()));
         Assert.That((again.Total, again.Correct), Is.EqualTo((6L, 4L)));
         Assert.That(() => ConfusionMatrix.FromJagged([[1, 2], [3]]), Throws.ArgumentException.With.Message.Contains("Row 1"));
+    }
+}
+
+public class EvaluationAccumulatorAllocationTests
+{
+    [Test]
+    public void AddingABatch_WithReservedCapacity_AllocatesNothing()
+    {
+        const int batch = 128, classes = 7, batches = 4;
+        var labels = new int[batch];
+        var predictions = new int[batch];
+        var scores = new float[batch * classes];
+        for (int i = 0; i < batch; i++)
+        {
+            labels[i] = i % classes;
+            predictions[i] = (i * 3) % classes;
+            scores[i * classes + i % classes] = 1;
+        }
+        var withScores = new EvaluationAccumulator(["0", "1", "2", "3", "4", "5", "6"], keepScores: true, expectedSamples: batch * batches);
+        var countsOnly = new EvaluationAccumulator(["0", "1", "2", "3", "4", "5", "6"], keepScores: false);
+        withScores.AddScores(labels, scores); // warm-up: JIT, first-call paths
+        countsOnly.AddPredictions(labels, predictions);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int b = 1; b < batches; b++)
+        {
+            withScores.Add(labels, predictions, scores);
+            countsOnly.AddPredictions(labels, predictions);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.EqualTo(0), "bytes allocated while adding batches");
+        Assert.That(withScores.SampleCount, Is.EqualTo(batch * batches));
     }
 }

@@ -28,6 +28,10 @@ public class EvaluationJsonTests
         Assert.That(root.GetProperty("shotGroups").GetProperty("groups")[2].GetProperty("group").GetString(), Is.EqualTo("few"));
         Assert.That(root.GetProperty("shotGroups").GetProperty("groups")[1].GetProperty("accuracy").ValueKind, Is.EqualTo(JsonValueKind.Null));
         Assert.That(json, Does.Not.Contain("NaN"));
+        // Number arrays stay on one line: a confusion row, a whole curve.
+        Assert.That(json, Does.Contain("[[1,0,0],[1,1,0],[0,0,0]"));
+        Assert.That(json.Split('\n').Select(l => l.Trim()),
+            Has.Some.EqualTo("\"thresholds\": [0.20000000298023224,0.5,0.6000000238418579],"), "class a: scores 0.6, 0.2, 0.5 as float");
     }
 
     [Test]
