@@ -67,6 +67,12 @@ public class SeedAggregationTests
         Assert.That(table.Cell(first, "DICC")!.Mean, Is.EqualTo(0.53));
         Assert.That(table.Cell(table.Rows[1], "baseline"), Is.Null);
         Assert.That(table.UniformSeedCount, Is.Null);
+
+        using var json = System.Text.Json.JsonDocument.Parse(EvaluationJson.Serialize(table));
+        var cell = json.RootElement.GetProperty("rows")[0].GetProperty("cells")[0];
+        Assert.That(cell.GetProperty("bestSeed").GetInt64(), Is.EqualTo(2));
+        Assert.That(cell.GetProperty("standardDeviation").GetDouble(), Is.EqualTo(Math.Sqrt(0.0002)).Within(1e-12));
+        Assert.That(json.RootElement.GetProperty("rows")[1].GetProperty("cells")[0].ValueKind, Is.EqualTo(System.Text.Json.JsonValueKind.Null));
     }
 
     [Test]
