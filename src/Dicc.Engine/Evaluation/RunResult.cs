@@ -1,0 +1,84 @@
+namespace Dicc.Engine.Evaluation;
+
+/// <summary>Names of the metrics a <see cref="RunResult"/> carries (all fractions in [0, 1], higher is better).</summary>
+public static class MetricNames
+{
+    public const string Accuracy = "accuracy";
+    public const string BalancedAccuracy = "balanced_accuracy";
+    public const string MacroPrecision = "macro_precision";
+    public const string MacroRecall = "macro_recall";
+    public const string MacroF1 = "macro_f1";
+    public const string MeanAveragePrecision = "mean_ap";
+    public const string ManyShotAccuracy = "many_shot_accuracy";
+    public const string MediumShotAccuracy = "medium_shot_accuracy";
+    public const string FewShotAccuracy = "few_shot_accuracy";
+
+    /// <summary>A heading for tables: "test top-1 accuracy" for <see cref="Accuracy"/>, and so on.</summary>
+    public static string Describe(string metric) => metric switch
+    {
+        Accuracy => "test top-1 accuracy",
+        BalancedAccuracy => "test balanced accuracy",
+        MacroPrecision => "test macro precision",
+        MacroRecall => "test macro recall",
+        MacroF1 => "test macro-F1",
+        MeanAveragePrecision => "test mean average precision",
+        ManyShotAccuracy => "test many-shot accuracy",
+        MediumShotAccuracy => "test medium-shot accuracy",
+        FewShotAccuracy => "test few-shot accuracy",
+        _ => metric,
+    };
+}
+
+/// <summary>Well-known values of <see cref="RunResult.Method"/> and <see cref="RunResult.Rule"/>.</summary>
+public static class RunLabels
+{
+    public const string Baseline = "baseline";
+    public const string Dicc = "dicc";
+    public const string None = "none";
+    public const string Resample = "resample";
+    public const string Reweight = "reweight";
+}
+
+/// <summary>
+/// The outcome of one training run, the unit that <see cref="SeedAggregation"/> aggregates over seeds.
+/// </summary>
+/// <param name="Dataset">Dataset name as it should appear in tables (e.g. "FER2013").</param>
+/// <param name="Beta">Imbalance factor n_max / n_min of the training set; null for the full, uncut dataset.</param>
+/// <param name="Rule">Rebalancing rule: none, resample, reweight, or another loss/rule name.</param>
+/// <param name="Method">baseline or dicc (or another method name).</param>
+/// <param name="Seed">The run's seed.</param>
+/// <param name="Metrics">Metric name (see <see cref="MetricNames"/>) to value.</param>
+public sealed record RunResult(
+    string Dataset,
+    double? Beta,
+    string Rule,
+    string Method,
+    long Seed,
+    IReadOnlyDictionary<string, double> Metrics)
+{
+    /// <summary>A run's result with every metric of its test report.</summary>
+    public static RunResult FromReport(string dataset, double? beta, string rule, string method, long seed, EvaluationReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var metrics = new Dictionary<string, double>
+        {
+            [MetricNames.Accuracy] = report.Accuracy,
+            [MetricNames.BalancedAccuracy] = report.BalancedAccuracy,
+            [MetricNames.MacroPrecision] = report.MacroPrecision,
+            [MetricNames.MacroRecall] = report.MacroRecall,
+            [MetricNames.MacroF1] = report.MacroF1,
+        };
+        if (report.MeanAveragePrecision is double map) metrics[MetricNames.MeanAveragePrecision] = map;
+        foreach (var group in report.ShotGroups?.Groups ?? [])
+        {
+            if (group.Accuracy is not double a) continue;
+            metrics[group.Group switch
+            {
+                ShotGroup.Many => MetricNames.ManyShotAccuracy,
+                ShotGroup.Medium => MetricNames.MediumShotAccuracy,
+                _ => MetricNames.FewShotAccuracy,
+            }] = a;
+        }
+        return new RunResult(dataset, beta, rule, method, seed, metrics);
+    }
+}
