@@ -51,7 +51,7 @@ public sealed class SafetensorsContent
 
 /// <summary>A file that is not valid safetensors. The message names the file and the violated rule.</summary>
 public sealed class SafetensorsFormatException(string source, string problem)
-    : IOException($"{source}: not a valid safetensors file: {problem}")
+    : InputException($"{source}: not a valid safetensors file: {problem}")
 {
     /// <summary>The file path (or stream description) that was read.</summary>
     public string SourceName { get; } = source;
