@@ -39,6 +39,71 @@ internal static class ClusterMath
     }
 
     /// <summary>
+    /// One class's EMA step from its batch sums: <c>y = sum / count</c>; the first time
+    /// <c>centre = (float)y</c>, afterwards <c>centre = (float)fma(keep, (double)centre, blend * y)</c> with
+    /// <c>blend = 1 - keep</c>; then <c>wide = (double)centre</c>, the value distances are measured from.
+    /// Every operation is one IEEE-rounded double op (division, multiply, fused multiply-add, rounding to
+    /// float), so a kernel that does the same gets the same bits.
+    /// </summary>
+    public static void UpdateCentre(ReadOnlySpan<double> sum, int count, bool seen, double keep, double blend,
+        Span<float> centre, Span<double> wide)
+    {
+        int m = sum.Length, j = 0;
+        ref double s = ref MemoryMarshal.GetReference(sum);
+        ref float c = ref MemoryMarshal.GetReference(centre);
+        ref double w = ref MemoryMarshal.GetReference(wide);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var n = Vector256.Create((double)count);
+            var k = Vector256.Create(keep);
+            var b = Vector256.Create(blend);
+            for (; j <= m - 8; j += 8)
+            {
+                var y0 = Vector256.LoadUnsafe(ref s, (nuint)j) / n;
+                var y1 = Vector256.LoadUnsafe(ref s, (nuint)(j + 4)) / n;
+                if (seen)
+                {
+                    var (c0, c1) = Vector256.Widen(Vector256.LoadUnsafe(ref c, (nuint)j));
+                    y0 = Vector256.FusedMultiplyAdd(k, c0, b * y0);
+                    y1 = Vector256.FusedMultiplyAdd(k, c1, b * y1);
+                }
+                var rounded = Vector256.Narrow(y0, y1);
+                rounded.StoreUnsafe(ref c, (nuint)j);
+                var (w0, w1) = Vector256.Widen(rounded);
+                w0.StoreUnsafe(ref w, (nuint)j);
+                w1.StoreUnsafe(ref w, (nuint)(j + 4));
+            }
+        }
+        for (; j < m; j++)
+        {
+            double y = Unsafe.Add(ref s, j) / count;
+            ref float cj = ref Unsafe.Add(ref c, j);
+            cj = seen ? (float)Math.FusedMultiplyAdd(keep, cj, blend * y) : (float)y;
+            Unsafe.Add(ref w, j) = cj;
+        }
+    }
+
+    /// <summary>True when no value is NaN or infinite (x - x is 0 exactly for finite x).</summary>
+    public static bool AllFinite(ReadOnlySpan<double> values)
+    {
+        int j = 0;
+        ref double v = ref MemoryMarshal.GetReference(values);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var bad = Vector256<double>.Zero;
+            for (; j <= values.Length - 4; j += 4)
+            {
+                var x = Vector256.LoadUnsafe(ref v, (nuint)j);
+                bad |= x - x; // 0 for finite x, NaN (non-zero bits) otherwise
+            }
+            if (bad != Vector256<double>.Zero) return false;
+        }
+        for (; j < values.Length; j++)
+            if (!double.IsFinite(Unsafe.Add(ref v, j))) return false;
+        return true;
+    }
+
+    /// <summary>
     /// The Euclidean distance between a float feature row and a centre widened to double, in the fixed
     /// 32-lane order described on the class. <paramref name="lanes"/> is scratch of <see cref="Lanes"/> doubles,
     /// used only when the row length is not a multiple of 32.

@@ -26,7 +26,7 @@ public sealed class IntraClassClustering
     private readonly double[] _lanes = new double[ClusterMath.Lanes];
     private double[] _distances = [];      // [N] distance of each sample to its class centre
     private int[] _order = [];             // [N] batch positions grouped by class, ascending inside a class
-    private RankKey[] _keys = [];          // [N] rank mode's sort keys
+    private UInt128[] _keys = [];          // [N] rank mode's sort keys: distance bits, then batch position
     private int _lastBatch;
 
     /// <param name="plan">Subclass numbers Ns per class; fixes C and K.</param>
@@ -96,7 +96,7 @@ public sealed class IntraClassClustering
         if (batchSize <= _order.Length) return;
         _distances = new double[batchSize];
         _order = new int[batchSize];
-        _keys = new RankKey[batchSize];
+        _keys = new UInt128[batchSize];
     }
 
     /// <summary>Forgets all centres: every class starts again from its next batch mean.</summary>
@@ -155,35 +155,25 @@ public sealed class IntraClassClustering
         }
 
         // 2. Per-class sums in double, samples in batch order (the order a CUDA kernel can keep).
-        Array.Clear(_sums);
+        for (int c = 0; c < classes; c++)
+            if (_classCounts[c] > 0) _sums.AsSpan(c * m, m).Clear();
         for (int i = 0; i < n; i++)
             ClusterMath.AccumulateRow(features.Slice(i * m, m), _sums.AsSpan(labels[i] * m, m));
 
         // A sum is finite exactly when its features are (float inputs cannot overflow a double sum), so this
         // finds NaN and infinity before the centres are touched.
         for (int c = 0; c < classes; c++)
-            if (_classCounts[c] > 0 && !AllFinite(_sums.AsSpan(c * m, m)))
+            if (_classCounts[c] > 0 && !ClusterMath.AllFinite(_sums.AsSpan(c * m, m)))
                 ThrowNonFinite(features, labels, c);
 
         // 3. EMA: the first batch with class c sets mu_c = y_c; later ones blend; absent classes keep theirs.
         double keep = EmaDecay, blend = 1.0 - EmaDecay;
         for (int c = 0; c < classes; c++)
         {
-            int count = _classCounts[c];
-            var centre = _centers.AsSpan(c * m, m);
-            var sum = _sums.AsSpan(c * m, m);
-            if (count > 0)
-            {
-                if (_seen[c])
-                    for (int j = 0; j < m; j++)
-                        centre[j] = (float)Math.FusedMultiplyAdd(keep, centre[j], blend * (sum[j] / count));
-                else
-                    for (int j = 0; j < m; j++)
-                        centre[j] = (float)(sum[j] / count);
-                _seen[c] = true;
-            }
-            var wide = _wideCenters.AsSpan(c * m, m);
-            for (int j = 0; j < m; j++) wide[j] = centre[j];
+            if (_classCounts[c] == 0) continue;
+            ClusterMath.UpdateCentre(_sums.AsSpan(c * m, m), _classCounts[c], _seen[c], keep, blend,
+                _centers.AsSpan(c * m, m), _wideCenters.AsSpan(c * m, m));
+            _seen[c] = true;
         }
 
         // 4. Distances to the updated centres.
@@ -231,13 +221,20 @@ public sealed class IntraClassClustering
             pseudoLabels[i] = offset + (int)Math.Min(Math.Floor(_distances[i] / delta), last);
     }
 
-    private void AssignRanks(ReadOnlySpan<int> members, Span<RankKey> keys, int subclasses, int offset, Span<int> pseudoLabels)
+    private void AssignRanks(ReadOnlySpan<int> members, Span<UInt128> keys, int subclasses, int offset, Span<int> pseudoLabels)
     {
-        for (int r = 0; r < members.Length; r++) keys[r] = new RankKey(_distances[members[r]], members[r]);
-        keys.Sort(default(RankKeyComparer));
+        // A non-negative double's bits order like its value, so (distance bits, position) as one 128-bit
+        // integer sorts by distance with ties by batch position: a total order, so any sort gives these ranks.
+        for (int r = 0; r < members.Length; r++)
+        {
+            int i = members[r];
+            ulong distanceBits = BitConverter.DoubleToUInt64Bits(_distances[i] + 0.0); // + 0.0 turns -0 into +0
+            keys[r] = new UInt128(distanceBits, (uint)i);
+        }
+        keys.Sort();
         long count = members.Length;
         for (int r = 0; r < keys.Length; r++)
-            pseudoLabels[keys[r].Position] = offset + (int)(r * (long)subclasses / count);
+            pseudoLabels[(int)(uint)keys[r]] = offset + (int)(r * (long)subclasses / count);
     }
 
     private void RequireCenters(ReadOnlySpan<float> centers)
@@ -247,13 +244,6 @@ public sealed class IntraClassClustering
         for (int k = 0; k < centers.Length; k++)
             if (!float.IsFinite(centers[k]))
                 throw new ArgumentException($"Centre of class {k / FeatureDim}, feature {k % FeatureDim} is not finite ({centers[k]}).", nameof(centers));
-    }
-
-    private static bool AllFinite(ReadOnlySpan<double> values)
-    {
-        foreach (double v in values)
-            if (!double.IsFinite(v)) return false;
-        return true;
     }
 
     private void ThrowNonFinite(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int classIndex)
@@ -268,17 +258,5 @@ public sealed class IntraClassClustering
                     throw new ArgumentException($"Feature {j} of sample {i} is {row[j]}; clustering needs finite features.", nameof(features));
         }
         throw new ArgumentException($"The features of class {classIndex} are not finite.", nameof(features));
-    }
-
-    private readonly record struct RankKey(double Distance, int Position);
-
-    /// <summary>Ascending distance, ties by batch position: a total order, so any sort gives the same ranks.</summary>
-    private readonly struct RankKeyComparer : IComparer<RankKey>
-    {
-        public int Compare(RankKey a, RankKey b)
-        {
-            int byDistance = a.Distance.CompareTo(b.Distance);
-            return byDistance != 0 ? byDistance : a.Position.CompareTo(b.Position);
-        }
     }
 }
