@@ -14,7 +14,8 @@ namespace Dicc.Engine.IO;
 /// </summary>
 public static class Npy
 {
-    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+    // 0x93 'N' 'U' 'M' 'P' 'Y' (a u8 string literal would encode U+0093 as two bytes).
+    private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
     private const int HeaderAlignment = 64;
     private const int GrowthAxisDigits = 21;
 
