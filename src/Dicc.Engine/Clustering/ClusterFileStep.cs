@@ -110,15 +110,16 @@ public static class ClusterFileStep
         return new ClusterFileResult(plan, n, m, clustering.LastClassCounts.ToArray(), pseudo, centers);
     }
 
-    // The class count: the centres' rows when given, else the plan's length (a list or preset), else
-    // (auto without centres) the largest label + 1.
+    // The class count: the plan's length (a list or preset); for auto, the centres' rows when given, else
+    // the largest label + 1.
     private static SubclassPlan ResolvePlan(string text, int centerRows, int maxLabel, int[] labels, ClusterFileOptions options)
     {
-        bool auto = string.Equals(text.Trim(), SubclassPlan.AutoKeyword, StringComparison.OrdinalIgnoreCase);
+        string value = text.Trim();
+        bool auto = string.Equals(value, SubclassPlan.AutoKeyword, StringComparison.OrdinalIgnoreCase);
         int classCount;
-        if (centerRows > 0) classCount = centerRows;
-        else if (!auto && text.Trim().Length > 0 && char.IsAsciiLetter(text.Trim()[0])) classCount = SubclassPlan.Preset(text).ClassCount;
-        else if (!auto) classCount = text.Split(',').Length;
+        if (!auto && value.Length > 0 && char.IsAsciiLetter(value[0])) classCount = SubclassPlan.Preset(value).ClassCount;
+        else if (!auto) classCount = value.Split(',').Length;
+        else if (centerRows > 0) classCount = centerRows;
         else classCount = maxLabel + 1;
         if (classCount < 1) throw new ClusterInputException($"{options.LabelsPath} holds no labels, so 'auto' has no classes to count.");
 
