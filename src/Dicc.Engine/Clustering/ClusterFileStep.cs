@@ -114,16 +114,11 @@ public static class ClusterFileStep
     // the largest label + 1.
     private static SubclassPlan ResolvePlan(string text, int centerRows, int maxLabel, int[] labels, ClusterFileOptions options)
     {
-        string value = text.Trim();
-        bool auto = string.Equals(value, SubclassPlan.AutoKeyword, StringComparison.OrdinalIgnoreCase);
-        int classCount;
-        if (!auto && value.Length > 0 && char.IsAsciiLetter(value[0])) classCount = SubclassPlan.Preset(value).ClassCount;
-        else if (!auto) classCount = value.Split(',').Length;
-        else if (centerRows > 0) classCount = centerRows;
-        else classCount = maxLabel + 1;
+        int? declared = SubclassPlan.DeclaredClassCount(text);
+        int classCount = declared ?? (centerRows > 0 ? centerRows : maxLabel + 1);
         if (classCount < 1) throw new ClusterInputException($"{options.LabelsPath} holds no labels, so 'auto' has no classes to count.");
 
-        if (!auto) return SubclassPlan.Parse(text, classCount);
+        if (declared is not null) return SubclassPlan.Parse(text, classCount);
         var counts = new int[classCount];
         foreach (int label in labels)
             if (label < classCount) counts[label]++;

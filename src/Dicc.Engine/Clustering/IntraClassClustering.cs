@@ -97,6 +97,7 @@ public sealed class IntraClassClustering
         _distances = new double[batchSize];
         _order = new int[batchSize];
         _keys = new UInt128[batchSize];
+        _lastBatch = 0;
     }
 
     /// <summary>Forgets all centres: every class starts again from its next batch mean.</summary>

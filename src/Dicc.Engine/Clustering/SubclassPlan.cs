@@ -153,7 +153,7 @@ public sealed class SubclassPlan : IEquatable<SubclassPlan>
             return Auto(trainingClassCounts);
         }
 
-        if (char.IsAsciiLetter(value[0]))
+        if (IsPresetName(value))
         {
             var preset = Preset(value);
             if (preset.ClassCount != classCount)
@@ -176,6 +176,21 @@ public sealed class SubclassPlan : IEquatable<SubclassPlan>
         }
         return new SubclassPlan(counts, null);
     }
+
+    /// <summary>
+    /// How many classes a <c>--subclasses</c> value fixes by itself: a list's length or a preset's class
+    /// count; null for <c>auto</c>, which takes C from elsewhere. Unknown preset names throw.
+    /// </summary>
+    public static int? DeclaredClassCount(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string value = text.Trim();
+        if (string.Equals(value, AutoKeyword, StringComparison.OrdinalIgnoreCase)) return null;
+        return IsPresetName(value) ? Preset(value).ClassCount : value.Split(',').Length;
+    }
+
+    // A name starts with a letter and has no comma; anything else is read as a list (and its errors name entries).
+    private static bool IsPresetName(string value) => value.Length > 0 && char.IsAsciiLetter(value[0]) && !value.Contains(',');
 
     /// <summary>The plan as a list, e.g. <c>8,1,20,100,40,4,80</c> (what <see cref="Parse"/> reads back).</summary>
     public override string ToString() => string.Join(",", _counts);

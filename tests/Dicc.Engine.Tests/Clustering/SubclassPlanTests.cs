@@ -62,6 +62,7 @@ public class SubclassPlanTests
     [TestCase("8,1,20,100,40,4,2.5", "entry 7 ('2.5') is not a whole number")]
     [TestCase("8,1,20,100,40,4,99999999999", "entry 7 ('99999999999') is not a whole number")]
     [TestCase("fer2013-b50", "unknown subclass preset 'fer2013-b50'; valid presets: fer2013-b100, fer2013-b10, mmafedb-b100, mmafedb-b10, emotiondomestic-b100, emotiondomestic-b20")]
+    [TestCase("x,1,20,100,40,4,80", "entry 1 ('x') is not a whole number")]
     [TestCase("auto", "'auto' needs the training set's counts of all 7 classes")]
     [TestCase("  ", "empty subclass plan")]
     public void BadPlans_AreRejectedWithAMessageNamingTheProblem(string text, string message)
@@ -69,6 +70,14 @@ public class SubclassPlanTests
         var e = Assert.Throws<SubclassPlanException>(() => SubclassPlan.Parse(text, 7));
         Assert.That(e!.Message, Does.Contain(message));
     }
+
+    [TestCase("auto", null)]
+    [TestCase("fer2013-b10", 7)]
+    [TestCase("3,4", 2)]
+    [TestCase("5", 1)]
+    [TestCase("x,1,2", 3)]
+    public void DeclaredClassCount_IsTheListLengthOrThePresetSize(string text, int? expected) =>
+        Assert.That(SubclassPlan.DeclaredClassCount(text), Is.EqualTo(expected));
 
     [Test]
     public void PresetForSevenClasses_IsRejectedForAnotherClassCount()
