@@ -191,6 +191,24 @@ public class IntraClassClusteringTests
         }
     }
 
+    [Test]
+    public void Interval_OnHighDimensionalGaussianFeatures_FillsOnlyTheOuterSubclasses()
+    {
+        // Distances of isotropic 512-d Gaussian samples concentrate near sqrt(512) = 22.6 (about +-0.7), far
+        // from 0, so the inner intervals [0, k * max / Ns) are empty; rank mode still makes Ns equal groups.
+        var random = new RandomStream(1);
+        const int n = 600, m = 512;
+        var features = new float[n * m];
+        for (int k = 0; k < features.Length; k++) features[k] = (float)random.NextNormal();
+        var labels = new int[n];
+        var plan = SubclassPlan.FromCounts([8]);
+        var interval = Run(new IntraClassClustering(plan, m, PartitionMode.Interval), features, labels);
+        var rank = Run(new IntraClassClustering(plan, m, PartitionMode.Rank), features, labels);
+        Assert.That(interval.Min(), Is.GreaterThanOrEqualTo(5), "subclasses 0..4 empty");
+        Assert.That(interval.Count(p => p == 7), Is.GreaterThan(n * 3 / 4));
+        Assert.That(Enumerable.Range(0, 8).Select(k => rank.Count(p => p == k)), Is.All.EqualTo(n / 8));
+    }
+
     [TestCase(PartitionMode.Interval)]
     [TestCase(PartitionMode.Rank)]
     public void Assign_AllocatesNothing_OnceSized(PartitionMode mode)
