@@ -2,12 +2,14 @@
 # Installs what building and testing Dicc needs on Debian 12 (run as root; a no-op where present):
 #  - NVRTC 11.8 from Debian's non-free component: every CUDA kernel is compiled by the tests, GPU or not.
 #  - OpenBLAS: the CPU GEMM benchmark's peer.
+#  - NumPy (Debian's python3-numpy): tests cross-check .npy files and the clustering against NumPy.
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
 need=()
 [ -e /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 ] || need+=(libnvrtc11.2 libnvrtc-builtins11.8)
 [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || need+=(libopenblas0-pthread)
+/usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

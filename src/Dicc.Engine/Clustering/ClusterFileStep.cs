@@ -127,4 +127,4 @@ public static class ClusterFileStep
 }
 
 /// <summary>Inputs of <c>dicc cluster</c> that disagree with each other; the message names the files.</summary>
-public sealed class ClusterInputException(string message) : Exception(message);
+public sealed class ClusterInputException(string message) : InputException(message);

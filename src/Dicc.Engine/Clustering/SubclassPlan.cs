@@ -206,4 +206,4 @@ public sealed class SubclassPlan : IEquatable<SubclassPlan>
 }
 
 /// <summary>A subclass plan that cannot be built from what was given; the message says which entry and why.</summary>
-public sealed class SubclassPlanException(string message) : FormatException(message);
+public sealed class SubclassPlanException(string message) : InputException(message);

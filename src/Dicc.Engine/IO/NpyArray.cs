@@ -193,7 +193,7 @@ public static class NpyDTypes
 }
 
 /// <summary>A <c>.npy</c> file that cannot be read as asked; the message starts with the file name.</summary>
-public sealed class NpyFormatException(string path, string message) : IOException($"{path}: {message}")
+public sealed class NpyFormatException(string path, string message) : InputException($"{path}: {message}")
 {
     /// <summary>The file (or stream name) at fault.</summary>
     public string Path { get; } = path;
