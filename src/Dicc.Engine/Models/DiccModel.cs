@@ -1,0 +1,195 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Checkpoints;
+using Dicc.Engine.Clustering;
+using Dicc.Engine.Layers;
+using Dicc.Engine.Optim;
+using Dicc.Engine.Tensors;
+using Dicc.Engine.Training;
+
+namespace Dicc.Engine.Models;
+
+/// <summary>DICC's own settings (SPEC 2 and 3).</summary>
+public sealed record DiccOptions
+{
+    public required SubclassPlan Plan { get; init; }
+    public PartitionMode Partition { get; init; } = PartitionMode.Interval;
+    public double EmaDecay { get; init; } = 0.99;
+    public MappingKind Mapping { get; init; } = MappingKind.Mlp;
+
+    /// <summary>Hidden width H of the label-mapping MLP (SPEC 1: 128).</summary>
+    public int MappingHidden { get; init; } = 128;
+}
+
+/// <summary>
+/// The DICC model (SPEC 1-3): backbone + subclass head Linear(F -> K) ("main" network) and a label-mapping
+/// MLP K -> H -> H -> C ("mapping"). A training step has two phases:
+/// 1. forward the main network; cluster the detached backbone features of each class around its EMA centre
+///    into pseudo-labels; CE(subclass logits, pseudo-labels); backward; SGD on the main network;
+/// 2. softmax of the phase-1 subclass logits (detached) -> mapping MLP; CE(mapping logits, true labels);
+///    backward; SGD on the mapping MLP only.
+/// Inference: main network -> softmax -> mapping -> class probabilities; the clustering module is not used.
+/// With the reweight rule both losses weight samples by their true class.
+/// </summary>
+public sealed class DiccModel : ExpressionModel
+{
+    private readonly Sgd _mainSgd;
+    private readonly Sgd? _mappingSgd;
+    private readonly SoftmaxCrossEntropyLoss _subclassLoss, _mappingLoss;
+    private readonly StepContext _context;
+    private readonly Scratch _pseudo, _subclassProbabilities, _classLogitsOrProbabilities, _classProbabilities;
+    private readonly Tensor? _sumMatrix;
+    private readonly Sequential _mainRoot;
+    private float[] _hostFeatures = [];
+    private int[] _hostLabels = [], _hostPseudo = [];
+
+    public DiccModel(Backend backend, VggOptions vgg, int classes, DiccOptions dicc, ModelTrainingOptions options) : base(backend, classes)
+    {
+        if (dicc.Plan.ClassCount != classes)
+            throw new ArgumentException($"The subclass plan covers {dicc.Plan.ClassCount} classes; the data has {classes}.");
+        if (dicc.MappingHidden <= 0) throw new ArgumentException($"Mapping hidden width must be positive, got {dicc.MappingHidden}.");
+        Options = dicc;
+        int features = Vgg.FeatureSize(vgg), k = dicc.Plan.TotalSubclasses;
+        _mainRoot = new Sequential(Vgg.Backbone(vgg), Vgg.Head(features, k, vgg.Dropout));
+        Main = new Network(_mainRoot, backend, options.Seed);
+        _mainSgd = new Sgd(Main.Parameters, options.Sgd);
+        Clustering = new IntraClassClustering(dicc.Plan, features, dicc.Partition, dicc.EmaDecay);
+
+        // Reweighting by true class: subclass k carries the weight of the class it belongs to.
+        float[]? subclassWeights = options.ClassWeights is null ? null
+            : Enumerable.Range(0, k).Select(j => options.ClassWeights[dicc.Plan.ClassOf(j)]).ToArray();
+        _subclassLoss = new SoftmaxCrossEntropyLoss(backend, k, subclassWeights);
+        _mappingLoss = new SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
+
+        if (dicc.Mapping == MappingKind.Mlp)
+        {
+            int h = dicc.MappingHidden;
+            Mapping = new Network(new Sequential(new Linear(k, h), new ReLU(), new Linear(h, h), new ReLU(), new Linear(h, classes)),
+                backend, options.Seed, name: "mapping");
+            _mappingSgd = new Sgd(Mapping.Parameters, options.Sgd);
+        }
+        else
+        {
+            // sum mapping as a fixed [C, K] 0/1 matrix: p_c = sum of p_k over the subclasses k of c.
+            var m = new float[classes * k];
+            for (int j = 0; j < k; j++) m[dicc.Plan.ClassOf(j) * k + j] = 1f;
+            _sumMatrix = backend.Create(new Shape(classes, k));
+            backend.CopyIn<float>(_sumMatrix, m);
+        }
+        _context = new StepContext { Training = true, Seed = options.Seed };
+        _pseudo = new Scratch(backend);
+        _subclassProbabilities = new Scratch(backend);
+        _classLogitsOrProbabilities = new Scratch(backend);
+        _classProbabilities = new Scratch(backend);
+    }
+
+    public DiccOptions Options { get; }
+
+    /// <summary>Backbone + subclass head.</summary>
+    public Network Main { get; }
+
+    /// <summary>The label-mapping MLP (null with the sum mapping).</summary>
+    public Network? Mapping { get; }
+
+    public IntraClassClustering Clustering { get; }
+
+    public override long Steps => _mainSgd.Steps;
+    public override long ParameterCount => Main.Parameters.Count + (Mapping?.Parameters.Count ?? 0);
+
+    public override long ForwardFlops(Shape input) =>
+        Main.ForwardFlops(input) + (Mapping?.ForwardFlops(new Shape(input[0], Options.Plan.TotalSubclasses)) ?? 0);
+
+    /// <summary>The backbone features [N, F] of the latest forward pass (what the clustering sees).</summary>
+    public Tensor Features => _mainRoot.ActivationBefore(1);
+
+    /// <summary>Pseudo-labels [N] of the latest training step (device, int32).</summary>
+    public Tensor? LastPseudoLabels { get; private set; }
+
+    public override void TrainStep(Tensor images, Tensor labels, float learningRate)
+    {
+        int n = images.Shape[0];
+        _context.Training = true;
+        _context.Step = _mainSgd.Steps;
+
+        // Phase 1: subclass logits, pseudo-labels from the detached features, update backbone + head.
+        var subclassLogits = Main.Forward(images, _context);
+        var pseudo = AssignPseudoLabels(Features, labels, n);
+        _subclassLoss.Compute(subclassLogits, pseudo, Main.OutputGrad);
+        Main.Backward(images, _context);
+        _mainSgd.Step(learningRate);
+
+        // Phase 2: the mapping learns true labels from the phase-1 subclass probabilities.
+        if (Mapping is null) return;
+        var probabilities = _subclassProbabilities.View(subclassLogits.Shape);
+        Backend.Softmax(subclassLogits, probabilities);
+        var classLogits = Mapping.Forward(probabilities, _context);
+        _mappingLoss.Compute(classLogits, labels, Mapping.OutputGrad);
+        Mapping.Backward(probabilities, _context);
+        _mappingSgd!.Step(learningRate);
+    }
+
+    /// <summary>The clustering step. Host reference: features and labels come to the host, pseudo-labels go back.</summary>
+    private Tensor AssignPseudoLabels(Tensor features, Tensor labels, int n)
+    {
+        int m = features.Shape[1];
+        if (_hostLabels.Length < n)
+        {
+            _hostFeatures = new float[(long)n * m];
+            _hostLabels = new int[n];
+            _hostPseudo = new int[n];
+            Clustering.EnsureCapacity(n);
+        }
+        Backend.CopyOut(features, _hostFeatures.AsSpan(0, n * m));
+        Backend.CopyOut(labels, _hostLabels.AsSpan(0, n));
+        Clustering.Assign(_hostFeatures.AsSpan(0, n * m), _hostLabels.AsSpan(0, n), _hostPseudo.AsSpan(0, n));
+        var pseudo = _pseudo.View(new Shape(n), DType.Int32);
+        Backend.CopyIn<int>(pseudo, _hostPseudo.AsSpan(0, n));
+        LastPseudoLabels = pseudo;
+        return pseudo;
+    }
+
+    public override (float Main, float Mapping) ReadLosses() =>
+        (_subclassLoss.Read(), Mapping is null ? float.NaN : _mappingLoss.Read());
+
+    public override Tensor PredictProbabilities(Tensor images)
+    {
+        _context.Training = false;
+        var subclassLogits = Main.Forward(images, _context);
+        var probabilities = _subclassProbabilities.View(subclassLogits.Shape);
+        Backend.Softmax(subclassLogits, probabilities);
+        var result = _classProbabilities.View(new Shape(images.Shape[0], Classes));
+        if (Mapping is not null)
+            Backend.Softmax(Mapping.Forward(probabilities, _context), result);
+        else
+            Backend.LinearForward(probabilities, _sumMatrix!, null, result);
+        return result;
+    }
+
+    public override void Save(CheckpointWriter writer)
+    {
+        SaveNetwork(writer, Main, _mainSgd, _mainSgd.Steps);
+        writer.Add("optimizer.steps", _mainSgd.Steps);
+        if (Mapping is not null)
+        {
+            SaveNetwork(writer, Mapping, _mappingSgd, _mappingSgd!.Steps);
+            writer.Add("optimizer.mapping.steps", _mappingSgd.Steps);
+        }
+        int c = Clustering.ClassCount, m = Clustering.FeatureDim;
+        writer.Add("dicc.centers", Clustering.Centers.ToArray(), c, m);
+        writer.Add("dicc.seen", Clustering.Seen.ToArray());
+        writer.Add("dicc.step", Clustering.Step);
+        writer.Add("dicc.subclasses", Options.Plan.Counts.ToArray(), c);
+    }
+
+    public override void Load(CheckpointReader reader)
+    {
+        LoadNetwork(reader, Main, _mainSgd);
+        _mainSgd.Steps = reader.ReadInt64("optimizer.steps");
+        if (Mapping is not null)
+        {
+            LoadNetwork(reader, Mapping, _mappingSgd);
+            _mappingSgd!.Steps = reader.ReadInt64("optimizer.mapping.steps");
+        }
+        int c = Clustering.ClassCount, m = Clustering.FeatureDim;
+        Clustering.Restore(reader.ReadFloats("dicc.centers", (long)c * m), reader.ReadBools("dicc.seen", c), reader.ReadInt64("dicc.step"));
+    }
+}

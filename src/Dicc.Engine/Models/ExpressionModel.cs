@@ -1,0 +1,151 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Checkpoints;
+using Dicc.Engine.Layers;
+using Dicc.Engine.Optim;
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Models;
+
+/// <summary>How DICC maps subclass probabilities back to the C classes.</summary>
+public enum MappingKind
+{
+    /// <summary>The paper's label-mapping module: a 3-layer MLP K -> H -> H -> C, trained in phase 2.</summary>
+    Mlp,
+
+    /// <summary>Ablation: a class's probability is the sum of its subclasses' probabilities (nothing to train).</summary>
+    Sum,
+}
+
+/// <summary>Everything a model needs besides its architecture.</summary>
+public sealed record ModelTrainingOptions
+{
+    public SgdOptions Sgd { get; init; } = new();
+
+    /// <summary>CE class weights over the C true classes (the reweight rule), or null.</summary>
+    public float[]? ClassWeights { get; init; }
+
+    public ulong Seed { get; init; }
+}
+
+/// <summary>
+/// A trainable facial-expression classifier on a backend: a training step on a device batch, class
+/// probabilities for evaluation, and its whole state for checkpoints. The baseline and DICC models are the
+/// two implementations; the trainer does not know which it drives.
+/// </summary>
+public abstract class ExpressionModel
+{
+    protected ExpressionModel(Backend backend, int classes)
+    {
+        Backend = backend;
+        Classes = classes;
+    }
+
+    public Backend Backend { get; }
+    public int Classes { get; }
+
+    /// <summary>Optimiser steps taken (phase-1 steps for DICC).</summary>
+    public abstract long Steps { get; }
+
+    /// <summary>One training step on images [N, 1, S, S] and int32 labels [N] already on the device.</summary>
+    public abstract void TrainStep(Tensor images, Tensor labels, float learningRate);
+
+    /// <summary>Losses of the latest step (a host sync): the main loss, and DICC's phase-2 loss (NaN for the baseline).</summary>
+    public abstract (float Main, float Mapping) ReadLosses();
+
+    /// <summary>Class probabilities [N, C] in evaluation mode (a device tensor valid until the next call).</summary>
+    public abstract Tensor PredictProbabilities(Tensor images);
+
+    /// <summary>Trainable parameter count.</summary>
+    public abstract long ParameterCount { get; }
+
+    /// <summary>FLOPs of one forward pass for this input shape.</summary>
+    public abstract long ForwardFlops(Shape input);
+
+    public abstract void Save(CheckpointWriter writer);
+    public abstract void Load(CheckpointReader reader);
+
+    /// <summary>Writes parameters (PyTorch names), BatchNorm statistics and SGD momentum of a network.</summary>
+    protected static void SaveNetwork(CheckpointWriter w, Network network, Sgd? optimizer, long batchesTracked)
+    {
+        foreach (var p in network.Parameters.Parameters) w.Add(p.Name, p.Value);
+        foreach (var s in network.State)
+        {
+            w.Add(s.Name, s.Tensor);
+            // PyTorch's BatchNorm also keeps a batch counter; writing it lets load_state_dict be strict.
+            if (s.Name.EndsWith(".running_mean", StringComparison.Ordinal))
+                w.Add(s.Name[..^".running_mean".Length] + ".num_batches_tracked", batchesTracked);
+        }
+        if (optimizer is null) return;
+        foreach (var p in network.Parameters.Parameters)
+            w.Add("optimizer." + p.Name + ".momentum_buffer", MomentumView(optimizer, p));
+    }
+
+    protected static void LoadNetwork(CheckpointReader r, Network network, Sgd? optimizer)
+    {
+        foreach (var p in network.Parameters.Parameters) r.ReadInto(p.Name, p.Value);
+        foreach (var s in network.State) r.ReadInto(s.Name, s.Tensor);
+        if (optimizer is null) return;
+        foreach (var p in network.Parameters.Parameters)
+            r.ReadInto("optimizer." + p.Name + ".momentum_buffer", MomentumView(optimizer, p));
+    }
+
+    /// <summary>The slice of the optimiser's flat momentum buffer that belongs to one parameter.</summary>
+    private static Tensor MomentumView(Sgd optimizer, Parameter p) =>
+        new(optimizer.MomentumBuffer.Storage, p.Shape, DType.Float32, p.Value.Offset);
+}
+
+/// <summary>Plain VGG classifier: backbone, dropout, Linear(F -> C), softmax cross-entropy.</summary>
+public sealed class BaselineModel : ExpressionModel
+{
+    private readonly Sgd _sgd;
+    private readonly Training.SoftmaxCrossEntropyLoss _loss;
+    private readonly StepContext _context;
+    private readonly Scratch _probabilities;
+
+    public BaselineModel(Backend backend, VggOptions vgg, int classes, ModelTrainingOptions options) : base(backend, classes)
+    {
+        Network = new Network(Vgg.Classifier(vgg, classes), backend, options.Seed);
+        _sgd = new Sgd(Network.Parameters, options.Sgd);
+        _loss = new Training.SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
+        _context = new StepContext { Training = true, Seed = options.Seed };
+        _probabilities = new Scratch(backend);
+    }
+
+    public Network Network { get; }
+    public override long Steps => _sgd.Steps;
+    public override long ParameterCount => Network.Parameters.Count;
+    public override long ForwardFlops(Shape input) => Network.ForwardFlops(input);
+
+    public override void TrainStep(Tensor images, Tensor labels, float learningRate)
+    {
+        _context.Training = true;
+        _context.Step = _sgd.Steps;
+        var logits = Network.Forward(images, _context);
+        _loss.Compute(logits, labels, Network.OutputGrad);
+        Network.Backward(images, _context);
+        _sgd.Step(learningRate);
+    }
+
+    public override (float Main, float Mapping) ReadLosses() => (_loss.Read(), float.NaN);
+
+    public override Tensor PredictProbabilities(Tensor images)
+    {
+        _context.Training = false;
+        var logits = Network.Forward(images, _context);
+        var p = _probabilities.View(logits.Shape);
+        Backend.Softmax(logits, p);
+        return p;
+    }
+
+    public override void Save(CheckpointWriter writer)
+    {
+        SaveNetwork(writer, Network, _sgd, _sgd.Steps);
+        writer.Add("optimizer.steps", _sgd.Steps);
+    }
+
+    public override void Load(CheckpointReader reader)
+    {
+        LoadNetwork(reader, Network, _sgd);
+        _sgd.Steps = reader.ReadInt64("optimizer.steps");
+    }
+}
