@@ -1,0 +1,106 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Dicc.Engine.IO;
+
+namespace Dicc.Engine.Training;
+
+/// <summary>What a run was trained on (part of config.json).</summary>
+public sealed record DatasetDescription(
+    string Name,
+    string Source,
+    string? Fingerprint,
+    double? Beta,
+    string[] ClassNames,
+    int[] TrainCounts,
+    int ValidationCount,
+    int TestCount);
+
+/// <summary>config.json: every setting of a run, the data it saw, and the engine that ran it.</summary>
+public sealed record RunConfig(
+    string EngineVersion,
+    TrainingOptions Options,
+    DatasetDescription Dataset,
+    int[]? SubclassCounts,
+    string Device,
+    DateTimeOffset Created);
+
+/// <summary>One line of metrics.jsonl.</summary>
+public sealed record EpochMetrics(
+    int Epoch,
+    double LearningRate,
+    double TrainLoss,
+    double? MappingLoss,
+    double ValidationAccuracy,
+    double ValidationBalancedAccuracy,
+    double ValidationMacroF1,
+    bool Best,
+    double Seconds,
+    double ImagesPerSecond);
+
+/// <summary>The files of a run directory (SPEC 9) and how they are read and written.</summary>
+public sealed class RunDirectory(string path)
+{
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
+    public string ConfigFile => System.IO.Path.Combine(Path, "config.json");
+    public string MetricsFile => System.IO.Path.Combine(Path, "metrics.jsonl");
+    public string ReportFile => System.IO.Path.Combine(Path, "report.json");
+    public string ValidationReportFile => System.IO.Path.Combine(Path, "report-validation.json");
+    public string ResultFile => System.IO.Path.Combine(Path, "result.json");
+    public string CheckpointDirectory => System.IO.Path.Combine(Path, "checkpoints");
+    public string LastCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "last.safetensors");
+    public string BestCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "best.safetensors");
+
+    public void WriteConfig(RunConfig config)
+    {
+        Directory.CreateDirectory(Path);
+        AtomicFile.WriteAllText(ConfigFile, JsonSerializer.Serialize(config, RunJson.Default.RunConfig));
+    }
+
+    public RunConfig ReadConfig()
+    {
+        if (!File.Exists(ConfigFile)) throw new InputException($"{ConfigFile}: not found; is '{Path}' a run directory?");
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(ConfigFile), RunJson.Default.RunConfig)
+                   ?? throw new InputException($"{ConfigFile}: empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InputException($"{ConfigFile}: not a valid run configuration ({e.Message}).");
+        }
+    }
+
+    /// <summary>Rewrites metrics.jsonl with the given lines (atomic; used when resuming).</summary>
+    public void WriteMetrics(IEnumerable<EpochMetrics> lines) =>
+        AtomicFile.WriteAllText(MetricsFile, string.Concat(lines.Select(l => JsonSerializer.Serialize(l, RunJson.Default.EpochMetrics) + "\n")));
+
+    public List<EpochMetrics> ReadMetrics()
+    {
+        var result = new List<EpochMetrics>();
+        if (!File.Exists(MetricsFile)) return result;
+        int line = 0;
+        foreach (var text in File.ReadLines(MetricsFile))
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            try
+            {
+                result.Add(JsonSerializer.Deserialize(text, RunJson.Default.EpochMetrics)
+                           ?? throw new InputException($"{MetricsFile}:{line}: empty line."));
+            }
+            catch (JsonException e)
+            {
+                throw new InputException($"{MetricsFile}:{line}: not a metrics line ({e.Message}).");
+            }
+        }
+        return result;
+    }
+
+    public static string Serialize(EpochMetrics m) => JsonSerializer.Serialize(m, RunJson.Default.EpochMetrics);
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(RunConfig))]
+[JsonSerializable(typeof(EpochMetrics))]
+internal sealed partial class RunJson : JsonSerializerContext;

@@ -1,0 +1,123 @@
+using System.Text.Json.Serialization;
+using Dicc.Engine.Clustering;
+using Dicc.Engine.Imbalance;
+using Dicc.Engine.Models;
+using Dicc.Engine.Optim;
+
+namespace Dicc.Engine.Training;
+
+public enum TrainingMethod
+{
+    Baseline,
+    Dicc,
+}
+
+/// <summary>
+/// Every setting of a training run (saved as the run's config.json, so a run can be resumed and reproduced).
+/// Defaults are the paper preset (SPEC 5).
+/// </summary>
+public sealed record TrainingOptions
+{
+    // ---- model
+    public VggDepth Arch { get; init; } = VggDepth.Vgg19;
+    public double Width { get; init; } = 1.0;
+    public float Dropout { get; init; } = 0.5f;
+
+    /// <summary>Training crop and test crop side (the 48x48 images are cropped to 44).</summary>
+    public int Crop { get; init; } = 44;
+
+    // ---- method
+    public TrainingMethod Method { get; init; } = TrainingMethod.Baseline;
+    public ImbalanceRule Rule { get; init; } = ImbalanceRule.None;
+
+    /// <summary>auto, an explicit list ("8,1,20,..."), or a Table 5 preset name (SPEC 2).</summary>
+    public string Subclasses { get; init; } = SubclassPlan.AutoKeyword;
+    public PartitionMode Partition { get; init; } = PartitionMode.Interval;
+    public double EmaDecay { get; init; } = 0.99;
+    public MappingKind Mapping { get; init; } = MappingKind.Mlp;
+    public int MappingHidden { get; init; } = 128;
+
+    // ---- optimisation
+    public string Preset { get; init; } = "paper";
+    public int Epochs { get; init; } = 200;
+    public int BatchSize { get; init; } = 32;
+    public double LearningRate { get; init; } = 1e-4;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; }
+
+    /// <summary>Learning-rate schedule text (see <see cref="LearningRateSchedule.Parse"/>).</summary>
+    public string Schedule { get; init; } = "constant";
+
+    // ---- evaluation
+    /// <summary>Average the ten crops at test time (the fer preset's protocol).</summary>
+    public bool TenCropTest { get; init; }
+    public int EvalBatchSize { get; init; } = 128;
+
+    /// <summary>Shot-group rule for many/medium/few accuracy (see docs/evaluation.md).</summary>
+    public string ShotGroups { get; init; } = "rank";
+
+    // ---- run
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>Read the loss back every this many steps (each read is a device sync).</summary>
+    public int LogEvery { get; init; } = 10;
+
+    /// <summary>Write report pictures' data and evaluate on validation every epoch (always on).</summary>
+    [JsonIgnore]
+    public LearningRateSchedule LearningRateSchedule => LearningRateSchedule.Parse(Schedule, LearningRate);
+
+    /// <summary>Checks every value; throws an <see cref="InputException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new InputException(message);
+        }
+        Require(Enum.IsDefined(Arch), $"--arch: unknown architecture {(int)Arch}.");
+        Require(Width > 0 && Width <= 4, $"--width must be in (0, 4], got {Width}.");
+        Require(Dropout >= 0 && Dropout < 1, $"--dropout must be in [0, 1), got {Dropout}.");
+        Require(Crop >= 32 && Crop <= 63, $"crop {Crop} is not supported (32..63).");
+        Require(EmaDecay >= 0 && EmaDecay <= 1, $"--ema-decay must be in [0, 1], got {EmaDecay}.");
+        Require(MappingHidden > 0, $"mapping hidden width must be positive, got {MappingHidden}.");
+        Require(Epochs > 0, $"--epochs must be positive, got {Epochs}.");
+        Require(BatchSize >= 2, $"--batch must be at least 2 (BatchNorm needs two samples), got {BatchSize}.");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"--lr must be positive, got {LearningRate}.");
+        Require(Momentum >= 0 && Momentum < 1, $"--momentum must be in [0, 1), got {Momentum}.");
+        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"--wd must be non-negative, got {WeightDecay}.");
+        Require(EvalBatchSize > 0, $"eval batch must be positive, got {EvalBatchSize}.");
+        Require(LogEvery > 0, $"log interval must be positive, got {LogEvery}.");
+        try { _ = LearningRateSchedule; }
+        catch (Exception e) when (e is FormatException or ArgumentException) { throw new InputException($"--schedule: {e.Message}"); }
+    }
+
+    /// <summary>The SGD settings both optimisers use.</summary>
+    public SgdOptions Sgd => new() { Momentum = (float)Momentum, WeightDecay = (float)WeightDecay };
+}
+
+/// <summary>The two named presets of SPEC 5.</summary>
+public static class TrainingPresets
+{
+    public static IReadOnlyList<string> Names { get; } = ["paper", "fer"];
+
+    /// <summary>The paper's setup: SGD momentum 0.9, lr 1e-4 constant, 200 epochs, batch 32, crop + flip.</summary>
+    public static TrainingOptions Paper { get; } = new();
+
+    /// <summary>What FER repositories use: lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test.</summary>
+    public static TrainingOptions Fer { get; } = new()
+    {
+        Preset = "fer",
+        Epochs = 250,
+        BatchSize = 128,
+        LearningRate = 0.01,
+        WeightDecay = 5e-4,
+        Schedule = "decay-after:80:5:0.9",
+        TenCropTest = true,
+    };
+
+    public static TrainingOptions Get(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "paper" => Paper,
+        "fer" => Fer,
+        _ => throw new InputException($"--preset: unknown preset '{name}'; use paper or fer."),
+    };
+}
