@@ -30,11 +30,14 @@ public sealed record CudaReport(
     public string Format()
     {
         var s = new StringBuilder();
-        s.AppendLine(DriverVersion is not null ? $"CUDA driver: {DriverVersion}" : $"CUDA driver: unavailable ({DriverError})");
-        if (Devices.Count == 0 && DriverVersion is not null) s.AppendLine("Devices: none");
-        foreach (var d in Devices) s.AppendLine($"  {d}");
         foreach (var l in Libraries)
+        {
             s.AppendLine(l.IsLoaded ? $"{l.Name}: {l.Version ?? "?"} ({l.Path})" : $"{l.Name}: unavailable ({l.Error})");
+            if (l.Library != CudaLibrary.Driver || !l.IsLoaded) continue;
+            if (DriverError is not null) s.AppendLine($"  no usable device: {DriverError}");
+            else if (Devices.Count == 0) s.AppendLine("  no device");
+            foreach (var d in Devices) s.AppendLine($"  {d}");
+        }
         if (NvrtcArchitectures.Count > 0) s.AppendLine($"NVRTC architectures: {string.Join(", ", NvrtcArchitectures.Select(a => $"sm_{a}"))}");
         s.AppendLine($"Kernel cache: {KernelCacheDirectory ?? "off"}");
         s.AppendLine($"Prebuilt kernels: {PrebuiltKernelDirectory ?? "none"}");

@@ -26,6 +26,9 @@ internal interface IProbeHost
     /// <summary>dlopen / LoadLibrary of a path or bare name; the loader's message on failure.</summary>
     bool TryLoad(string pathOrName, out nint handle, out string? error);
 
+    /// <summary>The folder a path names after following a symbolic link (e.g. /bin to /usr/bin); the path itself otherwise.</summary>
+    string ResolveDirectory(string path);
+
     /// <summary>The file a loaded library came from (for the report); null where the platform cannot tell.</summary>
     string? LoadedPath(nint handle, string symbol);
 }
@@ -80,7 +83,7 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
             if (host.TryLoad(name, out nint h, out string? err))
                 return new LibraryLoadResult(spec.Library, spec.DisplayName, h, host.LoadedPath(h, spec.ProbeSymbol) ?? name, null);
             // A file that exists but fails to load (a missing dependency) says more than "not found".
-            if (err is not null && !IsNotFound(err)) failures.Add($"{name}: {err}");
+            if (err is not null && !IsNotFound(name, err)) failures.Add($"{name}: {err}");
         }
         searched.Add(host.IsWindows ? "the system loader (PATH)" : "the system loader (LD_LIBRARY_PATH, ld.so.cache, /usr/lib)");
 
@@ -88,6 +91,19 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
         {
             var r = TryFolder(spec, dir, searched, failures);
             if (r is not null) return r;
+        }
+
+        if (spec.Library != CudaLibrary.Driver) // pip wheels never carry the driver
+        {
+            var sitePackages = SitePackagesFolders();
+            foreach (string dir in PythonPackageFolders(sitePackages))
+            {
+                var r = TryFolder(spec, dir, null, failures);
+                if (r is not null) return r;
+            }
+            var absentVenvs = KnownVirtualEnvironments.Where(v => !host.DirectoryExists(v)).Select(v => $"{v} (absent)");
+            searched.Add("python packages (nvidia/*/lib, torch/lib) in " +
+                string.Join(", ", sitePackages.Concat(absentVenvs).DefaultIfEmpty("no site-packages folder")));
         }
 
         var message = new StringBuilder();
@@ -101,19 +117,22 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
     private static LibraryLoadResult Fail(CudaLibrarySpec spec, string message) =>
         new(spec.Library, spec.DisplayName, 0, null, message);
 
-    private static bool IsNotFound(string error) =>
-        error.Contains("cannot open shared object file: No such file", StringComparison.Ordinal) ||
-        error.Contains("could not be found", StringComparison.OrdinalIgnoreCase) ||
-        error.Contains("not found", StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// True when the loader did not find the library itself (as opposed to finding it and failing on a
+    /// dependency, which dlerror reports under the dependency's name and which is worth reporting).
+    /// </summary>
+    private bool IsNotFound(string name, string error) =>
+        host.IsWindows || error.Contains($"{name}: cannot open shared object file", StringComparison.Ordinal);
 
-    private LibraryLoadResult? TryFolder(CudaLibrarySpec spec, string dir, List<string> searched, List<string> failures)
+    /// <summary>Tries the library's names in one folder; <paramref name="searched"/> (when given) records the folder.</summary>
+    private LibraryLoadResult? TryFolder(CudaLibrarySpec spec, string dir, List<string>? searched, List<string> failures)
     {
         if (!host.DirectoryExists(dir))
         {
-            searched.Add($"{dir} (absent)");
+            searched?.Add($"{dir} (absent)");
             return null;
         }
-        searched.Add(dir);
+        searched?.Add(dir);
         foreach (string name in spec.FileNames)
         {
             string path = System.IO.Path.Combine(dir, name);
@@ -126,7 +145,7 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
         return null;
     }
 
-    /// <summary>The fixed and discovered folders after the system loader, in search order, without duplicates.</summary>
+    /// <summary>The toolkit and driver folders searched after the system loader, in order, without duplicates.</summary>
     internal IReadOnlyList<string> CandidateFolders(CudaLibrarySpec spec)
     {
         var folders = new List<string>();
@@ -159,15 +178,20 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
                 Add("/usr/lib64");
             }
         }
-
-        if (spec.Library != CudaLibrary.Driver) // pip wheels never carry the driver
-            foreach (string sitePackages in SitePackagesFolders())
-            {
-                foreach (string pkg in host.GetDirectories(System.IO.Path.Combine(sitePackages, "nvidia"), "*"))
-                    Add(System.IO.Path.Combine(pkg, host.IsWindows ? "bin" : "lib"));
-                Add(System.IO.Path.Combine(sitePackages, "torch", "lib"));
-            }
         return folders;
+    }
+
+    /// <summary>The existing nvidia/*/lib (cu12: nvidia/cudnn/lib, cu13: nvidia/cu13/lib) and torch/lib folders of the site-packages.</summary>
+    internal IReadOnlyList<string> PythonPackageFolders(IReadOnlyList<string> sitePackages)
+    {
+        var folders = new List<string>();
+        foreach (string root in sitePackages)
+        {
+            foreach (string pkg in host.GetDirectories(System.IO.Path.Combine(root, "nvidia"), "*"))
+                folders.Add(System.IO.Path.Combine(pkg, host.IsWindows ? "bin" : "lib"));
+            folders.Add(System.IO.Path.Combine(root, "torch", "lib"));
+        }
+        return folders.Distinct().Where(host.DirectoryExists).ToList();
     }
 
     /// <summary>site-packages folders of known virtual environments, conda, the user, the system, and pythons on PATH.</summary>
@@ -208,7 +232,8 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
                 bool hasPython = host.IsWindows
                     ? host.FileExists(System.IO.Path.Combine(bin, "python.exe"))
                     : host.FileExists(System.IO.Path.Combine(bin, "python3")) || host.FileExists(System.IO.Path.Combine(bin, "python"));
-                if (hasPython) AddEnvironment(host.IsWindows ? bin : System.IO.Path.GetDirectoryName(System.IO.Path.TrimEndingDirectorySeparator(bin)));
+                string dir = host.ResolveDirectory(System.IO.Path.TrimEndingDirectorySeparator(bin));
+                if (hasPython) AddEnvironment(host.IsWindows ? dir : System.IO.Path.GetDirectoryName(dir));
             }
         return roots.Distinct().Where(host.DirectoryExists).ToList();
     }
@@ -260,6 +285,15 @@ internal sealed class SystemProbeHost : IProbeHost
     public string? GetEnvironmentVariable(string name) => Environment.GetEnvironmentVariable(name);
     public bool DirectoryExists(string path) => Directory.Exists(path);
     public bool FileExists(string path) => File.Exists(path);
+
+    public string ResolveDirectory(string path)
+    {
+        try
+        {
+            return Directory.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return path; }
+    }
 
     public IReadOnlyList<string> GetDirectories(string path, string pattern)
     {
