@@ -5,8 +5,10 @@ namespace Dicc.Engine.Cuda.Runtime;
 
 /// <summary>
 /// A typed array in device memory: either an allocation the context owns, or a view of memory owned
-/// elsewhere (an arena slice, or a buffer of the application embedding the engine). Copies are explicit:
-/// the synchronous ones return when the data has arrived; the <c>Async</c> ones are ordered on a stream and,
+/// elsewhere (an arena slice, or a buffer of the application embedding the engine). Copies are explicit.
+/// The synchronous ones (<see cref="CopyToHost"/>, <see cref="CopyToDevice(ReadOnlySpan{T})"/>, ...) first wait
+/// for all work queued on the device, since the engine's streams are non-blocking and would not otherwise be
+/// ordered with them; they are for planning, tests and logs. The <c>Async</c> ones are ordered on a stream and,
 /// with pinned host memory (<see cref="CudaPinnedHostBuffer{T}"/>), return at once.
 /// </summary>
 public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmanaged
@@ -54,14 +56,14 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
     public void CopyToDevice(ReadOnlySpan<T> source)
     {
         RequireLength(source.Length);
-        Context.Bind();
+        WaitForDevice();
         fixed (T* p = source) ThrowIfFailed(CudaDriver.cuMemcpyHtoD_v2(DevicePointer.Address, p, Bytes(source.Length)));
     }
 
     public void CopyToHost(Span<T> destination)
     {
         RequireLength(destination.Length);
-        Context.Bind();
+        WaitForDevice();
         fixed (T* p = destination) ThrowIfFailed(CudaDriver.cuMemcpyDtoH_v2(p, DevicePointer.Address, Bytes(destination.Length)));
     }
 
@@ -104,7 +106,7 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
     public void CopyToDevice(CudaDeviceVariable<T> source)
     {
         RequireLength(source.Count);
-        Context.Bind();
+        WaitForDevice();
         ThrowIfFailed(CudaDriver.cuMemcpyDtoD_v2(DevicePointer.Address, source.DevicePointer.Address, Bytes(source.Count)));
     }
 
@@ -118,12 +120,14 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
     /// <summary>Sets every byte to <paramref name="value"/> (zeroing: 0).</summary>
     public void Memset(byte value)
     {
-        Context.Bind();
+        ThrowIfDisposed();
+        WaitForDevice();
         ThrowIfFailed(CudaDriver.cuMemsetD8_v2(DevicePointer.Address, value, (nuint)SizeInBytes));
     }
 
     public void MemsetAsync(byte value, CudaStream stream)
     {
+        ThrowIfDisposed();
         Context.Bind();
         ThrowIfFailed(CudaDriver.cuMemsetD8Async(DevicePointer.Address, value, (nuint)SizeInBytes, stream.Handle));
     }
@@ -131,9 +135,17 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
     /// <summary>Sets every 32-bit word to <paramref name="bits"/> (for float: BitConverter.SingleToUInt32Bits(value)).</summary>
     public void MemsetAsync(uint bits, CudaStream stream)
     {
+        ThrowIfDisposed();
         if (SizeInBytes % 4 != 0) throw new InvalidOperationException($"A 32-bit fill needs a multiple of 4 bytes; this array has {SizeInBytes}.");
         Context.Bind();
         ThrowIfFailed(CudaDriver.cuMemsetD32Async(DevicePointer.Address, bits, (nuint)(SizeInBytes / 4), stream.Handle));
+    }
+
+    /// <summary>Orders a synchronous (legacy-stream) operation after everything queued on any stream.</summary>
+    private void WaitForDevice()
+    {
+        Context.Bind();
+        ThrowIfFailed(CudaDriver.cuCtxSynchronize());
     }
 
     private void RequireLength(long length)
