@@ -62,6 +62,28 @@ public class KernelSourceTests
     }
 
     [Test]
+    public void GpuCheckScript_HashesModulesExactlyAsTheEngine()
+    {
+        string? root = TestSupport.RepositoryRoot();
+        if (root is null || OperatingSystem.IsWindows() || !File.Exists("/bin/bash"))
+            Assert.Ignore("Needs the repository and bash (Linux).");
+        foreach (string module in KernelSources.Modules)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("/bin/bash", ["scripts/gpu-check.sh", "hash", $"kernels/{module}"])
+            {
+                WorkingDirectory = root,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            string output = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            Assert.That(p.ExitCode, Is.Zero, p.StandardError.ReadToEnd());
+            Assert.That(output, Is.EqualTo(KernelSources.SourceHash(module)), module);
+        }
+    }
+
+    [Test]
     public void CacheKey_ChangesWithEveryInputAndOnlyThen()
     {
         string Key(string src = "abc", string ver = "12.8", string[]? opts = null, KernelImageKind kind = KernelImageKind.Cubin) =>

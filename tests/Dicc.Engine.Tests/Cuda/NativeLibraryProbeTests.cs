@@ -112,6 +112,22 @@ public class NativeLibraryProbeTests
     }
 
     [Test]
+    public void PipCudnn_PreloadsCublasLtAndNvrtcOfItsOwnEnvironment()
+    {
+        var host = new FakeHost();
+        const string nvidia = "/opt/torch/.venv/lib/python3.12/site-packages/nvidia";
+        host.Files.Add($"{nvidia}/cudnn/lib/libcudnn.so.9");
+        host.Files.Add($"{nvidia}/cublas/lib/libcublasLt.so.12");
+        host.Files.Add($"{nvidia}/cuda_nvrtc/lib/libnvrtc.so.12");
+        var r = new NativeLibraryProbe(host).Load(CudaLibrarySpec.Cudnn);
+        Assert.That(r.IsLoaded, Is.True);
+        Assert.That(host.Loaded, Is.EqualTo(new[]
+        {
+            $"{nvidia}/cublas/lib/libcublasLt.so.12", $"{nvidia}/cuda_nvrtc/lib/libnvrtc.so.12", $"{nvidia}/cudnn/lib/libcudnn.so.9",
+        }));
+    }
+
+    [Test]
     public void Cuda13PipLayout_FindsNvrtcAndPreloadsItsBuiltins()
     {
         var host = new FakeHost();

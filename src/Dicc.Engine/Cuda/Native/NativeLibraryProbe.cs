@@ -251,6 +251,16 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
                 foreach (string f in host.GetFiles(dir, "libnvrtc-builtins.so.*")) host.TryLoad(f, out _, out _);
                 break;
             case CudaLibrary.Cudnn:
+                // In a pip layout (site-packages/nvidia/cudnn/lib) cuDNN's engines open cublasLt and NVRTC of the
+                // same CUDA major version by name; those live in sibling packages (nvidia/cublas/lib, ...).
+                string nvidia = System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, "..", ".."));
+                if (System.IO.Path.GetFileName(nvidia) == "nvidia")
+                    foreach (string sibling in host.GetDirectories(nvidia, "*"))
+                    {
+                        string lib = System.IO.Path.Combine(sibling, "lib");
+                        foreach (string pattern in new[] { "libcublasLt.so.*", "libnvrtc-builtins.so.*", "libnvrtc.so.*" })
+                            foreach (string f in host.GetFiles(lib, pattern)) host.TryLoad(f, out _, out _);
+                    }
                 // The shim opens libcudnn_graph, _ops, _cnn, _adv, _engines_* and _heuristic by name; they depend on
                 // one another, so load in passes until nothing more loads (graph first, then the rest).
                 var pending = host.GetFiles(dir, "libcudnn_*.so.9").ToList();
