@@ -10,7 +10,7 @@ namespace Dicc.Engine.Cuda.Libraries;
 /// (cudnnGet*Algorithm_v7, preferring deterministic algorithms within the workspace limit) or by measuring
 /// (<see cref="CudaDnnContext.MeasureAlgorithms"/>). <see cref="WorkspaceBytes"/> is what the three passes need.
 /// </summary>
-public sealed class CudnnConvolutionPlan
+public sealed class CudnnConvolutionPlan : IDisposable
 {
     internal CudnnConvolutionPlan(ConvolutionGeometry geometry, CudnnTensorDescriptor x, CudnnFilterDescriptor w, CudnnTensorDescriptor y,
         CudnnTensorDescriptor bias, CudnnConvolutionDescriptor convolution)
@@ -41,21 +41,37 @@ public sealed class CudnnConvolutionPlan
 
     public long WorkspaceBytes => Math.Max(ForwardWorkspaceBytes, Math.Max(BackwardDataWorkspaceBytes, BackwardFilterWorkspaceBytes));
 
+    /// <summary>Frees the descriptors now (the context frees them otherwise).</summary>
+    public void Dispose()
+    {
+        Convolution.Dispose();
+        Bias.Dispose();
+        Y.Dispose();
+        W.Dispose();
+        X.Dispose();
+    }
+
     public override string ToString() =>
         $"{Geometry}: fwd algo {ForwardAlgorithm} ({ForwardWorkspaceBytes} B), bwd-data algo {BackwardDataAlgorithm} ({BackwardDataWorkspaceBytes} B), " +
         $"bwd-filter algo {BackwardFilterAlgorithm} ({BackwardFilterWorkspaceBytes} B)";
 }
 
 /// <summary>Descriptors of a batch-normalised tensor ([N,C,H,W], or [N,C] as [N,C,1,1]) and its per-channel parameters.</summary>
-public sealed class CudnnBatchNormPlan
+public sealed class CudnnBatchNormPlan : IDisposable
 {
     internal CudnnBatchNormPlan(CudnnTensorDescriptor x, CudnnTensorDescriptor perChannel) => (X, PerChannel) = (x, perChannel);
     public CudnnTensorDescriptor X { get; }
     public CudnnTensorDescriptor PerChannel { get; }
+
+    public void Dispose()
+    {
+        PerChannel.Dispose();
+        X.Dispose();
+    }
 }
 
 /// <summary>Descriptors of a max-pooling geometry.</summary>
-public sealed class CudnnPoolingPlan
+public sealed class CudnnPoolingPlan : IDisposable
 {
     internal CudnnPoolingPlan(PoolGeometry geometry, CudnnTensorDescriptor x, CudnnTensorDescriptor y, CudnnPoolingDescriptor pooling) =>
         (Geometry, X, Y, Pooling) = (geometry, x, y, pooling);
@@ -63,6 +79,13 @@ public sealed class CudnnPoolingPlan
     public CudnnTensorDescriptor X { get; }
     public CudnnTensorDescriptor Y { get; }
     public CudnnPoolingDescriptor Pooling { get; }
+
+    public void Dispose()
+    {
+        Pooling.Dispose();
+        Y.Dispose();
+        X.Dispose();
+    }
 }
 
 /// <summary>

@@ -48,7 +48,14 @@ public sealed class CudaContext : IDisposable
     public bool IsDisposed => _handle == 0;
 
     /// <summary>A non-blocking stream created with the context: where work goes unless a stream is named.</summary>
-    public CudaStream Stream => _stream ??= CreateStream();
+    public CudaStream Stream
+    {
+        get
+        {
+            if (_stream is not null) return _stream;
+            lock (_gate) return _stream ??= CreateStream();
+        }
+    }
 
     /// <summary>Makes this context current on the calling thread (cheap when it already is).</summary>
     public void Bind()
