@@ -100,6 +100,7 @@ cmd_run() {
   if [ "$mode" = packed ]; then
     [ -f "$gpu_dir/dotnet-rt.tar.xz" ] && [ -f "$gpu_dir/dicc-tests.tar.xz" ] \
       || die "$gpu_dir/dotnet-rt.tar.xz and dicc-tests.tar.xz are missing: run 'scripts/gpu-check.sh build' where .NET is, and carry .gpu."
+    command -v xz >/dev/null || die "unpacking needs xz (xz-utils)."
     mkdir -p "$work/dotnet"
     tar -C "$work/dotnet" -xJf "$gpu_dir/dotnet-rt.tar.xz" || die "unpacking the .NET runtime failed."
     tar -C "$work" -xJf "$gpu_dir/dicc-tests.tar.xz" || die "unpacking the tests failed."

@@ -163,9 +163,12 @@ public sealed unsafe class CudaDnnContext : CudaResource
     /// <summary>
     /// Descriptors and heuristic algorithms for a convolution; each algorithm is the first cuDNN ranks that
     /// fits <paramref name="workspaceLimitBytes"/>, deterministic ones first when <paramref name="preferDeterministic"/>.
+    /// The default math is full float32 (<see cref="CudnnMathType.Fma"/>): cuDNN's own default may use TF32
+    /// tensor cores on Ampere and later, which is faster and rounds inputs to 10 mantissa bits
+    /// (<see cref="CudnnMathType.TensorOpAllowConversion"/> asks for that explicitly).
     /// </summary>
     public CudnnConvolutionPlan PlanConvolution(in ConvolutionGeometry g, long workspaceLimitBytes = 256L << 20,
-        CudnnMathType mathType = CudnnMathType.Default, bool preferDeterministic = true)
+        CudnnMathType mathType = CudnnMathType.Fma, bool preferDeterministic = true)
     {
         g.Validate();
         Context.Bind();

@@ -39,7 +39,7 @@ internal enum CudnnConvolutionMode { Convolution = 0, CrossCorrelation = 1 }
 /// <summary>cudnnMathType_t.</summary>
 public enum CudnnMathType
 {
-    /// <summary>No tensor cores for float32 (CUDNN_DEFAULT_MATH).</summary>
+    /// <summary>cuDNN's default (CUDNN_DEFAULT_MATH): on Ampere and later it may use TF32 tensor cores for float32.</summary>
     Default = 0,
 
     /// <summary>Tensor cores allowed (CUDNN_TENSOR_OP_MATH).</summary>
@@ -48,7 +48,7 @@ public enum CudnnMathType
     /// <summary>Tensor cores with down-conversion allowed, TF32 for float32 (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION).</summary>
     TensorOpAllowConversion = 2,
 
-    /// <summary>Plain FMA only (CUDNN_FMA_MATH).</summary>
+    /// <summary>Float32 FMA kernels only (CUDNN_FMA_MATH): full precision, matches the CPU backend to rounding.</summary>
     Fma = 3,
 }
 
