@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Dicc.Engine.Backends;
+using Dicc.Engine.Cuda.Libraries;
 using Dicc.Engine.Cuda.Native;
 using Dicc.Engine.Cuda.Runtime;
 using NUnit.Framework;
@@ -106,6 +108,33 @@ public unsafe class RuntimeTests
         Assert.That(sizeof(CudnnConvolutionAlgoPerf), Is.EqualTo(48));
         Assert.That(Marshal.OffsetOf<CudnnConvolutionAlgoPerf>(nameof(CudnnConvolutionAlgoPerf.Memory)), Is.EqualTo((nint)16));
         Assert.That(Marshal.OffsetOf<CudnnConvolutionAlgoPerf>(nameof(CudnnConvolutionAlgoPerf.Determinism)), Is.EqualTo((nint)24));
+    }
+
+    [Test]
+    public void CudnnAlgorithmChoice_PrefersDeterministicThenRankWithinWorkspaceAndMath()
+    {
+        static CudnnConvolutionAlgoPerf P(int algo, CudnnStatus status, long memory, bool deterministic, CudnnMathType math) =>
+            new() { Algorithm = algo, Status = status, Memory = (nuint)memory, MathType = math,
+                    Determinism = deterministic ? CudnnDeterminism.Deterministic : CudnnDeterminism.NonDeterministic };
+        var g = new ConvolutionGeometry(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
+        var perf = new[]
+        {
+            P(0, CudnnStatus.Success, 100, deterministic: false, CudnnMathType.Fma),      // fastest, not deterministic
+            P(1, CudnnStatus.NotSupported, 0, deterministic: true, CudnnMathType.Fma),     // unusable
+            P(2, CudnnStatus.Success, 1 << 30, deterministic: true, CudnnMathType.Fma),    // too much workspace
+            P(3, CudnnStatus.Success, 50, deterministic: true, CudnnMathType.TensorOp),    // tensor cores
+            P(4, CudnnStatus.Success, 200, deterministic: true, CudnnMathType.Default),
+        };
+        fixed (CudnnConvolutionAlgoPerf* p = perf)
+        {
+            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, true, "forward", g), Is.EqualTo((4, 200L)));
+            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, false, "forward", g), Is.EqualTo((0, 100L)));
+            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Default, true, "forward", g), Is.EqualTo((3, 50L)));
+            string? message = null;
+            try { CudaDnnContext.Choose(p, 3, 10, CudnnMathType.Fma, true, "forward", g); }
+            catch (InvalidOperationException e) { message = e.Message; }
+            Assert.That(message, Does.Contain("no forward convolution algorithm").And.Contain("10-byte workspace"));
+        }
     }
 
     [Test]

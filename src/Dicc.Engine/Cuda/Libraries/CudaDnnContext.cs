@@ -12,14 +12,19 @@ namespace Dicc.Engine.Cuda.Libraries;
 /// </summary>
 public sealed class CudnnConvolutionPlan : IDisposable
 {
-    internal CudnnConvolutionPlan(ConvolutionGeometry geometry, CudnnTensorDescriptor x, CudnnFilterDescriptor w, CudnnTensorDescriptor y,
-        CudnnTensorDescriptor bias, CudnnConvolutionDescriptor convolution)
+    internal CudnnConvolutionPlan(ConvolutionGeometry geometry, CudnnMathType mathType, CudnnTensorDescriptor x, CudnnFilterDescriptor w,
+        CudnnTensorDescriptor y, CudnnTensorDescriptor bias, CudnnConvolutionDescriptor convolution)
     {
         Geometry = geometry;
+        MathType = mathType;
         (X, W, Y, Bias, Convolution) = (x, w, y, bias, convolution);
     }
 
     public ConvolutionGeometry Geometry { get; }
+
+    /// <summary>The math the convolution descriptor allows (algorithms needing more are not chosen).</summary>
+    public CudnnMathType MathType { get; }
+
     public CudnnTensorDescriptor X { get; }
     public CudnnFilterDescriptor W { get; }
     public CudnnTensorDescriptor Y { get; }
@@ -172,7 +177,7 @@ public sealed unsafe class CudaDnnContext : CudaResource
     {
         g.Validate();
         Context.Bind();
-        var plan = new CudnnConvolutionPlan(g,
+        var plan = new CudnnConvolutionPlan(g, mathType,
             new CudnnTensorDescriptor(Context, g.N, g.C, g.H, g.W),
             new CudnnFilterDescriptor(Context, g.K, g.C, g.R, g.S),
             new CudnnTensorDescriptor(Context, g.N, g.K, g.P, g.Q),
@@ -186,13 +191,13 @@ public sealed unsafe class CudaDnnContext : CudaResource
         var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
         ThrowIfFailed(CuDnn.cudnnGetConvolutionForwardAlgorithm_v7(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
             plan.Y.Handle, CuDnn.ForwardAlgorithmCount, out int count, perf));
-        (plan.ForwardAlgorithm, plan.ForwardWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, preferDeterministic, "forward", g);
+        (plan.ForwardAlgorithm, plan.ForwardWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "forward", g);
         ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
             plan.X.Handle, CuDnn.BackwardDataAlgorithmCount, out count, perf));
-        (plan.BackwardDataAlgorithm, plan.BackwardDataWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, preferDeterministic, "backward-data", g);
+        (plan.BackwardDataAlgorithm, plan.BackwardDataWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-data", g);
         ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
             plan.W.Handle, CuDnn.BackwardFilterAlgorithmCount, out count, perf));
-        (plan.BackwardFilterAlgorithm, plan.BackwardFilterWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, preferDeterministic, "backward-filter", g);
+        (plan.BackwardFilterAlgorithm, plan.BackwardFilterWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-filter", g);
         RefreshWorkspaceSizes(plan);
         return plan;
     }
@@ -208,13 +213,13 @@ public sealed unsafe class CudaDnnContext : CudaResource
         var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
         ThrowIfFailed(CuDnn.cudnnFindConvolutionForwardAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
             plan.Convolution.Handle, plan.Y.Handle, y.Address, CuDnn.ForwardAlgorithmCount, out int count, perf, workspace.Address, (nuint)workspaceBytes));
-        (plan.ForwardAlgorithm, _) = Choose(perf, count, workspaceBytes, preferDeterministic, "forward", plan.Geometry);
+        (plan.ForwardAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "forward", plan.Geometry);
         ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardDataAlgorithmEx(Handle, plan.W.Handle, w.Address, plan.Y.Handle, y.Address,
             plan.Convolution.Handle, plan.X.Handle, dx.Address, CuDnn.BackwardDataAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
-        (plan.BackwardDataAlgorithm, _) = Choose(perf, count, workspaceBytes, preferDeterministic, "backward-data", plan.Geometry);
+        (plan.BackwardDataAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-data", plan.Geometry);
         ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.Y.Handle, y.Address,
             plan.Convolution.Handle, plan.W.Handle, dw.Address, CuDnn.BackwardFilterAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
-        (plan.BackwardFilterAlgorithm, _) = Choose(perf, count, workspaceBytes, preferDeterministic, "backward-filter", plan.Geometry);
+        (plan.BackwardFilterAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-filter", plan.Geometry);
         RefreshWorkspaceSizes(plan);
     }
 
@@ -231,20 +236,24 @@ public sealed unsafe class CudaDnnContext : CudaResource
         plan.BackwardFilterWorkspaceBytes = (long)bwdFilter;
     }
 
-    /// <summary>The first usable algorithm in cuDNN's ranking that fits the workspace (deterministic first when asked).</summary>
+    /// <summary>
+    /// The first usable algorithm in cuDNN's ranking that fits the workspace and the math type (full float32
+    /// excludes tensor-op entries), deterministic ones first when asked.
+    /// </summary>
     internal static (int Algorithm, long Workspace) Choose(CudnnConvolutionAlgoPerf* perf, int count, long workspaceLimit,
-        bool preferDeterministic, string pass, in ConvolutionGeometry g)
+        CudnnMathType math, bool preferDeterministic, string pass, in ConvolutionGeometry g)
     {
         for (int round = preferDeterministic ? 0 : 1; round < 2; round++)
             for (int i = 0; i < count; i++)
             {
                 var p = perf[i];
                 if (p.Status != CudnnStatus.Success || (long)p.Memory > workspaceLimit) continue;
+                if (math == CudnnMathType.Fma && p.MathType is not (CudnnMathType.Fma or CudnnMathType.Default)) continue;
                 if (round == 0 && p.Determinism != CudnnDeterminism.Deterministic) continue;
                 return (p.Algorithm, (long)p.Memory);
             }
         throw new InvalidOperationException(
-            $"cuDNN offers no {pass} convolution algorithm for {g} within a {workspaceLimit}-byte workspace ({count} candidates).");
+            $"cuDNN offers no {pass} convolution algorithm for {g} with {math} math within a {workspaceLimit}-byte workspace ({count} candidates).");
     }
 
     public CudnnBatchNormPlan PlanBatchNorm(int n, int c, int h = 1, int w = 1)
