@@ -5,9 +5,10 @@
 #                                       binaries and the .NET runtime as archives (under 64 MiB together).
 #   scripts/gpu-check.sh run [OUT]      on the GPU machine, from the repository root with .gpu/ beside it:
 #                                       unpacks the runtime, finds the CUDA libraries, runs `dicc info` and
-#                                       the tests of category Gpu (and Nvrtc), builds the kernels with nvcc when
-#                                       it is there and runs the kernel tests on those fatbins, and writes logs
-#                                       and summary.json into OUT (default: $OUT, else .gpu/out).
+#                                       the CUDA tests (one process per library), builds the kernels with nvcc
+#                                       when it is there and runs the kernel tests on those fatbins, and writes
+#                                       machine.log, dicc-info.log, tests.log, nvcc.log and summary.json into
+#                                       OUT (default: $OUT, else .gpu/out).
 #   scripts/gpu-check.sh local [OUT]    a workstation with its own GPU and .NET: build, then run as above
 #                                       with the installed dotnet.
 #   scripts/gpu-check.sh hash FILE.cu   the source hash of a kernel module, as the engine computes it.
@@ -61,25 +62,27 @@ cmd_build() {
   echo "   bash scripts/gpu-check.sh run"
 }
 
-# Runs the test executable with a filter; logs to $out/$1.log; appends a JSON object to $phases.
+# Runs the test executable with a filter (one process per phase, so a crash in one library cannot hide the
+# others' results); appends its output to $out/tests.log and its counts to $phases.
 run_tests() {
   local name=$1 filter=$2
   shift 2
-  local start end rc
+  local start end rc log="$work/$name.log"
   start=$(date +%s)
   env "$@" DOTNET_ROOT="$DOTNET_ROOT" "$DOTNET" "$tests_dir/Dicc.Engine.Tests.dll" --filter "$filter" \
-    --output Detailed --no-ansi --progress off --results-directory "$work/results" > "$out/$name.log" 2>&1
+    --output Detailed --no-ansi --progress off --results-directory "$work/results" > "$log" 2>&1
   rc=$?
   end=$(date +%s)
+  { echo "==================== $name: --filter \"$filter\" $* (exit $rc)"; cat "$log"; echo; } >> "$out/tests.log"
   local total failed passed skipped
-  total=$(awk '/^ *total:/ {print $2; exit}' "$out/$name.log"); total=${total:-0}
-  failed=$(awk '/^ *failed:/ {print $2; exit}' "$out/$name.log"); failed=${failed:-0}
-  passed=$(awk '/^ *succeeded:/ {print $2; exit}' "$out/$name.log"); passed=${passed:-0}
-  skipped=$(awk '/^ *skipped:/ {print $2; exit}' "$out/$name.log"); skipped=${skipped:-0}
+  total=$(awk '/^ *total:/ {print $2; exit}' "$log"); total=${total:-0}
+  failed=$(awk '/^ *failed:/ {print $2; exit}' "$log"); failed=${failed:-0}
+  passed=$(awk '/^ *succeeded:/ {print $2; exit}' "$log"); passed=${passed:-0}
+  skipped=$(awk '/^ *skipped:/ {print $2; exit}' "$log"); skipped=${skipped:-0}
   echo "   $name: exit $rc, $passed passed, $failed failed, $skipped skipped ($((end - start)) s)"
-  printf '%s{"phase":"%s","exit_code":%d,"total":%d,"passed":%d,"failed":%d,"skipped":%d,"seconds":%d,"log":"%s.log"}' \
-    "${phases:+$phases,}" "$name" "$rc" "$total" "$passed" "$failed" "$skipped" "$((end - start))" "$name" > "$work/phases.tmp"
-  phases=$(cat "$work/phases.tmp")
+  grep -E '^ *failed [A-Za-z_]' "$log" | sed 's/^ */     /' | head -20
+  phases="${phases:+$phases,}$(printf '{"phase":"%s","exit_code":%d,"total":%d,"passed":%d,"failed":%d,"skipped":%d,"seconds":%d}' \
+    "$name" "$rc" "$total" "$passed" "$failed" "$skipped" "$((end - start))")"
   [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$total" -gt 0 ] || status=1
 }
 
@@ -137,13 +140,18 @@ cmd_run() {
   local info_rc=$?
   sed 's/^/   /' "$out/dicc-info.log" | head -30
 
-  echo "== tests"
+  echo "== tests (output in tests.log)"
+  : > "$out/tests.log"
   # 1. The engine's own probing, nothing set: the report must show the device and every library.
   run_tests probe-default "FullyQualifiedName~Probe_ReportsTheDeviceAndEveryLibrary" DICC_REQUIRE_GPU=1
-  # 2. Everything CUDA with a fresh kernel cache, so NVRTC compiles for this device.
-  local cache="$work/kernel-cache"
-  run_tests gpu "FullyQualifiedName~Dicc.Engine.Tests.Cuda" \
-    DICC_REQUIRE_GPU=1 DICC_KERNEL_CACHE="$cache" DICC_CUDA_LIBRARY_DIR="$dirs"
+  # 2. The CUDA tests with the libraries found above and a fresh kernel cache (so NVRTC compiles for this device).
+  local cache="$work/kernel-cache" libs="DICC_CUDA_LIBRARY_DIR=$dirs"
+  run_tests cpu-side "FullyQualifiedName~Dicc.Engine.Tests.Cuda&Category!=Gpu" DICC_REQUIRE_GPU=1 "$libs"
+  run_tests runtime "FullyQualifiedName~GpuDeviceTests|FullyQualifiedName~GpuMemoryTests|FullyQualifiedName~GpuStreamTests|FullyQualifiedName~GpuGraphTests" \
+    DICC_REQUIRE_GPU=1 DICC_KERNEL_CACHE="$cache" "$libs"
+  run_tests kernels "FullyQualifiedName~GpuKernelTests" DICC_REQUIRE_GPU=1 DICC_KERNEL_CACHE="$cache" "$libs"
+  run_tests cublas "FullyQualifiedName~GpuBlasTests" DICC_REQUIRE_GPU=1 "$libs"
+  run_tests cudnn "FullyQualifiedName~GpuDnnTests" DICC_REQUIRE_GPU=1 "$libs"
   # 3. nvcc fatbins built as build-kernels.ps1 builds them, then the kernel tests on those.
   local nvcc
   nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
@@ -162,7 +170,7 @@ cmd_run() {
     done
     if [ "$ok" = 1 ]; then
       run_tests prebuilt "FullyQualifiedName~GpuKernelTests" \
-        DICC_REQUIRE_GPU=1 DICC_EXPECT_PREBUILT=1 DICC_KERNELS_DIR="$kdir" DICC_KERNEL_CACHE=off DICC_CUDA_LIBRARY_DIR="$dirs"
+        DICC_REQUIRE_GPU=1 DICC_EXPECT_PREBUILT=1 DICC_KERNELS_DIR="$kdir" DICC_KERNEL_CACHE=off "$libs"
     else
       echo "   nvcc failed: see nvcc.log"
       status=1
