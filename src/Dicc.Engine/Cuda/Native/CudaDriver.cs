@@ -37,6 +37,7 @@ internal enum CuResult
     LaunchFailed = 719,
     NotSupported = 801,
     SystemDriverMismatch = 803,
+    CompatNotSupportedOnDevice = 804,
     StreamCaptureUnsupported = 900,
     StreamCaptureInvalidated = 901,
     Unknown = 999,

@@ -52,6 +52,7 @@ internal static class CudaCheck
         string text = SafeText(() => CudaDriver.ErrorString(status)) ?? "";
         // A machine without a usable device is "unavailable", not a failed call.
         if (status is CuResult.NoDevice or CuResult.StubLibrary or CuResult.DeviceUnavailable or CuResult.SystemDriverMismatch
+                or CuResult.CompatNotSupportedOnDevice
             || (status == CuResult.NotInitialized && api == nameof(CudaDriver.cuInit)))
             throw new CudaUnavailableException($"CUDA is not usable on this machine: {api} returned {name} ({(int)status}){(text.Length > 0 ? ": " + text : "")}.");
         throw new CudaException(api, name, (int)status, text);
