@@ -1,0 +1,30 @@
+using Dicc.Engine.Cuda.Runtime;
+using NUnit.Framework;
+
+namespace Dicc.Engine.Tests.Cuda;
+
+/// <summary>A fixture with a context on device 0; skipped, with the reason, where there is none.</summary>
+public abstract class GpuFixture
+{
+    protected CudaContext Context { get; private set; } = null!;
+
+    [OneTimeSetUp]
+    public void OpenDevice() => Context = TestSupport.CreateContextOrIgnore();
+
+    [OneTimeTearDown]
+    public void CloseDevice() => Context?.Dispose();
+
+    protected CudaDeviceVariable<float> Upload(float[] data)
+    {
+        var v = Context.Allocate<float>(data.Length);
+        v.CopyToDevice(data);
+        return v;
+    }
+
+    protected CudaDeviceVariable<int> Upload(int[] data)
+    {
+        var v = Context.Allocate<int>(data.Length);
+        v.CopyToDevice(data);
+        return v;
+    }
+}

@@ -1,0 +1,287 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Cuda.Libraries;
+using Dicc.Engine.Cuda.Native;
+using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Tensors;
+using NUnit.Framework;
+
+namespace Dicc.Engine.Tests.Cuda;
+
+/// <summary>cuBLAS SGEMM against the CPU GEMM (Backends/Cpu/Gemm.cs), full float32 math.</summary>
+[Category("Gpu")]
+public unsafe class GpuBlasTests : GpuFixture
+{
+    private CudaBlas _blas = null!;
+
+    [OneTimeSetUp]
+    public void CreateHandle()
+    {
+        TestSupport.RequireLibraryOrIgnore(CudaLibrary.Cublas);
+        _blas = new CudaBlas(Context);
+        var (major, minor, patch) = CudaBlas.Version;
+        TestContext.Progress.WriteLine($"cuBLAS {major}.{minor}.{patch}");
+    }
+
+    private static float[] CpuGemm(bool ta, bool tb, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb,
+        float beta, float[] c0, int ldc)
+    {
+        var c = (float[])c0.Clone();
+        fixed (float* pa = a, pb = b, pc = c) Gemm.Sgemm(ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+        return c;
+    }
+
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void GemmRowMajor_MatchesTheCpuGemm(bool transA, bool transB)
+    {
+        const int m = 37, n = 53, k = 71, pad = 3;
+        int lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad;
+        var a = TestSupport.RandomFloats((transA ? k : m) * lda, 71);
+        var b = TestSupport.RandomFloats((transB ? n : k) * ldb, 72);
+        var c = TestSupport.RandomFloats(m * ldc, 73);
+        var expected = CpuGemm(transA, transB, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c, ldc);
+
+        using var da = Upload(a);
+        using var db = Upload(b);
+        using var dc = Upload(c);
+        _blas.GemmRowMajor(transA, transB, m, n, k, 0.75f, da.DevicePointer, lda, db.DevicePointer, ldb, 0.5f, dc.DevicePointer, ldc);
+        // k = 71 products of values in [-1, 1): float32 accumulation differs by a few ulp of the sum.
+        TestSupport.AssertClose(dc.ToArray(), expected, atol: 2e-5f, rtol: 1e-5f, $"sgemm transA={transA} transB={transB}");
+    }
+
+    [Test]
+    public void StridedBatched_EqualsOneGemmPerBatch()
+    {
+        const int m = 16, n = 24, k = 32, batches = 5;
+        var a = TestSupport.RandomFloats(m * k * batches, 81);
+        var b = TestSupport.RandomFloats(k * n * batches, 82);
+        using var da = Upload(a);
+        using var db = Upload(b);
+        using var dc = Context.Allocate<float>(m * n * batches);
+        // Row-major C_i = A_i B_i is column-major C_i^T = B_i^T A_i^T: swap operands, as GemmRowMajor does.
+        _blas.SgemmStridedBatched(CublasOperation.NonTranspose, CublasOperation.NonTranspose, n, m, k, 1f,
+            db.DevicePointer, n, (long)k * n, da.DevicePointer, k, (long)m * k, 0f, dc.DevicePointer, n, (long)m * n, batches);
+        var got = dc.ToArray();
+        for (int i = 0; i < batches; i++)
+        {
+            var expected = CpuGemm(false, false, m, n, k, 1f, a[(i * m * k)..((i + 1) * m * k)], k, b[(i * k * n)..((i + 1) * k * n)], n,
+                0f, new float[m * n], n);
+            TestSupport.AssertClose(got.AsSpan(i * m * n, m * n), expected, atol: 2e-5f, rtol: 1e-5f, $"batch {i}");
+        }
+    }
+
+    [Test]
+    public void GemmEx_WithFloat32Compute_EqualsSgemm()
+    {
+        const int m = 20, n = 30, k = 40;
+        var a = TestSupport.RandomFloats(m * k, 91);
+        var b = TestSupport.RandomFloats(k * n, 92);
+        using var da = Upload(a);
+        using var db = Upload(b);
+        using var c1 = Context.Allocate<float>(m * n);
+        using var c2 = Context.Allocate<float>(m * n);
+        _blas.Sgemm(CublasOperation.NonTranspose, CublasOperation.NonTranspose, n, m, k, 1f, db.DevicePointer, n, da.DevicePointer, k, 0f, c1.DevicePointer, n);
+        _blas.GemmEx(CublasOperation.NonTranspose, CublasOperation.NonTranspose, n, m, k, 1f, db.DevicePointer, CudaDataType.Float32, n,
+            da.DevicePointer, CudaDataType.Float32, k, 0f, c2.DevicePointer, CudaDataType.Float32, n);
+        TestSupport.AssertClose(c2.ToArray(), c1.ToArray(), atol: 1e-6f, rtol: 1e-6f, "GemmEx vs Sgemm");
+    }
+}
+
+/// <summary>cuDNN against the CPU backend: convolution (all three passes), batch normalisation, max pooling, ReLU.</summary>
+[Category("Gpu")]
+public class GpuDnnTests : GpuFixture
+{
+    private CudaDnnContext _dnn = null!;
+    private CpuBackend _cpu = null!;
+
+    [OneTimeSetUp]
+    public void CreateHandle()
+    {
+        TestSupport.RequireLibraryOrIgnore(CudaLibrary.Cudnn);
+        _dnn = new CudaDnnContext(Context);
+        _cpu = new CpuBackend();
+        TestContext.Progress.WriteLine($"cuDNN {CudaDnnContext.FormatVersion(CudaDnnContext.Version)}");
+    }
+
+    [OneTimeTearDown]
+    public void DisposeCpu() => _cpu?.Dispose();
+
+    private Tensor Cpu(float[] data, Shape shape)
+    {
+        var t = _cpu.Create(shape);
+        _cpu.CopyIn<float>(t, data);
+        return t;
+    }
+
+    private static IEnumerable<TestCaseData> Geometries()
+    {
+        yield return new TestCaseData(new ConvolutionGeometry(2, 3, 12, 12, 8, 3, 3, 1, 1, 1, 1)).SetName("Conv3x3_Pad1");
+        yield return new TestCaseData(new ConvolutionGeometry(3, 5, 11, 9, 4, 3, 3, 2, 2, 1, 1)).SetName("Conv3x3_Stride2");
+        yield return new TestCaseData(new ConvolutionGeometry(2, 16, 4, 4, 32, 1, 1, 1, 1, 0, 0)).SetName("Conv1x1");
+    }
+
+    [TestCaseSource(nameof(Geometries))]
+    public void Convolution_AllThreePassesMatchTheCpu(ConvolutionGeometry g)
+    {
+        var xs = TestSupport.RandomFloats((int)g.InputShape.ElementCount, 101);
+        var wts = TestSupport.RandomFloats((int)g.WeightShape.ElementCount, 102, 0.5f);
+        var bs = TestSupport.RandomFloats(g.K, 103);
+        var dys = TestSupport.RandomFloats((int)g.OutputShape.ElementCount, 104);
+
+        var plan = _dnn.PlanConvolution(g);
+        TestContext.Out.WriteLine(plan);
+        using var ws = Context.Allocate<byte>(Math.Max(1, plan.WorkspaceBytes));
+        using var x = Upload(xs);
+        using var w = Upload(wts);
+        using var b = Upload(bs);
+        using var dy = Upload(dys);
+        using var y = Context.Allocate<float>(g.OutputShape.ElementCount);
+        using var dx = Context.Allocate<float>(g.InputShape.ElementCount);
+        using var dw = Context.Allocate<float>(g.WeightShape.ElementCount);
+        using var db = Context.Allocate<float>(g.K);
+        _dnn.ConvolutionForward(plan, x.DevicePointer, w.DevicePointer, b.DevicePointer, y.DevicePointer, ws.DevicePointer, ws.SizeInBytes);
+        _dnn.ConvolutionBackwardData(plan, dy.DevicePointer, w.DevicePointer, dx.DevicePointer, ws.DevicePointer, ws.SizeInBytes);
+        _dnn.ConvolutionBackwardFilter(plan, x.DevicePointer, dy.DevicePointer, dw.DevicePointer, db.DevicePointer, ws.DevicePointer, ws.SizeInBytes);
+
+        Tensor cx = Cpu(xs, g.InputShape), cw = Cpu(wts, g.WeightShape), cb = Cpu(bs, new Shape(g.K)), cdy = Cpu(dys, g.OutputShape);
+        Tensor cy = _cpu.Create(g.OutputShape), cdx = _cpu.Create(g.InputShape), cdw = _cpu.Create(g.WeightShape), cdb = _cpu.Create(new Shape(g.K));
+        _cpu.ConvolutionForward(g, cx, cw, cb, cy);
+        _cpu.ConvolutionBackwardData(g, cdy, cw, cdx);
+        _cpu.ConvolutionBackwardFilter(g, cx, cdy, cdw, cdb);
+
+        // Sums of C*R*S (forward, backward-data: K*R*S) or N*P*Q (filter) products; float32 math, any order.
+        TestSupport.AssertClose(y.ToArray(), _cpu.ToArray(cy), atol: 1e-4f, rtol: 1e-4f, "forward");
+        TestSupport.AssertClose(dx.ToArray(), _cpu.ToArray(cdx), atol: 1e-4f, rtol: 1e-4f, "backward data");
+        TestSupport.AssertClose(dw.ToArray(), _cpu.ToArray(cdw), atol: 2e-4f, rtol: 1e-4f, "backward filter");
+        TestSupport.AssertClose(db.ToArray(), _cpu.ToArray(cdb), atol: 2e-4f, rtol: 1e-4f, "bias gradient");
+    }
+
+    [Test]
+    public void BatchNormTraining_ForwardStatisticsAndBackwardMatchTheCpu()
+    {
+        var shape = new Shape(8, 6, 5, 5);
+        int c = 6;
+        var xs = TestSupport.RandomFloats((int)shape.ElementCount, 111, 3f).Select(v => v + 0.5f).ToArray();
+        var gs = TestSupport.RandomFloats(c, 112).Select(v => 1f + 0.5f * v).ToArray();
+        var bs = TestSupport.RandomFloats(c, 113);
+        var dys = TestSupport.RandomFloats((int)shape.ElementCount, 114);
+        var rm0 = TestSupport.RandomFloats(c, 115);
+        var rv0 = TestSupport.RandomFloats(c, 116).Select(v => 1f + 0.5f * v).ToArray();
+        const float momentum = 0.1f, eps = 1e-5f;
+
+        var plan = _dnn.PlanBatchNorm(8, 6, 5, 5);
+        using var x = Upload(xs);
+        using var gamma = Upload(gs);
+        using var beta = Upload(bs);
+        using var dy = Upload(dys);
+        using var rm = Upload(rm0);
+        using var rv = Upload(rv0);
+        using var y = Context.Allocate<float>(shape.ElementCount);
+        using var dx = Context.Allocate<float>(shape.ElementCount);
+        using var sm = Context.Allocate<float>(c);
+        using var si = Context.Allocate<float>(c);
+        using var dg = Context.Allocate<float>(c);
+        using var dbeta = Context.Allocate<float>(c);
+        _dnn.BatchNormForwardTraining(plan, x.DevicePointer, y.DevicePointer, gamma.DevicePointer, beta.DevicePointer, momentum, eps,
+            rm.DevicePointer, rv.DevicePointer, sm.DevicePointer, si.DevicePointer);
+        _dnn.BatchNormBackward(plan, x.DevicePointer, dy.DevicePointer, gamma.DevicePointer, sm.DevicePointer, si.DevicePointer, eps,
+            dx.DevicePointer, dg.DevicePointer, dbeta.DevicePointer);
+
+        Tensor cx = Cpu(xs, shape), cg = Cpu(gs, new Shape(c)), cb = Cpu(bs, new Shape(c)), cdy = Cpu(dys, shape);
+        Tensor crm = Cpu(rm0, new Shape(c)), crv = Cpu(rv0, new Shape(c));
+        Tensor cy = _cpu.Create(shape), csm = _cpu.Create(new Shape(c)), csi = _cpu.Create(new Shape(c));
+        Tensor cdx = _cpu.Create(shape), cdg = _cpu.Create(new Shape(c)), cdb = _cpu.Create(new Shape(c));
+        _cpu.BatchNormTrainingForward(cx, cg, cb, cy, crm, crv, momentum, eps, csm, csi);
+        _cpu.BatchNormBackward(cx, cdy, cg, csm, csi, cdx, cdg, cdb);
+
+        TestSupport.AssertClose(y.ToArray(), _cpu.ToArray(cy), atol: 1e-4f, rtol: 1e-4f, "y");
+        TestSupport.AssertClose(sm.ToArray(), _cpu.ToArray(csm), atol: 1e-5f, rtol: 1e-5f, "saved mean");
+        TestSupport.AssertClose(si.ToArray(), _cpu.ToArray(csi), atol: 1e-5f, rtol: 1e-4f, "saved inverse std");
+        TestSupport.AssertClose(rm.ToArray(), _cpu.ToArray(crm), atol: 1e-5f, rtol: 1e-5f, "running mean");
+        TestSupport.AssertClose(rv.ToArray(), _cpu.ToArray(crv), atol: 1e-5f, rtol: 1e-4f, "running variance (unbiased)");
+        TestSupport.AssertClose(dx.ToArray(), _cpu.ToArray(cdx), atol: 1e-4f, rtol: 1e-3f, "dx");
+        TestSupport.AssertClose(dg.ToArray(), _cpu.ToArray(cdg), atol: 1e-4f, rtol: 1e-4f, "dgamma");
+        TestSupport.AssertClose(dbeta.ToArray(), _cpu.ToArray(cdb), atol: 1e-4f, rtol: 1e-4f, "dbeta");
+
+        // Inference mode with the updated running statistics.
+        _dnn.BatchNormForwardInference(plan, x.DevicePointer, y.DevicePointer, gamma.DevicePointer, beta.DevicePointer,
+            rm.DevicePointer, rv.DevicePointer, eps);
+        _cpu.BatchNormInferenceForward(cx, cg, cb, crm, crv, eps, cy);
+        TestSupport.AssertClose(y.ToArray(), _cpu.ToArray(cy), atol: 1e-4f, rtol: 1e-4f, "inference y");
+    }
+
+    [Test]
+    public void MaxPoolAndRelu_MatchTheCpu()
+    {
+        var g = new PoolGeometry(2, 3, 9, 8, 2, 2, 2, 2, 0, 0);
+        var xs = TestSupport.RandomFloats((int)g.InputShape.ElementCount, 121);
+        var dys = TestSupport.RandomFloats((int)g.OutputShape.ElementCount, 122);
+        var plan = _dnn.PlanMaxPool(g);
+        using var x = Upload(xs);
+        using var dy = Upload(dys);
+        using var y = Context.Allocate<float>(g.OutputShape.ElementCount);
+        using var dx = Context.Allocate<float>(g.InputShape.ElementCount);
+        _dnn.MaxPoolForward(plan, x.DevicePointer, y.DevicePointer);
+        _dnn.MaxPoolBackward(plan, x.DevicePointer, y.DevicePointer, dy.DevicePointer, dx.DevicePointer);
+
+        Tensor cx = Cpu(xs, g.InputShape), cdy = Cpu(dys, g.OutputShape), cy = _cpu.Create(g.OutputShape), cdx = _cpu.Create(g.InputShape);
+        _cpu.MaxPoolForward(g, cx, cy);
+        _cpu.MaxPoolBackward(g, cx, cy, cdy, cdx);
+        Assert.That(y.ToArray(), Is.EqualTo(_cpu.ToArray(cy)), "max pool forward picks the same values");
+        Assert.That(dx.ToArray(), Is.EqualTo(_cpu.ToArray(cdx)), "max pool backward routes to the same positions (random data has no ties)");
+
+        var relu = new CudnnActivationDescriptor(Context);
+        var shape = _dnn.CreateTensorDescriptor(g.N, g.C, g.H, g.W);
+        using var r = Context.Allocate<float>(g.InputShape.ElementCount);
+        _dnn.ReluForward(relu, shape, x.DevicePointer, r.DevicePointer);
+        Tensor cr = _cpu.Create(g.InputShape);
+        _cpu.ReluForward(cx, cr);
+        Assert.That(r.ToArray(), Is.EqualTo(_cpu.ToArray(cr)));
+    }
+}
+
+/// <summary>Stream capture into a graph and replay.</summary>
+[Category("Gpu")]
+public class GpuGraphTests : GpuFixture
+{
+    [Test]
+    public void CapturedWork_ReplaysWithTheBuffersCurrentContents()
+    {
+        const int n = 100_000;
+        var kernels = CoreKernels.Load(Context);
+        var stream = Context.CreateStream();
+        using var x = Context.Allocate<float>(n);
+        using var mask = Upload(TestSupport.RandomFloats(n, 131));
+        using var y = Context.Allocate<float>(n);
+        using var z = Context.Allocate<float>(n);
+        using var copy = Context.Allocate<float>(n);
+        x.MemsetAsync(BitConverter.SingleToUInt32Bits(1f), Context.Stream);
+        copy.Memset(0); // waits for the fill above too
+
+        stream.BeginCapture();
+        Assert.That(stream.IsCapturing, Is.True);
+        kernels.ReluForward(stream, x.DevicePointer, y.DevicePointer, n);
+        kernels.Multiply(stream, y.DevicePointer, mask.DevicePointer, z.DevicePointer, n);
+        copy.CopyToDeviceAsync(z, stream);
+        var graph = stream.EndCapture();
+        Assert.That(stream.IsCapturing, Is.False);
+        Assert.That(copy.ToArray(), Is.All.EqualTo(0f), "capturing records the work without running it");
+
+        var m = mask.ToArray();
+        for (int replay = 0; replay < 3; replay++)
+        {
+            var xs = TestSupport.RandomFloats(n, 140 + (ulong)replay);
+            x.CopyToDevice(xs);
+            graph.Launch(stream);
+            stream.Synchronize();
+            var expected = xs.Select((v, i) => (v > 0f ? v : 0f) * m[i]).ToArray();
+            Assert.That(copy.ToArray(), Is.EqualTo(expected), $"replay {replay}");
+        }
+        graph.Dispose();
+        stream.Dispose();
+    }
+}

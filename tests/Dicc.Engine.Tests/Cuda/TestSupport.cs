@@ -1,0 +1,86 @@
+using Dicc.Engine.Cuda.Native;
+using Dicc.Engine.Cuda.Runtime;
+using NUnit.Framework;
+
+namespace Dicc.Engine.Tests.Cuda;
+
+/// <summary>Where a CUDA test gets its context or NVRTC, and what happens when the machine has none.</summary>
+internal static class TestSupport
+{
+    /// <summary>
+    /// Set (to 1) on a GPU machine by scripts/gpu-check.sh: a test that needs the GPU then fails instead of
+    /// being skipped, so a broken driver or library path cannot pass as "skipped".
+    /// </summary>
+    public const string RequireGpuVariable = "DICC_REQUIRE_GPU";
+
+    public static bool GpuRequired => Environment.GetEnvironmentVariable(RequireGpuVariable) is "1" or "true";
+
+    /// <summary>CI runs with CI set: there NVRTC is installed by the prerequisites script and must be usable.</summary>
+    public static bool NvrtcRequired => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")) || GpuRequired;
+
+    /// <summary>A context on device 0, or the test is skipped (failed when the GPU is required) with the reason.</summary>
+    public static CudaContext CreateContextOrIgnore()
+    {
+        try
+        {
+            return CudaContext.Create();
+        }
+        catch (CudaUnavailableException e)
+        {
+            if (GpuRequired) Assert.Fail($"{RequireGpuVariable} is set but CUDA is unavailable: {e.Message}");
+            Assert.Ignore($"No usable CUDA device: {e.Message}");
+            throw; // unreachable: Assert.Ignore throws
+        }
+    }
+
+    public static void RequireNvrtcOrIgnore()
+    {
+        var r = CudaLibraries.TryLoad(CudaLibrary.Nvrtc);
+        if (r.IsLoaded) return;
+        if (NvrtcRequired) Assert.Fail($"NVRTC must be present here (CI or a GPU check): {r.Error}");
+        Assert.Ignore($"NVRTC is not installed: {r.Error}");
+    }
+
+    public static void RequireLibraryOrIgnore(CudaLibrary library)
+    {
+        var r = CudaLibraries.TryLoad(library);
+        if (r.IsLoaded) return;
+        if (GpuRequired) Assert.Fail($"{RequireGpuVariable} is set but {r.DisplayName} is unavailable: {r.Error}");
+        Assert.Ignore($"{r.DisplayName} is unavailable: {r.Error}");
+    }
+
+    /// <summary>The repository root (the folder holding Dicc.sln), found upwards from the test binaries.</summary>
+    public static string? RepositoryRoot()
+    {
+        for (var d = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Dicc.sln"))) return d.FullName;
+        return null;
+    }
+
+    /// <summary>Deterministic test data in [-scale, scale).</summary>
+    public static float[] RandomFloats(int n, ulong seed, float scale = 1f)
+    {
+        var r = new Dicc.Engine.Randomness.RandomStream(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (r.NextFloat() * 2f - 1f) * scale;
+        return a;
+    }
+
+    /// <summary>|actual - expected| &lt;= atol + rtol |expected| everywhere; the message names the worst element.</summary>
+    public static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, float atol, float rtol, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
+        int worst = -1;
+        double worstExcess = 0, maxDiff = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double diff = Math.Abs((double)actual[i] - expected[i]);
+            maxDiff = Math.Max(maxDiff, diff);
+            double excess = diff - (atol + rtol * Math.Abs(expected[i]));
+            if (excess > worstExcess || double.IsNaN(diff)) { worstExcess = double.IsNaN(diff) ? double.PositiveInfinity : excess; worst = i; }
+        }
+        TestContext.Out.WriteLine($"{what}: max |diff| = {maxDiff:G3} over {actual.Length} values");
+        if (worst >= 0)
+            Assert.Fail($"{what}: element {worst} is {actual[worst]}, expected {expected[worst]} (atol {atol}, rtol {rtol}); max |diff| {maxDiff:G3}.");
+    }
+}
