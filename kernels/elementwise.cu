@@ -13,8 +13,9 @@ DICC_KERNEL void relu_forward_f32(const float* x, float* y, i64 n)
 {
     DICC_GRID_STRIDE(i, n)
     {
+        // NaN passes through (as in PyTorch), so a diverging run shows NaN instead of hiding it.
         float v = x[i];
-        y[i] = v > 0.0f ? v : 0.0f;
+        y[i] = v < 0.0f ? 0.0f : v;
     }
 }
 

@@ -152,3 +152,25 @@ public class LayerSemanticsTests
         Assert.That(ex!.Message, Does.Contain("[1x1x4x4]").And.Contain("[1x2x4x4]"));
     }
 }
+
+public class ReluNanTests
+{
+    [Test]
+    public void ReluLetsNaNThroughInTheVectorLoopAndTheTail()
+    {
+        using var b = new CpuBackend();
+        var values = new float[11];
+        values[0] = float.NaN;   // vector loop
+        values[10] = float.NaN;  // scalar tail
+        values[3] = -2f;
+        values[4] = 3f;
+        var x = b.Create(new Shape(11));
+        b.CopyIn<float>(x, values);
+        var y = b.Create(new Shape(11));
+        b.ReluForward(x, y);
+        var r = b.ToArray(y);
+        Assert.That(float.IsNaN(r[0]) && float.IsNaN(r[10]), "NaN must propagate");
+        Assert.That(r[3], Is.EqualTo(0f));
+        Assert.That(r[4], Is.EqualTo(3f));
+    }
+}

@@ -96,8 +96,13 @@ public sealed unsafe partial class CpuBackend : Backend
         {
             int i = s;
             var zero = Vector256<float>.Zero;
-            for (; i + 8 <= e; i += 8) Vector256.Store(Vector256.Max(Vector256.Load(xp + i), zero), yp + i);
-            for (; i < e; i++) yp[i] = xp[i] > 0f ? xp[i] : 0f;
+            // x < 0 ? 0 : x lets NaN through, as PyTorch does, in the vector loop and the tail alike.
+            for (; i + 8 <= e; i += 8)
+            {
+                var v = Vector256.Load(xp + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.LessThan(v, zero), zero, v), yp + i);
+            }
+            for (; i < e; i++) yp[i] = xp[i] < 0f ? 0f : xp[i];
         });
     }
 
