@@ -1,0 +1,103 @@
+using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Data;
+using Dicc.Engine.Evaluation;
+using Dicc.Engine.Models;
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Training;
+
+/// <summary>
+/// Runs a model over a dataset split in evaluation mode: centre crop, or ten-crop with the ten views'
+/// probabilities averaged per image. Buffers are sized once for the evaluation batch.
+/// </summary>
+public sealed class Evaluator
+{
+    private readonly ExpressionModel _model;
+    private readonly int _crop, _batch;
+    private Tensor? _images;
+    private float[] _hostImages = [], _probabilities = [], _scores = [];
+    private readonly Dictionary<int, Tensor> _views = [];
+
+    public Evaluator(ExpressionModel model, int crop, int batchSize)
+    {
+        _model = model;
+        _crop = crop;
+        _batch = batchSize;
+    }
+
+    /// <summary>Class probabilities [dataset.Count, C] (ten-crop averaged when asked), in dataset order.</summary>
+    public float[] Predict(ImageDataset dataset, bool tenCrop)
+    {
+        var all = new float[(long)dataset.Count * _model.Classes];
+        Run(dataset, tenCrop, (start, n, scores) => scores.CopyTo(all.AsSpan(start * _model.Classes, n * _model.Classes)));
+        return all;
+    }
+
+    public EvaluationReport Evaluate(ImageDataset dataset, bool tenCrop, bool keepScores,
+        IReadOnlyList<long>? trainCounts = null, ShotGroupRule? shotRule = null)
+    {
+        var accumulator = new EvaluationAccumulator(dataset.ClassNames, keepScores, dataset.Count);
+        Run(dataset, tenCrop, (start, n, scores) => accumulator.AddScores(dataset.Labels.Slice(start, n), scores));
+        return accumulator.ToReport(trainCounts, shotRule);
+    }
+
+    private delegate void BatchScores(int start, int count, ReadOnlySpan<float> scores);
+
+    private void Run(ImageDataset dataset, bool tenCrop, BatchScores consume)
+    {
+        if (dataset.ClassCount != _model.Classes)
+            throw new InputException($"The dataset has {dataset.ClassCount} classes; the model was trained on {_model.Classes}.");
+        int views = tenCrop ? Augmentation.TenCropViews : 1, c = _model.Classes, pixels = _crop * _crop;
+        var backend = _model.Backend;
+        _images ??= backend.Create(new Shape(_batch * views, 1, _crop, _crop));
+        if (_images.Shape[0] < _batch * views)
+            _images = backend.Create(new Shape(_batch * views, 1, _crop, _crop));
+        bool direct = backend is CpuBackend;
+        if (!direct && _hostImages.Length < _batch * views * pixels) _hostImages = new float[_batch * views * pixels];
+        if (_probabilities.Length < _batch * views * c) _probabilities = new float[_batch * views * c];
+        if (_scores.Length < _batch * c) _scores = new float[_batch * c];
+        var indices = new int[_batch];
+
+        for (int start = 0; start < dataset.Count; start += _batch)
+        {
+            int n = Math.Min(_batch, dataset.Count - start);
+            for (int j = 0; j < n; j++) indices[j] = start + j;
+            var x = View(n * views);
+            var idx = indices.AsSpan(0, n);
+            if (direct)
+            {
+                if (tenCrop) Augmentation.TenCrop(dataset, idx, x, _crop);
+                else Augmentation.CenterCrop(dataset, idx, x, _crop);
+            }
+            else
+            {
+                var host = _hostImages.AsSpan(0, n * views * pixels);
+                if (tenCrop) Augmentation.TenCrop(dataset, idx, host, _crop);
+                else Augmentation.CenterCrop(dataset, idx, host, _crop);
+                backend.CopyIn<float>(x, host);
+            }
+            var probabilities = _probabilities.AsSpan(0, n * views * c);
+            backend.CopyOut(_model.PredictProbabilities(x), probabilities);
+            var scores = _scores.AsSpan(0, n * c);
+            if (views == 1) probabilities.CopyTo(scores);
+            else
+            {
+                scores.Clear();
+                for (int j = 0; j < n; j++)
+                    for (int v = 0; v < views; v++)
+                        for (int k = 0; k < c; k++) scores[j * c + k] += probabilities[(j * views + v) * c + k] / views;
+            }
+            foreach (float s in scores)
+                if (!float.IsFinite(s))
+                    throw new TrainingDivergedException("The model predicts NaN or infinite probabilities: its weights have diverged (try a lower --lr).");
+            consume(start, n, scores);
+        }
+    }
+
+    private Tensor View(int n)
+    {
+        if (n == _images!.Shape[0]) return _images;
+        if (!_views.TryGetValue(n, out var v) || !ReferenceEquals(v.Storage, _images.Storage)) _views[n] = v = _images.SliceBatch(n);
+        return v;
+    }
+}

@@ -1,0 +1,28 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Clustering;
+using Dicc.Engine.Imbalance;
+using Dicc.Engine.Models;
+
+namespace Dicc.Engine.Training;
+
+/// <summary>Builds the model a <see cref="TrainingOptions"/> describes.</summary>
+public static class ModelFactory
+{
+    /// <param name="trainCounts">Training images per class: resolves <c>auto</c> subclass numbers and reweight weights.</param>
+    /// <param name="subclassCounts">Already resolved subclass numbers (from a run's config.json), overriding <c>auto</c>.</param>
+    public static ExpressionModel Create(Backend backend, TrainingOptions options, int classes, ReadOnlySpan<int> trainCounts,
+        int[]? subclassCounts = null)
+    {
+        var vgg = new VggOptions { Depth = options.Arch, InputSize = options.Crop, Width = options.Width, Dropout = options.Dropout };
+        var weights = options.Rule.LossWeights(trainCounts)?.Select(w => (float)w).ToArray();
+        var training = new ModelTrainingOptions { Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed };
+        if (options.Method == TrainingMethod.Baseline) return new BaselineModel(backend, vgg, classes, training);
+        var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : SubclassPlan.Parse(options.Subclasses, classes, trainCounts);
+        var dicc = new DiccOptions
+        {
+            Plan = plan, Partition = options.Partition, EmaDecay = options.EmaDecay, Mapping = options.Mapping,
+            MappingHidden = options.MappingHidden,
+        };
+        return new DiccModel(backend, vgg, classes, dicc, training);
+    }
+}
