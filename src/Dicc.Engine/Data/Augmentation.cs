@@ -22,8 +22,8 @@ public static class Augmentation
     /// <summary>Crop side used in training and testing by the 48x48 FER recipes.</summary>
     public const int CropSize = 44;
 
-    /// <summary>The normalisation: x = pixel / 255.</summary>
-    public const float PixelScale = 1f / 255f;
+    /// <summary>The normalisation: x = pixel / 255, computed as a float division (bit-identical to PyTorch's ToTensor).</summary>
+    public const float PixelDivisor = 255f;
 
     /// <summary>Views per image in <see cref="TenCrop(ImageDataset, ReadOnlySpan{int}, Span{float}, int)"/>.</summary>
     public const int TenCropViews = 10;
@@ -120,7 +120,7 @@ public static class Augmentation
 
     /// <summary>
     /// One view: rows top..top+crop-1 and columns left..left+crop-1 of a row-major image of the given width,
-    /// mirrored left-right when <paramref name="flip"/>, scaled by 1/255.
+    /// mirrored left-right when <paramref name="flip"/>, divided by 255.
     /// </summary>
     public static void Crop(ReadOnlySpan<byte> image, int width, int top, int left, bool flip, int cropSize, Span<float> destination)
     {
@@ -129,9 +129,9 @@ public static class Augmentation
             var row = image.Slice((top + y) * width + left, cropSize);
             var output = destination.Slice(y * cropSize, cropSize);
             if (flip)
-                for (int x = 0; x < cropSize; x++) output[x] = row[cropSize - 1 - x] * PixelScale;
+                for (int x = 0; x < cropSize; x++) output[x] = row[cropSize - 1 - x] / 255f;
             else
-                for (int x = 0; x < cropSize; x++) output[x] = row[x] * PixelScale;
+                for (int x = 0; x < cropSize; x++) output[x] = row[x] / 255f;
         }
     }
 

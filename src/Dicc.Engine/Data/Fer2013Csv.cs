@@ -54,7 +54,7 @@ public static class Fer2013Csv
         var classNames = options.EffectiveClassNames;
         int size = options.ImageSize;
         int imageBytes = size * size;
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 20);
+        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         string? header = reader.ReadLine();
         if (header is null) throw new DataFormatException(path, "empty file; expected a FER2013 CSV with a header emotion,pixels[,Usage]");
         if (!TryParseHeader(header, out int emotionColumn, out int pixelsColumn, out int usageColumn))
@@ -69,7 +69,7 @@ public static class Fer2013Csv
         var lines = new string[LinesPerBlock];
         var lineNumbers = new int[LinesPerBlock];
         var results = new RowResult[LinesPerBlock];
-        var block = new byte[LinesPerBlock * imageBytes];
+        byte[] block = [];
         int lineNumber = 1;
         int threads = options.EffectiveThreads;
         while (true)
@@ -85,6 +85,7 @@ public static class Fer2013Csv
                 n++;
             }
             if (n == 0) break;
+            if (block.Length < n * imageBytes) block = new byte[n * imageBytes]; // small files get small blocks
 
             int ranges = Math.Max(1, Math.Min(threads, n / 64));
             Parallel.For(0, ranges, new ParallelOptions { MaxDegreeOfParallelism = threads }, r =>

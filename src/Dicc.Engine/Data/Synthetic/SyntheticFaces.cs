@@ -80,23 +80,23 @@ public static class SyntheticFaces
         var face = FaceParameters.RandomNeutral(random);
         var e = Prototypes[label];
         bool neutral = label == 6;
-        float k = neutral ? 0f : U(0.3f, 1f);
+        float k = neutral ? 0f : U(0.2f, 1f);
         // Some expressions come in two forms: closed-mouth smiles, shouting anger.
         float mouthOpen = e.MouthOpen, teeth = e.Teeth;
         if (label == 3 && random.NextFloat() < 0.4f) { mouthOpen = 0; teeth = 0; }
         if (label == 0) { bool shouting = random.NextFloat() < 0.3f; mouthOpen = shouting ? 0.13f : 0; teeth = shouting ? e.Teeth : 0; }
         float side = random.NextFloat() < 0.5f ? -1f : 1f;
 
-        face.BrowInnerRaise = k * e.BrowInnerRaise + N(0.022f);
-        face.BrowOuterRaise = k * e.BrowOuterRaise + N(0.018f);
-        face.BrowPull = MathF.Max(-0.02f, k * e.BrowPull + N(0.01f));
-        face.EyeOpenness = Math.Clamp(1f + k * e.EyeOpenness + N(0.15f), 0.2f, 1.9f);
-        face.MouthCurve = k * e.MouthCurve + N(0.022f);
-        face.MouthOpen = MathF.Max(0f, k * mouthOpen + N(0.018f));
+        face.BrowInnerRaise = k * e.BrowInnerRaise + N(0.028f);
+        face.BrowOuterRaise = k * e.BrowOuterRaise + N(0.024f);
+        face.BrowPull = MathF.Max(-0.02f, k * e.BrowPull + N(0.013f));
+        face.EyeOpenness = Math.Clamp(1f + k * e.EyeOpenness + N(0.2f), 0.2f, 1.9f);
+        face.MouthCurve = k * e.MouthCurve + N(0.028f);
+        face.MouthOpen = MathF.Max(0f, k * mouthOpen + N(0.024f));
         face.MouthStretch = Math.Clamp(1f + k * e.MouthStretch + N(0.07f), 0.55f, 1.6f);
-        face.UpperLipRaise = MathF.Max(0f, k * e.UpperLipRaise + N(0.008f));
-        face.MouthAsymmetry = side * k * e.MouthAsymmetry + N(0.008f);
-        face.Teeth = Math.Clamp(k * teeth + N(0.15f), 0f, 1f);
+        face.UpperLipRaise = MathF.Max(0f, k * e.UpperLipRaise + N(0.01f));
+        face.MouthAsymmetry = side * k * e.MouthAsymmetry + N(0.01f);
+        face.Teeth = Math.Clamp(k * teeth + N(0.2f), 0f, 1f);
         face.NoseWrinkle = Math.Clamp(k * e.NoseWrinkle + N(0.1f), 0f, 1f);
         face.SmileLines = Math.Clamp(face.SmileLines + k * e.SmileLines + N(0.08f), 0f, 1f);
         face.CheekRaise = Math.Clamp(k * e.CheekRaise + N(0.1f), 0f, 1f);
@@ -147,7 +147,11 @@ public static class SyntheticFaces
     public static ImageDataset GenerateSplit(Split split, ReadOnlySpan<int> counts, SyntheticFaceOptions options)
     {
         int total = 0;
-        foreach (int c in counts) total = checked(total + c);
+        foreach (int c in counts)
+        {
+            if (c >= 1 << 28) throw new DataArgumentException("per class", $"{c} images of one class is more than the generator numbers (2^28)");
+            total = checked(total + c);
+        }
         var labels = new int[total];
         var indexInClass = new int[total];
         for (int c = 0, i = 0; c < counts.Length; c++)
@@ -171,6 +175,7 @@ public static class SyntheticFaces
         return new ImageDataset(pixels, labels, EmotionClasses.Canonical, size, size, split);
     }
 
+    /// <summary>Bits 40-63 name the generator, 36-39 the split, 28-35 the label, 0-27 the image's index in its class.</summary>
     private static ulong StreamOf(Split split, int label, int index) =>
-        ImageStream | (ulong)split << 40 | (ulong)label << 32 | (uint)index;
+        ImageStream | (ulong)split << 36 | (ulong)label << 28 | (uint)index;
 }
