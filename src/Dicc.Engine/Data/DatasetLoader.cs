@@ -50,6 +50,19 @@ public static class DatasetLoader
     public static DatasetSplits Load(string path, DatasetLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        try
+        {
+            return LoadCore(path, options);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Unreadable folders and files met while listing or streaming the source (single images report their own).
+            throw new DataFormatException(path, $"cannot read: {e.Message}", inner: e);
+        }
+    }
+
+    private static DatasetSplits LoadCore(string path, DatasetLoadOptions? options)
+    {
         options ??= DatasetLoadOptions.Default;
         options.Validate();
         var kind = Detect(path);

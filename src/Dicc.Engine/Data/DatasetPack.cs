@@ -225,8 +225,11 @@ public static class DatasetPack
     public static DatasetSplits Create(string dataPath, string outPath, DatasetLoadOptions? options = null)
     {
         var data = DatasetLoader.Load(dataPath, (options ?? DatasetLoadOptions.Default) with { Cache = PackCacheMode.Off });
-        Write(data, outPath, DatasetLoader.SourceRootOf(dataPath, data.Origin));
-        return data;
+        return DataOutput.Writing(outPath, () =>
+        {
+            Write(data, outPath, data.SourceRoot);
+            return data;
+        });
     }
 
     private static long Align(long value, long alignment) => (value + alignment - 1) / alignment * alignment;

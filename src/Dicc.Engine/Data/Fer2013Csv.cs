@@ -25,9 +25,14 @@ public static class Fer2013Csv
     /// <summary>True when the file's first line is a FER2013 header (emotion and pixels columns).</summary>
     internal static bool LooksLikeCsv(string path)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        var header = reader.ReadLine();
-        return header is not null && TryParseHeader(header, out _, out _, out _);
+        // Only the start of the file: a large binary file must not be read whole looking for a line end.
+        var start = new byte[64 << 10];
+        int n;
+        using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+            n = RandomAccess.Read(handle, start, 0);
+        var text = Encoding.UTF8.GetString(start, 0, n).TrimStart('\uFEFF');
+        int end = text.IndexOfAny(['\r', '\n']);
+        return TryParseHeader(end < 0 ? text : text[..end], out _, out _, out _);
     }
 
     private static bool TryParseHeader(string header, out int emotion, out int pixels, out int usage)

@@ -18,16 +18,19 @@ public static class ImageFolderWriter
         CompressionLevel = PngCompressionLevel.DefaultCompression,
     };
 
-    /// <summary>Writes every non-empty split; returns the number of files written.</summary>
+    /// <summary>Writes every non-empty split; returns the number of files written. An unwritable folder is a <see cref="DataArgumentException"/> for "out".</summary>
     public static int Write(DatasetSplits data, string directory, int? threads = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (File.Exists(directory)) throw new DataArgumentException("out", $"{directory} is a file, not a folder");
-        int written = 0;
-        foreach (var split in SplitNames.All)
-            if (data[split].Count > 0)
-                written += Write(data[split], Path.Combine(directory, split.Name()), threads);
-        return written;
+        return DataOutput.Writing(directory, () =>
+        {
+            int written = 0;
+            foreach (var split in SplitNames.All)
+                if (data[split].Count > 0)
+                    written += Write(data[split], Path.Combine(directory, split.Name()), threads);
+            return written;
+        });
     }
 
     /// <summary>Writes one split's images into class folders under <paramref name="directory"/>.</summary>

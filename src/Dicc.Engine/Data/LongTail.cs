@@ -71,6 +71,30 @@ public static class LongTail
     /// </summary>
     public static IReadOnlyList<int> PaperFer2013Beta10 { get; } = [1308, 430, 1744, 4300, 2612, 872, 3488];
 
+    /// <summary>Named explicit counts accepted by <see cref="ParseCounts"/>.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<int>> Presets { get; } =
+        new Dictionary<string, IReadOnlyList<int>>(StringComparer.OrdinalIgnoreCase) { ["fer2013-beta10"] = PaperFer2013Beta10 };
+
+    /// <summary>Parses a profile name: exp (exponential) or step.</summary>
+    public static LongTailProfile ParseProfile(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "exp" or "exponential" => LongTailProfile.Exponential,
+        "step" => LongTailProfile.Step,
+        _ => throw new DataArgumentException("profile", $"'{text}' is not a profile; expected exp or step"),
+    };
+
+    /// <summary>Parses per-class counts "n0,n1,...,n6" (label order) or a preset name (fer2013-beta10).</summary>
+    public static int[] ParseCounts(string text)
+    {
+        if (Presets.TryGetValue(text.Trim(), out var preset)) return preset.ToArray();
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var counts = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]))
+                throw new DataArgumentException("counts", $"'{parts[i]}' is not a count; expected n0,n1,... in label order or a preset ({string.Join(", ", Presets.Keys)})");
+        return counts;
+    }
+
     /// <summary>n_max / n_min over classes with at least one image (1 for fewer than two such classes).</summary>
     public static double ImbalanceFactor(ReadOnlySpan<int> counts)
     {
@@ -218,21 +242,23 @@ public static class LongTail
         var tail = Apply(data.Train, options);
         var after = tail.ClassCounts();
         bool csv = outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase);
-        if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } dir) Directory.CreateDirectory(dir);
-        if (csv)
+        if (!csv && (tail.Sources is null || data.Validation.Sources is null || data.Test.Sources is null || data.SourceRoot is null))
+            throw new DataArgumentException("out", $"{dataPath} has no image files to list (CSV data); write the subset as a .csv instead");
+        DataOutput.Writing(outPath, () =>
         {
-            Fer2013Csv.Write(outPath, [tail, data.Validation, data.Test]);
-        }
-        else
-        {
-            if (tail.Sources is null || data.Validation.Sources is null || data.Test.Sources is null || data.SourceRoot is null)
-                throw new DataArgumentException("out", $"{dataPath} has no image files to list (CSV data); write the subset as a .csv instead");
+            if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } dir) Directory.CreateDirectory(dir);
+            if (csv)
+            {
+                Fer2013Csv.Write(outPath, [tail, data.Validation, data.Test]);
+                return 0;
+            }
             var entries = new List<Manifest.Entry>();
             foreach (var split in new[] { tail, data.Validation, data.Test })
                 for (int i = 0; i < split.Count; i++) entries.Add(new Manifest.Entry(split.Split, split.Label(i), split.Sources![i]));
-            Manifest.Write(outPath, data.SourceRoot, data.ClassNames, entries,
+            Manifest.Write(outPath, data.SourceRoot!, data.ClassNames, entries,
                 $"long-tailed train split of {dataPath}: {options}\nvalidation and test unchanged; train counts {string.Join(',', after)}");
-        }
+            return 0;
+        });
         return new LongTailReport(data.ClassNames, before, after, outPath, csv ? "csv" : "manifest");
     }
 

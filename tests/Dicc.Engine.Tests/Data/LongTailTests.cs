@@ -164,4 +164,29 @@ public class LongTailTests
         var missing = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(path, Plain))!;
         Assert.That(missing.Message, Is.EqualTo($"{Path.Combine(dir.Path, "missing.png")}: file does not exist"));
     }
+
+    [Test]
+    public void CommandLineParsers_AcceptProfilesCountsAndPresets_AndNameBadValues()
+    {
+        Assert.That(LongTail.ParseProfile("exp"), Is.EqualTo(LongTailProfile.Exponential));
+        Assert.That(LongTail.ParseProfile("Step"), Is.EqualTo(LongTailProfile.Step));
+        Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.ParseProfile("linear"))!.Message, Is.EqualTo("profile: 'linear' is not a profile; expected exp or step"));
+        Assert.That(LongTail.ParseCounts("8, 1,20"), Is.EqualTo(new[] { 8, 1, 20 }));
+        Assert.That(LongTail.ParseCounts("fer2013-beta10"), Is.EqualTo(LongTail.PaperFer2013Beta10));
+        Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.ParseCounts("8,-1"))!.Option, Is.EqualTo("counts"));
+    }
+
+    [Test]
+    public void UnwritableOutput_IsAnOutArgumentError()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(2);
+        Fer2013Csv.Write(dir["fer.csv"], [faces]);
+        File.WriteAllText(dir["file"], "a file, not a folder");
+        var target = Path.Combine(dir["file"], "lt.csv");
+        var e = Assert.Throws<DataArgumentException>(() => LongTail.Write(dir["fer.csv"], target, new LongTailOptions { Beta = 2 }, Plain))!;
+        Assert.That(e.Message, Does.StartWith($"out: cannot write {target}: "));
+        var pack = Assert.Throws<DataArgumentException>(() => DatasetPack.Create(dir["fer.csv"], Path.Combine(dir["file"], "x.diccpack"), Plain))!;
+        Assert.That(pack.Option, Is.EqualTo("out"));
+    }
 }

@@ -164,6 +164,17 @@ public class SyntheticFacesTests
     }
 
     [Test]
+    public void ImageFolderWriter_NamesAnUnusableOutFolder()
+    {
+        using var dir = new TempDirectory();
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 1, ValidationPerClass = 0, TestPerClass = 0 });
+        File.WriteAllText(dir["file"], "x");
+        Assert.That(Assert.Throws<DataArgumentException>(() => ImageFolderWriter.Write(data, dir["file"]))!.Message, Does.StartWith("out: ").And.Contain("is a file"));
+        var below = Path.Combine(dir["file"], "faces");
+        Assert.That(Assert.Throws<DataArgumentException>(() => ImageFolderWriter.Write(data, below))!.Message, Does.StartWith($"out: cannot write {below}"));
+    }
+
+    [Test]
     public void BadOptions_NameTheOption()
     {
         Assert.That(Assert.Throws<DataArgumentException>(() => SyntheticFaces.Generate(new SyntheticFaceOptions { Beta = 0 }))!.Option, Is.EqualTo("beta"));
