@@ -1,0 +1,155 @@
+using Microsoft.Win32.SafeHandles;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Memory;
+using SixLabors.ImageSharp.Metadata;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace Dicc.Engine.Data;
+
+/// <summary>One image file to decode: where it is, its label and split, or why it is not usable at all.</summary>
+internal readonly record struct ImageFileEntry(string Path, int Label, Split Split, string? Problem = null);
+
+/// <summary>
+/// Decodes image files into 8-bit grayscale squares with ImageSharp, on all cores. Colour becomes luminance
+/// (ImageSharp's L8 conversion, ITU-R BT.709 weights), other sizes are resized (bicubic, aspect ratio not
+/// kept: the datasets we read are face crops), and only the first frame of an animated GIF or multi-page
+/// TIFF is read. Any failure of one file is that file's fault and becomes a one-line reason.
+/// </summary>
+internal static class ImageDecoding
+{
+    public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"];
+
+    // Files that operating systems and archivers leave in folders; never data.
+    private static readonly HashSet<string> IgnoredNames = new(StringComparer.OrdinalIgnoreCase) { "Thumbs.db", "desktop.ini", "__MACOSX" };
+
+    /// <summary>A face crop is kilobytes; this bounds what one corrupt or hostile file can cost.</summary>
+    private const long MaxFileBytes = 64L << 20;
+
+    private static readonly Configuration Decoders = CreateConfiguration();
+
+    private static Configuration CreateConfiguration()
+    {
+        var configuration = Configuration.Default.Clone();
+        // We parallelise over files; one thread per decode avoids oversubscription.
+        configuration.MaxDegreeOfParallelism = 1;
+        configuration.PreferContiguousImageBuffers = true;
+        // A corrupt header can claim gigapixels; refuse such allocations instead of trying them.
+        configuration.MemoryAllocator = MemoryAllocator.Create(new MemoryAllocatorOptions { AllocationLimitMegabytes = 256 });
+        configuration.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First, IgnoreMetadata = true });
+        configuration.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First, IgnoreMetadata = true });
+        configuration.ImageFormatsManager.SetDecoder(JpegFormat.Instance, new JpegDecoder { IgnoreMetadata = true });
+        configuration.ImageFormatsManager.SetDecoder(PngFormat.Instance, new PngDecoder { IgnoreMetadata = true });
+        return configuration;
+    }
+
+    public static bool HasImageExtension(string path)
+    {
+        var ext = System.IO.Path.GetExtension(path);
+        foreach (var e in Extensions)
+            if (ext.Equals(e, StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    /// <summary>Hidden files and OS litter, which never count as data or as bad data.</summary>
+    public static bool IsIgnoredName(string name) => name.StartsWith('.') || IgnoredNames.Contains(name);
+
+    public static string NotAnImageProblem(string path) =>
+        $"not an image file (extension '{System.IO.Path.GetExtension(path)}'); images must be {string.Join(", ", Extensions.Select(e => e[1..]))}";
+
+    /// <summary>Decodes one file into <paramref name="destination"/> (size x size bytes); returns null or the reason it failed.</summary>
+    public static string? DecodeFile(string path, Span<byte> destination, int size, ref byte[] buffer)
+    {
+        int length;
+        try
+        {
+            using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            long fileLength = RandomAccess.GetLength(handle);
+            if (fileLength == 0) return "empty file";
+            if (fileLength > MaxFileBytes) return $"file of {fileLength} bytes is too large for a face image";
+            if (buffer.Length < fileLength) buffer = new byte[Math.Max(fileLength, buffer.Length * 2L)];
+            length = 0;
+            while (length < fileLength)
+            {
+                int n = RandomAccess.Read(handle, buffer.AsSpan(length, (int)fileLength - length), length);
+                if (n == 0) break;
+                length += n;
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return "file does not exist";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot read: {e.Message}";
+        }
+        return DecodeBytes(buffer.AsSpan(0, length), destination, size);
+    }
+
+    /// <summary>Decodes encoded image bytes into <paramref name="destination"/>; returns null or the reason it failed.</summary>
+    public static string? DecodeBytes(ReadOnlySpan<byte> encoded, Span<byte> destination, int size)
+    {
+        if (ImageIntegrity.Problem(encoded) is { } problem) return problem;
+        try
+        {
+            using var image = Image.Load<L8>(Decoders, encoded);
+            if (image.Width != size || image.Height != size)
+                image.Mutate(x => x.Resize(size, size));
+            image.CopyPixelDataTo(destination[..(size * size)]);
+            return null;
+        }
+        catch (UnknownImageFormatException)
+        {
+            return "not a readable image (unknown format)";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The decoder is a black box: whatever it throws on these bytes, the bytes are at fault.
+            return $"corrupt or unsupported image ({e.GetType().Name}: {e.Message})";
+        }
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="entries"/> into one block [entries.Count, size, size]. Work is split into
+    /// fixed contiguous ranges; under <see cref="BadInputPolicy.Fail"/> the first bad entry in list order
+    /// is reported whatever the thread timing (ranges stop only past the lowest failure seen so far).
+    /// Returns the pixels and, per entry, null or the reason it failed.
+    /// </summary>
+    public static (byte[] Pixels, string?[] Problems) DecodeAll(IReadOnlyList<ImageFileEntry> entries, int size, BadInputPolicy policy, int threads)
+    {
+        int count = entries.Count;
+        int imageBytes = size * size;
+        var pixels = GC.AllocateUninitializedArray<byte>(checked(count * imageBytes));
+        var problems = new string?[count];
+        int firstFailure = int.MaxValue;
+        int ranges = Math.Max(1, Math.Min(threads, count / 64 + 1));
+        Parallel.For(0, ranges, new ParallelOptions { MaxDegreeOfParallelism = threads }, r =>
+        {
+            int start = (int)((long)count * r / ranges), end = (int)((long)count * (r + 1) / ranges);
+            byte[] buffer = new byte[64 << 10];
+            for (int i = start; i < end; i++)
+            {
+                if (policy == BadInputPolicy.Fail && i > Volatile.Read(ref firstFailure)) return;
+                var entry = entries[i];
+                var target = pixels.AsSpan(i * imageBytes, imageBytes);
+                string? problem = entry.Problem ?? DecodeFile(entry.Path, target, size, ref buffer);
+                if (problem is null) continue;
+                problems[i] = problem;
+                target.Clear();
+                if (policy == BadInputPolicy.Fail)
+                {
+                    int seen;
+                    while (i < (seen = Volatile.Read(ref firstFailure)) && Interlocked.CompareExchange(ref firstFailure, i, seen) != seen) { }
+                }
+            }
+        });
+        if (policy == BadInputPolicy.Fail && firstFailure != int.MaxValue)
+            throw new DataFormatException(entries[firstFailure].Path, problems[firstFailure]!);
+        return (pixels, problems);
+    }
+}

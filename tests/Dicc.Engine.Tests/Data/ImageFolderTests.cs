@@ -1,0 +1,246 @@
+using Dicc.Engine.Data;
+using NUnit.Framework;
+using static Dicc.Engine.Tests.Data.DataTestSupport;
+
+namespace Dicc.Engine.Tests.Data;
+
+public class ImageFolderTests
+{
+    [Test]
+    public void SplitLayout_RoundTripsPixelsLabelsAndSources()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(3);
+        WriteSplitFolder(dir.Path, faces, perClassTrain: 2, perClassTest: 1);
+
+        using var data = DatasetLoader.Load(dir.Path, Plain);
+
+        Assert.That(data.Origin, Is.EqualTo(DatasetOrigin.ImageFolder));
+        Assert.That(data.Train.ClassCounts(), Is.EqualTo(Enumerable.Repeat(2, 7)));
+        Assert.That(data.Test.ClassCounts(), Is.EqualTo(Enumerable.Repeat(1, 7)));
+        Assert.That(data.Validation.Count, Is.Zero);
+        // Files sort by split, label, path: train holds faces 0,1 of each class in label order.
+        for (int c = 0, j = 0; c < 7; c++)
+            for (int k = 0; k < 2; k++, j++)
+            {
+                Assert.That(data.Train.Label(j), Is.EqualTo(c));
+                Assert.That(data.Train.Image(j).ToArray(), Is.EqualTo(faces.Image(c * 3 + k).ToArray()), "PNG is lossless");
+                Assert.That(data.Train.Sources![j], Is.EqualTo(Path.Combine(dir.Path, "train", EmotionClasses.Canonical[c], $"tr_{k:D4}.png")));
+            }
+    }
+
+    [Test]
+    public void EveryFormat_ColourAndOtherSizes_BecomeGray48()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        var formats = new[] { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff" };
+        for (int f = 0; f < formats.Length; f++)
+            WriteImage(Path.Combine(dir.Path, "happy", "face" + formats[f]), faces.Image(3), colour: f % 2 == 0);
+        // A 96x96 image of the same face (each pixel doubled) must come back close to the 48x48 one.
+        var big = new byte[96 * 96];
+        for (int y = 0; y < 96; y++) for (int x = 0; x < 96; x++) big[y * 96 + x] = faces.Image(3)[y / 2 * 48 + x / 2];
+        WriteImage(Path.Combine(dir.Path, "happy", "big.png"), big, size: 96);
+
+        using var data = DatasetLoader.Load(dir.Path, Plain);
+
+        Assert.That(data.Train.Count, Is.EqualTo(formats.Length + 1));
+        Assert.That(data.Train.Height, Is.EqualTo(48));
+        var original = faces.Image(3).ToArray();
+        for (int i = 0; i < data.Train.Count; i++)
+        {
+            var source = Path.GetFileName(data.Train.Sources![i]);
+            var image = data.Train.Image(i).ToArray();
+            double meanError = image.Zip(original, (a, b) => Math.Abs(a - b)).Average();
+            // Lossless formats are exact; JPEG at quality 95 and GIF's palette stay within a few levels.
+            double tolerance = source is "face.png" or "face.bmp" or "face.tif" or "face.tiff" ? 0 : source == "big.png" ? 6 : 4;
+            Assert.That(meanError, Is.LessThanOrEqualTo(tolerance), source);
+        }
+    }
+
+    [Test]
+    public void ClassRoot_IsOneSplit_AndAliasesMapCaseInsensitively()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        string[] folders = ["Anger", "DISGUSTED", "fearful", "Happiness", "sadness", "Surprised", "Neutral"];
+        for (int c = 0; c < 7; c++) WriteFace(faces, c, Path.Combine(dir.Path, folders[c]));
+
+        using var train = DatasetLoader.Load(dir.Path, Plain);
+        Assert.That(train.Train.Labels.ToArray(), Is.EqualTo(Enumerable.Range(0, 7)));
+        Assert.That(train.ClassNames, Is.EqualTo(EmotionClasses.Canonical));
+        Assert.That(train.Train.Image(4).ToArray(), Is.EqualTo(faces.Image(4).ToArray()));
+
+        using var test = DatasetLoader.Load(dir.Path, Plain with { SingleSplit = Split.Test });
+        Assert.That((test.Train.Count, test.Test.Count), Is.EqualTo((0, 7)));
+    }
+
+    [Test]
+    public void KaggleTestFolder_SplitsIntoPublicValidationAndPrivateTest()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(4);
+        for (int i = 0; i < faces.Count; i++)
+        {
+            var cls = EmotionClasses.Canonical[faces.Label(i)];
+            string name = (i % 4) switch { 0 => $"Training_{i}.png", 1 => $"Training_{i}x.png", 2 => $"PublicTest_{i}.png", _ => $"PrivateTest_{i}.png" };
+            WriteFace(faces, i, Path.Combine(dir.Path, i % 4 < 2 ? "train" : "test", cls), name);
+        }
+
+        using var data = DatasetLoader.Load(dir.Path, Plain);
+        Assert.That((data.Train.Count, data.Validation.Count, data.Test.Count), Is.EqualTo((14, 7, 7)));
+        Assert.That(data.Validation.Sources!.All(s => Path.GetFileName(s).StartsWith("PublicTest_")));
+        Assert.That(data.Test.Sources!.All(s => Path.GetFileName(s).StartsWith("PrivateTest_")));
+        Assert.That(data.ValidationHeldOut, Is.False);
+
+        using var unsplit = DatasetLoader.Load(dir.Path, Plain with { SplitKaggleTest = false });
+        Assert.That((unsplit.Validation.Count, unsplit.Test.Count), Is.EqualTo((0, 14)));
+    }
+
+    [Test]
+    public void NoValidationSplit_HoldsOutASeededStratifiedPartOfTrain()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(10);
+        WriteSplitFolder(dir.Path, faces, perClassTrain: 10, perClassTest: 0);
+        var options = Plain with { ValidationFraction = 0.2, HoldOutSeed = 5 };
+
+        using var a = DatasetLoader.Load(dir.Path, options);
+        using var b = DatasetLoader.Load(dir.Path, options);
+        using var c = DatasetLoader.Load(dir.Path, options with { HoldOutSeed = 6 });
+
+        Assert.That(a.ValidationHeldOut, Is.True);
+        Assert.That(a.Validation.ClassCounts(), Is.EqualTo(Enumerable.Repeat(2, 7)), "round(10 * 0.2) per class");
+        Assert.That(a.Train.ClassCounts(), Is.EqualTo(Enumerable.Repeat(8, 7)));
+        Assert.That(a.Validation.Sources, Is.EqualTo(b.Validation.Sources), "same seed, same hold-out");
+        Assert.That(a.Validation.Sources, Is.Not.EqualTo(c.Validation.Sources), "another seed, another hold-out");
+        Assert.That(a.Train.Sources!.Intersect(a.Validation.Sources!), Is.Empty);
+    }
+
+    [Test]
+    public void ExplicitClassList_ReadsUnusualFolderNames()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        WriteFace(faces, 0, Path.Combine(dir.Path, "train", "0_anger_cls"));
+        WriteFace(faces, 3, Path.Combine(dir.Path, "train", "3_joyful_cls"));
+        var options = Plain with { ClassNames = ["0_anger_cls", "3_joyful_cls"] };
+
+        using var data = DatasetLoader.Load(dir.Path, options);
+        Assert.That(data.ClassNames, Is.EqualTo(new[] { "0_anger_cls", "3_joyful_cls" }));
+        Assert.That(data.Train.Labels.ToArray(), Is.EqualTo(new[] { 0, 1 }));
+
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(e.Message, Does.Contain("unknown class folder '0_anger_cls'").And.Contain("class list"));
+    }
+
+    [Test]
+    public void PathThatDoesNotExist_IsNamed()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "dicc-no-such-dataset-" + Guid.NewGuid().ToString("N"));
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(path, Plain))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}: no such file or folder"));
+    }
+
+    [Test]
+    public void UnknownClassFolder_EmptyClassFolder_UnknownSplitSibling_AreNamed()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        WriteFace(faces, 0, Path.Combine(dir.Path, "train", "angry"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "train", "contempt"));
+        WriteFace(faces, 1, Path.Combine(dir.Path, "train", "contempt"));
+        var unknown = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(unknown.Path, Is.EqualTo(Path.Combine(dir.Path, "train", "contempt")));
+        Assert.That(unknown.Message, Does.Contain("unknown class folder 'contempt'"));
+
+        Directory.Delete(Path.Combine(dir.Path, "train", "contempt"), true);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "train", "sad"));
+        var empty = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(empty.Message, Is.EqualTo($"{Path.Combine(dir.Path, "train", "sad")}: class folder is empty"));
+
+        Directory.Delete(Path.Combine(dir.Path, "train", "sad"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "extras"));
+        var sibling = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(sibling.Message, Does.Contain("unknown folder 'extras'"));
+    }
+
+    private static readonly object[] BadFiles =
+    [
+        new object[] { "corrupt.png", new Func<byte[], byte[]>(png => png.Select((b, i) => i >= 40 ? (byte)(b ^ 0x5A) : b).ToArray()), "corrupt or unsupported image" },
+        new object[] { "truncated.png", new Func<byte[], byte[]>(png => png[..(png.Length / 2)]), "corrupt or unsupported image" },
+        new object[] { "truncated.jpg", new Func<byte[], byte[]>(jpg => jpg[..(jpg.Length * 2 / 3)]), "corrupt or truncated JPEG" },
+        new object[] { "corrupt.jpg", new Func<byte[], byte[]>(jpg => jpg.Select((b, i) => i >= 20 && i < 400 ? (byte)(b ^ 0x5A) : b).ToArray()), "corrupt" },
+        new object[] { "truncated.gif", new Func<byte[], byte[]>(gif => gif[..(gif.Length / 2)]), "truncated GIF" },
+        new object[] { "truncated.bmp", new Func<byte[], byte[]>(bmp => bmp[..(bmp.Length / 2)]), "truncated BMP" },
+        new object[] { "truncated.tif", new Func<byte[], byte[]>(tif => tif[..(tif.Length / 2)]), "corrupt or unsupported image" },
+        new object[] { "text.jpg", new Func<byte[], byte[]>(_ => "not an image at all"u8.ToArray()), "not a readable image (unknown format)" },
+        new object[] { "empty.png", new Func<byte[], byte[]>(_ => []), "empty file" },
+        new object[] { "notes.txt", new Func<byte[], byte[]>(_ => "hello"u8.ToArray()), "not an image file (extension '.txt')" },
+    ];
+
+    [TestCaseSource(nameof(BadFiles))]
+    public void BadFile_FailsWithOneLineNamingTheFile(string name, Func<byte[], byte[]> damage, string problem)
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        var extension = Path.GetExtension(name) is ".txt" ? ".png" : Path.GetExtension(name);
+        var good = WriteFace(faces, 0, Path.Combine(dir.Path, "angry"), "a_good" + extension);
+        var bad = Path.Combine(dir.Path, "angry", name);
+        File.WriteAllBytes(bad, damage(File.ReadAllBytes(good)));
+        WriteFace(faces, 1, Path.Combine(dir.Path, "disgust"));
+
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(e.Path, Is.EqualTo(bad));
+        Assert.That(e.Message, Does.StartWith(bad + ": " + problem));
+        Assert.That(e.Message, Does.Not.Contain('\n'));
+
+        using var skipped = DatasetLoader.Load(dir.Path, Plain with { OnBadImage = BadInputPolicy.Skip });
+        Assert.That(skipped.Train.Count, Is.EqualTo(2));
+        Assert.That(skipped.Skipped.Select(s => s.Path), Is.EqualTo(new[] { bad }));
+        Assert.That(skipped.Skipped[0].ToString(), Is.EqualTo(e.Message));
+    }
+
+    [Test]
+    public void StrayFileInSplitFolder_AndHiddenFiles()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        WriteFace(faces, 0, Path.Combine(dir.Path, "train", "angry"));
+        File.WriteAllText(Path.Combine(dir.Path, "train", "angry", ".DS_Store"), "x");
+        File.WriteAllText(Path.Combine(dir.Path, "README.txt"), "datasets ship readmes at their root");
+        File.WriteAllText(Path.Combine(dir.Path, "train", "labels.txt"), "x");
+
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(e.Message, Is.EqualTo($"{Path.Combine(dir.Path, "train", "labels.txt")}: file is not inside a class folder"));
+        using var data = DatasetLoader.Load(dir.Path, Plain with { OnBadImage = BadInputPolicy.Skip });
+        Assert.That(data.Train.Count, Is.EqualTo(1));
+        Assert.That(data.Skipped, Has.Count.EqualTo(1), "hidden files and root files are not data and not bad data");
+    }
+
+    [Test]
+    public void FailPolicy_ReportsTheFirstBadFileInOrder_WhateverTheThreads()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(20);
+        for (int i = 0; i < faces.Count; i++) WriteFace(faces, i, Path.Combine(dir.Path, EmotionClasses.Canonical[faces.Label(i)]));
+        // Two bad files in different classes; the one in the lower class comes first in load order.
+        File.WriteAllText(Path.Combine(dir.Path, "sad", "img_9999.png"), "bad");
+        File.WriteAllText(Path.Combine(dir.Path, "fear", "img_9999.png"), "bad");
+        foreach (int threads in new[] { 1, 2, 4 })
+        {
+            var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain with { Threads = threads }))!;
+            Assert.That(e.Path, Is.EqualTo(Path.Combine(dir.Path, "fear", "img_9999.png")), $"threads {threads}");
+        }
+    }
+
+    [Test]
+    public void AllFilesBad_UnderSkip_IsStillAnError()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "happy"));
+        File.WriteAllText(Path.Combine(dir.Path, "happy", "x.png"), "bad");
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain with { OnBadImage = BadInputPolicy.Skip }))!;
+        Assert.That(e.Message, Does.StartWith(dir.Path + ": no readable images"));
+    }
+}
