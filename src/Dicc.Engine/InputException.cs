@@ -7,5 +7,5 @@ namespace Dicc.Engine;
 public class InputException : Exception
 {
     public InputException(string message) : base(message) { }
-    public InputException(string message, Exception inner) : base(message, inner) { }
+    public InputException(string message, Exception? inner) : base(message, inner) { }
 }

@@ -5,7 +5,7 @@ namespace Dicc.Engine.Data;
 /// that names the file (and line) or the option, ready to print as it is; the command line maps this type
 /// to exit code 2.
 /// </summary>
-public abstract class DataException(string message, Exception? inner = null) : Exception(message, inner);
+public abstract class DataException(string message, Exception? inner = null) : InputException(message, inner);
 
 /// <summary>
 /// A file or folder that cannot be read as data: a missing path, a corrupt image, a malformed CSV row,

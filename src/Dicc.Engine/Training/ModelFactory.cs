@@ -8,6 +8,9 @@ namespace Dicc.Engine.Training;
 /// <summary>Builds the model a <see cref="TrainingOptions"/> describes.</summary>
 public static class ModelFactory
 {
+    /// <param name="backend">Where the model lives.</param>
+    /// <param name="options">Architecture, method, rule and optimiser settings.</param>
+    /// <param name="classes">C, the number of true classes.</param>
     /// <param name="trainCounts">Training images per class: resolves <c>auto</c> subclass numbers and reweight weights.</param>
     /// <param name="subclassCounts">Already resolved subclass numbers (from a run's config.json), overriding <c>auto</c>.</param>
     public static ExpressionModel Create(Backend backend, TrainingOptions options, int classes, ReadOnlySpan<int> trainCounts,

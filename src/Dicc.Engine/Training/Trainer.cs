@@ -6,6 +6,7 @@ using Dicc.Engine.Checkpoints;
 using Dicc.Engine.Data;
 using Dicc.Engine.Evaluation;
 using Dicc.Engine.Imbalance;
+using Dicc.Engine.Models;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Training;
