@@ -72,7 +72,7 @@ public sealed class RunDirectory(string path)
 
     /// <summary>Rewrites metrics.jsonl with the given lines (atomic; used when resuming).</summary>
     public void WriteMetrics(IEnumerable<EpochMetrics> lines) =>
-        AtomicFile.WriteAllText(MetricsFile, string.Concat(lines.Select(l => JsonSerializer.Serialize(l, RunJson.Default.EpochMetrics) + "\n")));
+        AtomicFile.WriteAllText(MetricsFile, string.Concat(lines.Select(l => JsonSerializer.Serialize(l, RunJsonLines.Default.EpochMetrics) + "\n")));
 
     public List<EpochMetrics> ReadMetrics()
     {
@@ -85,7 +85,7 @@ public sealed class RunDirectory(string path)
             if (string.IsNullOrWhiteSpace(text)) continue;
             try
             {
-                result.Add(JsonSerializer.Deserialize(text, RunJson.Default.EpochMetrics)
+                result.Add(JsonSerializer.Deserialize(text, RunJsonLines.Default.EpochMetrics)
                            ?? throw new InputException($"{MetricsFile}:{line}: empty line."));
             }
             catch (JsonException e)
@@ -96,11 +96,16 @@ public sealed class RunDirectory(string path)
         return result;
     }
 
-    public static string Serialize(EpochMetrics m) => JsonSerializer.Serialize(m, RunJson.Default.EpochMetrics);
+    public static string Serialize(EpochMetrics m) => JsonSerializer.Serialize(m, RunJsonLines.Default.EpochMetrics);
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(RunConfig))]
-[JsonSerializable(typeof(EpochMetrics))]
 internal sealed partial class RunJson : JsonSerializerContext;
+
+/// <summary>One object per line (metrics.jsonl).</summary>
+[JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(EpochMetrics))]
+internal sealed partial class RunJsonLines : JsonSerializerContext;
