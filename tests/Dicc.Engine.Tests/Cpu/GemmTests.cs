@@ -25,12 +25,13 @@ public unsafe class GemmTests(string kernelName)
         if (!Gemm.IsSupported(kernel)) Assert.Ignore($"This CPU cannot run the {kernel} kernel.");
     }
 
-    // (m, n, k): odd sizes, sizes below and across one micro-tile, and sizes across the KC (256),
-    // MC (144) and NC (2048) cache blocks.
+    // (m, n, k): odd sizes, sizes below and across one micro-tile, thin products that are computed as
+    // C^T (n much below the tile width), and sizes across the KC (384), MC (144) and NC (2048) blocks.
     private static readonly (int M, int N, int K)[] Sizes =
     [
         (1, 1, 1), (1, 7, 17), (7, 1, 33), (7, 17, 33), (33, 7, 17), (17, 33, 100), (100, 257, 7),
-        (257, 100, 33), (13, 67, 257), (40, 50, 600), (300, 40, 50), (20, 2100, 30), (150, 130, 520),
+        (257, 100, 33), (13, 67, 257), (32, 7, 512), (64, 9, 500), (40, 50, 800), (300, 40, 50),
+        (20, 2100, 30), (150, 130, 520),
     ];
 
     public static IEnumerable<TestCaseData> TransposeCases()
@@ -111,9 +112,10 @@ public unsafe class GemmTests(string kernelName)
     }
 
     [Test]
-    public void Result_DoesNotDependOnThreadCount()
+    [TestCase(190, 250, 300)]
+    [TestCase(300, 9, 500)]
+    public void Result_DoesNotDependOnThreadCount(int m, int n, int k)
     {
-        const int m = 190, n = 250, k = 300;
         var r = new RandomStream(12);
         float[] a = Fill(m * k, r), b = Fill(k * n, r);
         float[]? reference = null;

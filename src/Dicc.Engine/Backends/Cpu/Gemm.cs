@@ -83,7 +83,7 @@ internal static unsafe class Gemm
 
 /// <summary>One GEMM call's arguments (row-major, as in <see cref="Gemm.Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>).</summary>
 internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int n, int k, float alpha,
-    float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, bool transposedC = false)
 {
     public readonly bool TransA = transA, TransB = transB;
     public readonly int M = m, N = n, K = k;
@@ -91,9 +91,15 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
     public readonly float* A = a, B = b, C = c;
     public readonly int Lda = lda, Ldb = ldb, Ldc = ldc;
 
-    /// <summary>A pointer to op(A)[i, p] together with the strides along i and along p.</summary>
-    public float* APtr(int i, int p) => TransA ? A + (long)p * Lda + i : A + (long)i * Lda + p;
-    public float* BPtr(int p, int j) => TransB ? B + (long)j * Ldb + p : B + (long)p * Ldb + j;
+    /// <summary>When set, element (i, j) of the product lives at C[j * Ldc + i] (see <see cref="Transposed"/>).</summary>
+    public readonly bool TransposedC = transposedC;
+
+    /// <summary>
+    /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
+    /// round, and the product is written back transposed. Used when n is much thinner than a micro-tile.
+    /// </summary>
+    public GemmProblem Transposed() =>
+        new(!TransB, !TransA, N, M, K, Alpha, B, Ldb, A, Lda, Beta, C, Ldc, !TransposedC);
 }
 
 /// <summary>An MR x NR register-blocked micro-kernel over packed slivers.</summary>
@@ -121,15 +127,18 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
 
     // Cache blocking: an MC x KC block of A stays in L2 while NR-wide slivers of the KC x NC panel of B
     // stream past it; the MR x KC sliver of A and the KC x NR sliver of B being multiplied sit in L1.
-    internal static int KC = 256;
+    internal static int KC = 384;
     internal static int MC = 144;
     internal static int NC = 2048;
 
     /// <summary>Below this many multiply-adds a call runs on the calling thread alone.</summary>
     private const long SerialWork = 1L << 20;
 
-    public static void Run(in GemmProblem p, int maxThreads)
+    public static void Run(in GemmProblem problem, int maxThreads)
     {
+        // A thin product (n well below NR) wastes most of each micro-tile on padding; computing C^T instead
+        // puts the thin side on the MR side of the tile.
+        var p = PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3 ? problem.Transposed() : problem;
         int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
         long work = (long)p.M * p.N * p.K;
         int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
@@ -191,10 +200,13 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     {
         int kBlocks = (p.K + KC - 1) / KC;
         int kcMax = (p.K + kBlocks - 1) / kBlocks; // equal slices: no thin last slice
-        int mc = Math.Min(MC, RoundUp(m1 - m0, MR));
-        int nc = Math.Min(NC, RoundUp(n1 - n0, NR));
-        var buffers = GemmBuffers.ForThisThread(mc, nc, kcMax, MR * NR);
+        // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
+        int mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
+        int nc = Math.Min(Math.Max(NR, NC / NR * NR), RoundUp(n1 - n0, NR));
+        var buffers = GemmBuffers.ForThisThread(
+            mc / MR * GemmPacking.SliverStride(kcMax, MR), nc / NR * GemmPacking.SliverStride(kcMax, NR), MR * NR);
         float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
+        long rowStride = p.TransposedC ? 1 : p.Ldc, colStride = p.TransposedC ? p.Ldc : 1;
 
         for (int jc = n0; jc < n1; jc += nc)
         {
@@ -208,42 +220,48 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
                 {
                     int mcCur = Math.Min(mc, m1 - ic);
                     GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
-                    MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + (long)ic * p.Ldc + jc, p.Ldc, p.Alpha, beta, tile);
+                    MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
+                        p.Alpha, beta, tile);
                 }
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, float* c, int ldc,
-        float alpha, float beta, float* tile)
+    private static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, float* c, long rowStride,
+        long colStride, float alpha, float beta, float* tile)
     {
+        long aStride = GemmPacking.SliverStride(kc, MR), bStride = GemmPacking.SliverStride(kc, NR);
         for (int jr = 0; jr < nc; jr += NR)
         {
             int nr = Math.Min(NR, nc - jr);
-            float* bSliver = bPack + (long)jr * kc;
-            for (int ir = 0; ir < mc; ir += MR)
+            float* bSliver = bPack + jr / NR * bStride;
+            float* aSliver = aPack;
+            for (int ir = 0; ir < mc; ir += MR, aSliver += aStride)
             {
                 int mr = Math.Min(MR, mc - ir);
-                float* aSliver = aPack + (long)ir * kc;
-                float* cTile = c + (long)ir * ldc + jr;
-                if (mr == MR && nr == NR)
+                float* cTile = c + ir * rowStride + jr * colStride;
+                if (mr == MR && nr == NR && colStride == 1)
                 {
-                    TKernel.Run(kc, aSliver, bSliver, cTile, ldc, alpha, beta);
+                    TKernel.Run(kc, aSliver, bSliver, cTile, (nint)rowStride, alpha, beta);
                     continue;
                 }
-                // Edge tile: the kernel writes alpha * acc into a scratch tile (same arithmetic as a full
-                // tile), and the valid part is merged with the same final FMA.
+                // Edge tile (or transposed C): the kernel writes alpha * acc into a scratch tile (same
+                // arithmetic as a full tile), and the valid part is merged with the same final step.
                 TKernel.Run(kc, aSliver, bSliver, tile, NR, alpha, 0f);
                 for (int i = 0; i < mr; i++)
                 {
-                    float* ci = cTile + (long)i * ldc, ti = tile + i * NR;
-                    if (beta == 0f) for (int j = 0; j < nr; j++) ci[j] = ti[j];
-                    else for (int j = 0; j < nr; j++) ci[j] = TKernel.Combine(beta, ci[j], ti[j]);
+                    float* ci = cTile + i * rowStride, ti = tile + i * NR;
+                    if (beta == 0f) for (int j = 0; j < nr; j++) ci[j * colStride] = ti[j];
+                    else for (int j = 0; j < nr; j++) ci[j * colStride] = TKernel.Combine(beta, ci[j * colStride], ti[j]);
                 }
             }
         }
     }
 
+    private static long PaddedArea(int m, int n) => (long)RoundUp(m, MR) * RoundUp(n, NR);
+
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 }
+
+internal static class Prof { public static long PackA, PackB, Macro; public static string Report() { double f = 1.0/System.Diagnostics.Stopwatch.Frequency; var r = $"packA {PackA*f:F3}s packB {PackB*f:F3}s macro {Macro*f:F3}s"; PackA=PackB=Macro=0; return r; } }

@@ -8,10 +8,10 @@ namespace Dicc.Engine.Backends.Cpu;
 // kernels are written out in full (no loops over registers) so that the JIT keeps every accumulator in a
 // register.
 
-/// <summary>AVX-512 micro-kernel: a 12x32 tile in 24 zmm accumulators; A values are broadcast from the packed sliver.</summary>
+/// <summary>AVX-512 micro-kernel: a 8x32 tile in 16 zmm accumulators; A values are broadcast from the packed sliver.</summary>
 internal readonly unsafe struct Avx512Kernel : IGemmKernel
 {
-    public static int MR => 12;
+    public static int MR => 8;
     public static int NR => 32;
     public static bool IsSupported => Avx512F.IsSupported;
 
@@ -26,10 +26,6 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
         Vector512<float> c5_0 = default; Vector512<float> c5_1 = default;
         Vector512<float> c6_0 = default; Vector512<float> c6_1 = default;
         Vector512<float> c7_0 = default; Vector512<float> c7_1 = default;
-        Vector512<float> c8_0 = default; Vector512<float> c8_1 = default;
-        Vector512<float> c9_0 = default; Vector512<float> c9_1 = default;
-        Vector512<float> c10_0 = default; Vector512<float> c10_1 = default;
-        Vector512<float> c11_0 = default; Vector512<float> c11_1 = default;
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Avx512F.LoadAlignedVector512(b + 0);
@@ -50,15 +46,7 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
             c6_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), b1, c6_1);
             c7_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7_0);
             c7_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b1, c7_1);
-            c8_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c8_0);
-            c8_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), b1, c8_1);
-            c9_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c9_0);
-            c9_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), b1, c9_1);
-            c10_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10_0);
-            c10_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), b1, c10_1);
-            c11_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11_0);
-            c11_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), b1, c11_1);
-            a += 12;
+            a += 8;
             b += 32;
         }
         Vector512<float> va = Vector512.Create(alpha);
@@ -80,14 +68,6 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
             Vector512.Store(c6_1 * va, c + 6 * ldc + 16);
             Vector512.Store(c7_0 * va, c + 7 * ldc + 0);
             Vector512.Store(c7_1 * va, c + 7 * ldc + 16);
-            Vector512.Store(c8_0 * va, c + 8 * ldc + 0);
-            Vector512.Store(c8_1 * va, c + 8 * ldc + 16);
-            Vector512.Store(c9_0 * va, c + 9 * ldc + 0);
-            Vector512.Store(c9_1 * va, c + 9 * ldc + 16);
-            Vector512.Store(c10_0 * va, c + 10 * ldc + 0);
-            Vector512.Store(c10_1 * va, c + 10 * ldc + 16);
-            Vector512.Store(c11_0 * va, c + 11 * ldc + 0);
-            Vector512.Store(c11_1 * va, c + 11 * ldc + 16);
         }
         else
         {
@@ -108,14 +88,6 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
             Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 6 * ldc + 16), c6_1 * va), c + 6 * ldc + 16);
             Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 7 * ldc + 0), c7_0 * va), c + 7 * ldc + 0);
             Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 7 * ldc + 16), c7_1 * va), c + 7 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 8 * ldc + 0), c8_0 * va), c + 8 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 8 * ldc + 16), c8_1 * va), c + 8 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 9 * ldc + 0), c9_0 * va), c + 9 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 9 * ldc + 16), c9_1 * va), c + 9 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 10 * ldc + 0), c10_0 * va), c + 10 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 10 * ldc + 16), c10_1 * va), c + 10 * ldc + 16);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 11 * ldc + 0), c11_0 * va), c + 11 * ldc + 0);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(vb, Vector512.Load(c + 11 * ldc + 16), c11_1 * va), c + 11 * ldc + 16);
         }
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

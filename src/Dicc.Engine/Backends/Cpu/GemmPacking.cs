@@ -12,70 +12,113 @@ namespace Dicc.Engine.Backends.Cpu;
 /// </summary>
 internal static unsafe class GemmPacking
 {
-    /// <summary>op(A)[ic : ic + mc, pc : pc + kc] into mc / MR slivers (the last one zero-padded).</summary>
+    /// <summary>
+    /// Floats from one sliver to the next: kc * width plus one cache line, so that slivers written side by
+    /// side do not all fall into the same L1 set (kc * width * 4 is often a multiple of 4 KiB).
+    /// </summary>
+    public static long SliverStride(int kc, int width) => (long)kc * width + 16;
+
+    /// <summary>op(A)[ic : ic + mc, pc : pc + kc] into ceil(mc / MR) slivers (the last one zero-padded), <see cref="SliverStride"/> apart.</summary>
     public static void PackA(in GemmProblem p, int ic, int mc, int pc, int kc, int mr, float* dst)
     {
-        for (int s = 0; s < mc; s += mr)
-        {
-            int rows = Math.Min(mr, mc - s);
-            float* d = dst + (long)s * kc;
-            // A^T is stored [k, m]: a sliver's MR values for one p are adjacent. A is stored [m, k]: transpose.
-            if (p.TransA) PackContiguous(p.A + (long)pc * p.Lda + ic + s, p.Lda, rows, kc, mr, d);
-            else PackTransposed(p.A + (long)(ic + s) * p.Lda + pc, p.Lda, rows, kc, mr, d);
-        }
+        // A^T is stored [k, m]: a sliver's MR values for one p are adjacent. A is stored [m, k]: transpose.
+        if (p.TransA) PackContiguous(p.A + (long)pc * p.Lda + ic, p.Lda, mc, kc, mr, dst);
+        else PackTransposed(p.A + (long)ic * p.Lda + pc, p.Lda, mc, kc, mr, dst);
     }
 
-    /// <summary>op(B)[pc : pc + kc, jc : jc + nc] into nc / NR slivers (the last one zero-padded).</summary>
+    /// <summary>op(B)[pc : pc + kc, jc : jc + nc] into ceil(nc / NR) slivers (the last one zero-padded), <see cref="SliverStride"/> apart.</summary>
     public static void PackB(in GemmProblem p, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
-        for (int s = 0; s < nc; s += nr)
-        {
-            int cols = Math.Min(nr, nc - s);
-            float* d = dst + (long)s * kc;
-            if (p.TransB) PackTransposed(p.B + (long)(jc + s) * p.Ldb + pc, p.Ldb, cols, kc, nr, d);
-            else PackContiguous(p.B + (long)pc * p.Ldb + jc + s, p.Ldb, cols, kc, nr, d);
-        }
+        if (p.TransB) PackTransposed(p.B + (long)jc * p.Ldb + pc, p.Ldb, nc, kc, nr, dst);
+        else PackContiguous(p.B + (long)pc * p.Ldb + jc, p.Ldb, nc, kc, nr, dst);
     }
 
-    /// <summary>d[q * width + x] = src[q * stride + x] for x &lt; count; zero for count &lt;= x &lt; width.</summary>
+    /// <summary>
+    /// Slivers of `width` from a source whose rows run along q: sliver s gets d[s * stride' + q * width + x]
+    /// = src[q * stride + s * width + x], zero past `count`. Source rows are read front to back, one at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackContiguous(float* src, long stride, int count, int kc, int width, float* d)
+    private static void PackContiguous(float* src, long stride, int count, int kc, int width, float* dst)
     {
+        int full = count / width, rest = count - full * width;
+        long sliver = SliverStride(kc, width);
         for (int q = 0; q < kc; q++)
         {
-            float* s = src + q * stride, o = d + (long)q * width;
-            int x = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; x + 8 <= count; x += 8) Vector256.Store(Vector256.Load(s + x), o + x);
-            for (; x < count; x++) o[x] = s[x];
-            for (; x < width; x++) o[x] = 0f;
+            float* s = src + q * stride;
+            float* o = dst + (long)q * width;
+            for (int t = 0; t < full; t++, s += width, o += sliver)
+            {
+                int x = 0;
+                if (Vector256.IsHardwareAccelerated)
+                    for (; x + 8 <= width; x += 8) Vector256.Store(Vector256.Load(s + x), o + x);
+                for (; x < width; x++) o[x] = s[x];
+            }
+            if (rest > 0)
+            {
+                for (int x = 0; x < rest; x++) o[x] = s[x];
+                for (int x = rest; x < width; x++) o[x] = 0f;
+            }
         }
     }
 
-    /// <summary>d[q * width + x] = src[x * stride + q] for x &lt; count; zero for count &lt;= x &lt; width.</summary>
+    /// <summary>
+    /// Slivers of `width` from a source whose rows run along x (a transpose): sliver s gets
+    /// d[s * stride' + q * width + x] = src[(s * width + x) * stride + q], zero past `count` (stride' = SliverStride).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackTransposed(float* src, long stride, int count, int kc, int width, float* d)
+    private static void PackTransposed(float* src, long stride, int count, int kc, int width, float* dst)
     {
-        int x = 0;
-        if (Avx.IsSupported)
+        for (int s0 = 0; s0 < count; s0 += width)
         {
-            // 8 source rows at a time, 8 x 8 blocks transposed in registers.
-            for (; x + 8 <= count; x += 8)
+            int rows = Math.Min(width, count - s0);
+            float* d = dst + s0 / width * SliverStride(kc, width);
+            float* sBase = src + s0 * stride;
+            int x = 0;
+            if (Avx.IsSupported)
             {
-                float* s0 = src + x * stride;
-                int q = 0;
-                for (; q + 8 <= kc; q += 8) Transpose8x8(s0 + q, stride, d + (long)q * width + x, width);
-                for (; q < kc; q++)
-                    for (int r = 0; r < 8; r++) d[(long)q * width + x + r] = s0[r * stride + q];
+                // 8 source rows at a time, 8 x 8 blocks transposed in registers.
+                for (; x + 8 <= rows; x += 8)
+                {
+                    float* s8 = sBase + x * stride;
+                    int q = 0;
+                    for (; q + 8 <= kc; q += 8) Transpose8x8(s8 + q, stride, d + (long)q * width + x, width);
+                    for (; q < kc; q++)
+                        for (int r = 0; r < 8; r++) d[(long)q * width + x + r] = s8[r * stride + q];
+                }
             }
+            if (Sse.IsSupported)
+            {
+                for (; x + 4 <= rows; x += 4)
+                {
+                    float* s4 = sBase + x * stride;
+                    int q = 0;
+                    for (; q + 4 <= kc; q += 4) Transpose4x4(s4 + q, stride, d + (long)q * width + x, width);
+                    for (; q < kc; q++)
+                        for (int r = 0; r < 4; r++) d[(long)q * width + x + r] = s4[r * stride + q];
+                }
+            }
+            for (; x < rows; x++)
+            {
+                float* s1 = sBase + x * stride;
+                for (int q = 0; q < kc; q++) d[(long)q * width + x] = s1[q];
+            }
+            if (rows < width)
+                for (int q = 0; q < kc; q++) new Span<float>(d + (long)q * width + rows, width - rows).Clear();
         }
-        for (; x < count; x++)
-        {
-            float* s = src + x * stride;
-            for (int q = 0; q < kc; q++) d[(long)q * width + x] = s[q];
-        }
-        for (; x < width; x++)
-            for (int q = 0; q < kc; q++) d[(long)q * width + x] = 0f;
+    }
+
+    /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x4(float* s, long lds, float* o, long ldo)
+    {
+        Vector128<float> r0 = Sse.LoadVector128(s), r1 = Sse.LoadVector128(s + lds);
+        Vector128<float> r2 = Sse.LoadVector128(s + 2 * lds), r3 = Sse.LoadVector128(s + 3 * lds);
+        Vector128<float> t0 = Sse.UnpackLow(r0, r1), t1 = Sse.UnpackHigh(r0, r1);
+        Vector128<float> t2 = Sse.UnpackLow(r2, r3), t3 = Sse.UnpackHigh(r2, r3);
+        Sse.Store(o, Sse.MoveLowToHigh(t0, t2));
+        Sse.Store(o + ldo, Sse.MoveHighToLow(t2, t0));
+        Sse.Store(o + 2 * ldo, Sse.MoveLowToHigh(t1, t3));
+        Sse.Store(o + 3 * ldo, Sse.MoveHighToLow(t3, t1));
     }
 
     /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 8).</summary>
@@ -118,10 +161,11 @@ internal sealed unsafe class GemmBuffers
     public float* B { get; private set; }
     public float* Tile { get; private set; }
 
-    public static GemmBuffers ForThisThread(int mc, int nc, int kc, int tileFloats)
+    /// <summary>This thread's buffers, with room for at least the given numbers of floats.</summary>
+    public static GemmBuffers ForThisThread(long aFloats, long bFloats, int tileFloats)
     {
         var buffers = _current ??= new GemmBuffers();
-        buffers.Ensure((long)mc * kc, (long)nc * kc, tileFloats);
+        buffers.Ensure(aFloats, bFloats, tileFloats);
         return buffers;
     }
 
