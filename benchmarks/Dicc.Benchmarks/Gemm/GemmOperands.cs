@@ -21,8 +21,14 @@ internal sealed unsafe class GemmOperands : IDisposable
         C = Allocate(shape.CSize, random);
     }
 
+    /// <summary>Threads our Sgemm may use (OpenBLAS is capped separately, with <see cref="OpenBlas.SetNumThreads"/>).</summary>
+    public int Threads { get; init; } = CpuParallel.Threads;
+
+    /// <summary>Our kernel family (the best this CPU supports unless asked).</summary>
+    public GemmKernelKind Kernel { get; init; } = Engine.Backends.Cpu.Gemm.BestKernel;
+
     public void Ours() =>
-        Engine.Backends.Cpu.Gemm.Sgemm(Shape.TransA, Shape.TransB, Shape.M, Shape.N, Shape.K, 1f, A, Shape.Lda, B, Shape.Ldb, 0f, C, Shape.Ldc);
+        Engine.Backends.Cpu.Gemm.Sgemm(Kernel, Threads, Shape.TransA, Shape.TransB, Shape.M, Shape.N, Shape.K, 1f, A, Shape.Lda, B, Shape.Ldb, 0f, C, Shape.Ldc);
 
     public void OpenBlasSgemm() =>
         OpenBlas.Sgemm(Shape.TransA, Shape.TransB, Shape.M, Shape.N, Shape.K, 1f, A, Shape.Lda, B, Shape.Ldb, 0f, C, Shape.Ldc);

@@ -23,6 +23,19 @@ public static class GemmShapes
         [.. new[] { 256, 512, 1024 }.Select(s => new GemmShape($"square {s}", false, false, s, s, s))];
 
     /// <summary>
+    /// The small GEMMs of the classifier heads at batch 32 (CpuBackend.Dense: forward x * W^T, backward
+    /// dx = dy * W and dW = dy^T * x): the 512 -> 7 baseline head and one 128 -> 128 layer of the mapping MLP.
+    /// </summary>
+    public static IReadOnlyList<GemmShape> Heads(int batch = 32) =>
+    [
+        new("head 512->7 fwd", false, true, batch, 7, 512),
+        new("head 512->7 bwd-data", false, false, batch, 512, 7),
+        new("head 512->7 bwd-weight", true, false, 7, 512, batch),
+        new("mlp 128->128 fwd", false, true, batch, 128, 128),
+        new("mlp 128->128 bwd-weight", true, false, 128, 128, batch),
+    ];
+
+    /// <summary>
     /// The GEMMs of VGG19's convolutions at the given batch and input size, as CpuBackend.Convolution issues
     /// them: forward W[K, C*9] x col[C*9, cols] (NN), backward-data W^T x dy (TN), backward-filter
     /// dy x col^T (NT), where cols is one chunk of images' output positions. The chunk rule below mirrors

@@ -19,6 +19,9 @@ internal static unsafe partial class OpenBlas
     [LibraryImport(Library, EntryPoint = "openblas_get_num_threads")]
     private static partial int GetNumThreads();
 
+    [LibraryImport(Library, EntryPoint = "openblas_set_num_threads")]
+    private static partial void SetNumThreadsNative(int threads);
+
     [LibraryImport(Library, EntryPoint = "openblas_get_corename")]
     private static partial nint GetCoreName();
 
@@ -29,6 +32,9 @@ internal static unsafe partial class OpenBlas
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
         CblasSgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>Caps OpenBLAS's threads (it starts with one per core).</summary>
+    public static void SetNumThreads(int threads) => SetNumThreadsNative(threads);
 
     /// <summary>"OpenBLAS 0.3.21 ... (core Haswell, 2 threads)", or why it could not be loaded.</summary>
     public static string Describe()
