@@ -1,40 +1,72 @@
+using System.Runtime.CompilerServices;
+
 namespace Dicc.Engine.Backends.Cpu;
+
+/// <summary>Which micro-kernel family <see cref="Gemm"/> runs (the best supported one unless a test asks).</summary>
+internal enum GemmKernelKind
+{
+    Scalar,
+    Avx2,
+    Avx512,
+}
 
 /// <summary>
 /// Single-precision GEMM on row-major matrices: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C,
 /// where op(A) = A or A^T (A stored [k,m] when transposed) and likewise for B. Leading dimensions are
-/// row strides in elements. beta = 0 ignores whatever C held (NaN included).
+/// row strides in elements. beta = 0 ignores whatever C held (NaN included); alpha = 0 or k = 0 reads
+/// neither A nor B.
 /// </summary>
+/// <remarks>
+/// The structure is the BLIS one: for each NC-wide panel of B and KC-deep slice of K, B is packed into
+/// NR-wide slivers, then each MC-tall block of A into MR-tall slivers, and a register-blocked MR x NR
+/// micro-kernel runs over the packed data. Every element of C is computed by the same sequence of
+/// operations (one FMA chain over each KC slice, then c = alpha * acc [+ beta * c] in one FMA), whichever
+/// thread or tile (full or edge) produces it, so results are bit-identical for any thread count.
+/// </remarks>
 internal static unsafe class Gemm
 {
-    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    /// <summary>The kernel family this machine runs.</summary>
+    public static GemmKernelKind BestKernel { get; } =
+        Avx512Kernel.IsSupported ? GemmKernelKind.Avx512 :
+        Avx2Kernel.IsSupported ? GemmKernelKind.Avx2 : GemmKernelKind.Scalar;
+
+    /// <summary>Whether <paramref name="kind"/> can run on this machine.</summary>
+    public static bool IsSupported(GemmKernelKind kind) => kind switch
     {
-        if (m <= 0 || n <= 0) return;
-        ScaleC(m, n, beta, c, ldc);
-        if (k <= 0 || alpha == 0f) return;
-        long cost = (long)n * k;
-        float* ap = a, bp = b, cp = c;
-        CpuParallel.For(m, cost, (i0, i1) =>
+        GemmKernelKind.Avx512 => Avx512Kernel.IsSupported,
+        GemmKernelKind.Avx2 => Avx2Kernel.IsSupported,
+        _ => true,
+    };
+
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
+        Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>The same product with a chosen kernel family and at most <paramref name="maxThreads"/> threads (tests, benchmarks).</summary>
+    public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (m == 0 || n == 0) return;
+        if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
+        if (k == 0 || alpha == 0f)
         {
-            for (int i = i0; i < i1; i++)
-            {
-                float* ci = cp + (long)i * ldc;
-                for (int p = 0; p < k; p++)
-                {
-                    float av = alpha * (transA ? ap[(long)p * lda + i] : ap[(long)i * lda + p]);
-                    if (!transB)
-                    {
-                        float* bpRow = bp + (long)p * ldb;
-                        for (int j = 0; j < n; j++) ci[j] += av * bpRow[j];
-                    }
-                    else
-                    {
-                        for (int j = 0; j < n; j++) ci[j] += av * bp[(long)j * ldb + p];
-                    }
-                }
-            }
-        });
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
+        if (ldb < (transB ? k : n)) throw new ArgumentOutOfRangeException(nameof(ldb), ldb, $"ldb must be at least {(transB ? "k" : "n")} = {(transB ? k : n)}.");
+        if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
+
+        var p = new GemmProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        switch (kind)
+        {
+            case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.Run(p, maxThreads); break;
+            case GemmKernelKind.Avx2: GemmDriver<Avx2Kernel>.Run(p, maxThreads); break;
+            default: GemmDriver<ScalarKernel>.Run(p, maxThreads); break;
+        }
     }
 
     private static void ScaleC(int m, int n, float beta, float* c, int ldc)
@@ -48,3 +80,189 @@ internal static unsafe class Gemm
         }
     }
 }
+
+/// <summary>One GEMM call's arguments (row-major, as in <see cref="Gemm.Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>).</summary>
+internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int n, int k, float alpha,
+    float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, bool transposedC = false)
+{
+    public readonly bool TransA = transA, TransB = transB;
+    public readonly int M = m, N = n, K = k;
+    public readonly float Alpha = alpha, Beta = beta;
+    public readonly float* A = a, B = b, C = c;
+    public readonly int Lda = lda, Ldb = ldb, Ldc = ldc;
+
+    /// <summary>When set, element (i, j) of the product lives at C[j * Ldc + i] (see <see cref="Transposed"/>).</summary>
+    public readonly bool TransposedC = transposedC;
+
+    /// <summary>
+    /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
+    /// round, and the product is written back transposed. Used when n is much thinner than a micro-tile.
+    /// </summary>
+    public GemmProblem Transposed() =>
+        new(!TransB, !TransA, N, M, K, Alpha, B, Ldb, A, Lda, Beta, C, Ldc, !TransposedC);
+}
+
+/// <summary>An MR x NR register-blocked micro-kernel over packed slivers.</summary>
+internal unsafe interface IGemmKernel
+{
+    static abstract int MR { get; }
+    static abstract int NR { get; }
+    static abstract bool IsSupported { get; }
+
+    /// <summary>
+    /// acc[i, j] = sum over p of a[p * MR + i] * b[p * NR + j] (one FMA chain per element, p ascending), then
+    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). a and b are 64-byte aligned.
+    /// </summary>
+    static abstract void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
+
+    /// <summary>The kernel's final step for one element, used to merge edge tiles: fma(beta, c, scaled) or its unfused twin.</summary>
+    static abstract float Combine(float beta, float c, float scaled);
+}
+
+/// <summary>The blocked GEMM for one micro-kernel: partitioning, packing loops and edge tiles.</summary>
+internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKernel
+{
+    private static int MR => TKernel.MR;
+    private static int NR => TKernel.NR;
+
+    // Cache blocking: an MC x KC block of A stays in L2 while NR-wide slivers of the KC x NC panel of B
+    // stream past it; the MR x KC sliver of A and the KC x NR sliver of B being multiplied sit in L1.
+    // Measured on Zen 5 (48 KiB L1, 1 MiB L2): KC from 256 to 512 and MC from 96 to 384 are within noise.
+    private const int KC = 384;
+    private const int MC = 144;
+    private const int NC = 2048;
+
+    /// <summary>Below this many multiply-adds a call runs on the calling thread alone.</summary>
+    private const long SerialWork = 1L << 20;
+
+    public static void Run(in GemmProblem problem, int maxThreads)
+    {
+        // A thin product (n well below NR) wastes most of each micro-tile on padding; computing C^T instead
+        // puts the thin side on the MR side of the tile.
+        var p = PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3 ? problem.Transposed() : problem;
+        int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
+        long work = (long)p.M * p.N * p.K;
+        int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
+        threads = Math.Min(threads, tilesM * tilesN);
+        if (threads <= 1)
+        {
+            RunBlock(p, 0, p.M, 0, p.N);
+            return;
+        }
+        // Split C into a tm x tn grid of tile-aligned blocks, one per thread. A block of rows packs its
+        // own A and each block of columns its own B, so prefer the grid that packs the least twice.
+        int bestTm = 1, bestTn = threads;
+        double bestCost = double.MaxValue;
+        for (int tm = 1; tm <= threads; tm++)
+        {
+            if (threads % tm != 0) continue;
+            int tn = threads / tm;
+            if (tm > tilesM || tn > tilesN) continue;
+            double cost = (double)tn * p.M + (double)tm * p.N;
+            if (cost < bestCost) { bestCost = cost; bestTm = tm; bestTn = tn; }
+        }
+        if (bestCost == double.MaxValue)
+        {
+            // threads has no factorisation that fits the tile grid (e.g. a prime count on a thin matrix).
+            if (tilesN >= tilesM) { bestTm = 1; bestTn = Math.Min(threads, tilesN); }
+            else { bestTm = Math.Min(threads, tilesM); bestTn = 1; }
+        }
+        var job = Jobs.Value!;
+        job.Set(p, bestTm, bestTn, tilesM, tilesN);
+        CpuWorkers.Run(job, bestTm * bestTn);
+    }
+
+    // One job object per calling thread, reused across calls, so a call allocates nothing.
+    private static readonly ThreadLocal<BlockJob> Jobs = new(() => new BlockJob());
+
+    private sealed class BlockJob : ICpuJob
+    {
+        private GemmProblem _p;
+        private int _tm, _tn, _tilesM, _tilesN;
+
+        public void Set(in GemmProblem p, int tm, int tn, int tilesM, int tilesN)
+        {
+            _p = p; _tm = tm; _tn = tn; _tilesM = tilesM; _tilesN = tilesN;
+        }
+
+        public void RunPart(int part)
+        {
+            int bi = part / _tn, bj = part % _tn;
+            int m0 = Math.Min(_p.M, (int)((long)_tilesM * bi / _tm) * MR);
+            int m1 = Math.Min(_p.M, (int)((long)_tilesM * (bi + 1) / _tm) * MR);
+            int n0 = Math.Min(_p.N, (int)((long)_tilesN * bj / _tn) * NR);
+            int n1 = Math.Min(_p.N, (int)((long)_tilesN * (bj + 1) / _tn) * NR);
+            if (m1 > m0 && n1 > n0) RunBlock(_p, m0, m1, n0, n1);
+        }
+    }
+
+    /// <summary>C[m0:m1, n0:n1] on the calling thread.</summary>
+    private static void RunBlock(in GemmProblem p, int m0, int m1, int n0, int n1)
+    {
+        int kBlocks = (p.K + KC - 1) / KC;
+        int kcMax = (p.K + kBlocks - 1) / kBlocks; // equal slices: no thin last slice
+        // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
+        int mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
+        int nc = Math.Min(Math.Max(NR, NC / NR * NR), RoundUp(n1 - n0, NR));
+        var buffers = GemmBuffers.ForThisThread(
+            mc / MR * GemmPacking.SliverStride(kcMax, MR), nc / NR * GemmPacking.SliverStride(kcMax, NR), MR * NR);
+        float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
+        long rowStride = p.TransposedC ? 1 : p.Ldc, colStride = p.TransposedC ? p.Ldc : 1;
+
+        for (int jc = n0; jc < n1; jc += nc)
+        {
+            int ncCur = Math.Min(nc, n1 - jc);
+            for (int kb = 0; kb < kBlocks; kb++)
+            {
+                int pc = (int)((long)p.K * kb / kBlocks), kc = (int)((long)p.K * (kb + 1) / kBlocks) - pc;
+                float beta = kb == 0 ? p.Beta : 1f;
+                GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
+                for (int ic = m0; ic < m1; ic += mc)
+                {
+                    int mcCur = Math.Min(mc, m1 - ic);
+                    GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
+                    MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
+                        p.Alpha, beta, tile);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, float* c, long rowStride,
+        long colStride, float alpha, float beta, float* tile)
+    {
+        long aStride = GemmPacking.SliverStride(kc, MR), bStride = GemmPacking.SliverStride(kc, NR);
+        for (int jr = 0; jr < nc; jr += NR)
+        {
+            int nr = Math.Min(NR, nc - jr);
+            float* bSliver = bPack + jr / NR * bStride;
+            float* aSliver = aPack;
+            for (int ir = 0; ir < mc; ir += MR, aSliver += aStride)
+            {
+                int mr = Math.Min(MR, mc - ir);
+                float* cTile = c + ir * rowStride + jr * colStride;
+                if (mr == MR && nr == NR && colStride == 1)
+                {
+                    TKernel.Run(kc, aSliver, bSliver, cTile, (nint)rowStride, alpha, beta);
+                    continue;
+                }
+                // Edge tile (or transposed C): the kernel writes alpha * acc into a scratch tile (same
+                // arithmetic as a full tile), and the valid part is merged with the same final step.
+                TKernel.Run(kc, aSliver, bSliver, tile, NR, alpha, 0f);
+                for (int i = 0; i < mr; i++)
+                {
+                    float* ci = cTile + i * rowStride, ti = tile + i * NR;
+                    if (beta == 0f) for (int j = 0; j < nr; j++) ci[j * colStride] = ti[j];
+                    else for (int j = 0; j < nr; j++) ci[j * colStride] = TKernel.Combine(beta, ci[j * colStride], ti[j]);
+                }
+            }
+        }
+    }
+
+    private static long PaddedArea(int m, int n) => (long)RoundUp(m, MR) * RoundUp(n, NR);
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+}
+
+internal static class Prof { public static long PackA, PackB, Macro; public static string Report() { double f = 1.0/System.Diagnostics.Stopwatch.Frequency; var r = $"packA {PackA*f:F3}s packB {PackB*f:F3}s macro {Macro*f:F3}s"; PackA=PackB=Macro=0; return r; } }
