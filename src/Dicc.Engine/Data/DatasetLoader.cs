@@ -103,9 +103,9 @@ public static class DatasetLoader
                 {
                     return DatasetPack.Open(candidate, sourceRoot);
                 }
-                catch (DataFormatException)
+                catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException)
                 {
-                    // A damaged cache is only a cache: fall through to decoding (and rewrite it).
+                    // A damaged or unreadable cache is only a cache: fall through to decoding (and rewrite it).
                 }
             }
         }

@@ -179,6 +179,10 @@ public static class DatasetPack
             {
                 throw new DataFormatException(path, $"damaged pack metadata ({e.Message})");
             }
+            // JSON can say null where the types say otherwise; a damaged file must not become a NullReferenceException.
+            if (metadata.ClassNames is null || metadata.ClassNames.Any(n => n is null) || metadata.Source is null ||
+                metadata.Skipped is null || metadata.Skipped.Any(x => x?.Path is null || x.Reason is null) || metadata.Sources?.Any(x => x is null) == true)
+                throw new DataFormatException(path, "damaged pack metadata (missing values)");
             if (metadata.ClassNames.Length != classCount || metadata.Sources is { } s0 && s0.Length != count)
                 throw new DataFormatException(path, "damaged pack metadata (class or source counts disagree with the header)");
 

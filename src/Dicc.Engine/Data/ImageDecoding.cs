@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Advanced;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
@@ -16,7 +17,7 @@ internal readonly record struct ImageFileEntry(string Path, int Label, Split Spl
 
 /// <summary>
 /// Decodes image files into 8-bit grayscale squares with ImageSharp, on all cores. Colour becomes luminance
-/// (ImageSharp's L8 conversion, ITU-R BT.709 weights), other sizes are resized (bicubic, aspect ratio not
+/// with PIL's ITU-R 601-2 weights (what torchvision pipelines see), other sizes are resized (bicubic, aspect ratio not
 /// kept: the datasets we read are face crops), and only the first frame of an animated GIF or multi-page
 /// TIFF is read. Any failure of one file is that file's fault and becomes a one-line reason.
 /// </summary>
@@ -97,10 +98,15 @@ internal static class ImageDecoding
         if (ImageIntegrity.Problem(encoded) is { } problem) return problem;
         try
         {
-            using var image = Image.Load<L8>(Decoders, encoded);
-            if (image.Width != size || image.Height != size)
-                image.Mutate(x => x.Resize(size, size));
-            image.CopyPixelDataTo(destination[..(size * size)]);
+            // Decode in the file's own pixel format: grayscale files (all of FER2013) stay 8-bit gray without a
+            // colour round trip; colour files are converted with PIL's weights, as PyTorch pipelines do.
+            // ImageSharp's untyped load always gives RGB for JPEG, so grayscale JPEGs are asked for as L8.
+            using var decoded = ImageIntegrity.IsGrayscaleJpeg(encoded) ? Image.Load<L8>(Decoders, encoded) : Image.Load(Decoders, encoded);
+            using var converted = decoded is Image<L8> ? null : ToGray(decoded);
+            var gray = converted ?? (Image<L8>)decoded;
+            if (gray.Width != size || gray.Height != size)
+                gray.Mutate(x => x.Resize(size, size));
+            gray.CopyPixelDataTo(destination[..(size * size)]);
             return null;
         }
         catch (UnknownImageFormatException)
@@ -112,6 +118,27 @@ internal static class ImageDecoding
             // The decoder is a black box: whatever it throws on these bytes, the bytes are at fault.
             return $"corrupt or unsupported image ({e.GetType().Name}: {e.Message})";
         }
+    }
+
+    /// <summary>
+    /// Luminance as PIL's <c>convert("L")</c> computes it (ITU-R 601-2: L = (19595 R + 38470 G + 7471 B + 2^15) >> 16,
+    /// i.e. 0.299 R + 0.587 G + 0.114 B rounded), so colour datasets match torchvision pipelines. Alpha is ignored.
+    /// </summary>
+    private static Image<L8> ToGray(Image image)
+    {
+        using var rgb = image.CloneAs<Rgb24>();
+        var gray = new Image<L8>(Decoders, rgb.Width, rgb.Height);
+        for (int y = 0; y < rgb.Height; y++)
+        {
+            var source = rgb.DangerousGetPixelRowMemory(y).Span;
+            var target = gray.DangerousGetPixelRowMemory(y).Span;
+            for (int x = 0; x < source.Length; x++)
+            {
+                var p = source[x];
+                target[x] = new L8((byte)((19595 * p.R + 38470 * p.G + 7471 * p.B + 32768) >> 16));
+            }
+        }
+        return gray;
     }
 
     /// <summary>

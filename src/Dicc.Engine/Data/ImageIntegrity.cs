@@ -18,6 +18,26 @@ internal static class ImageIntegrity
         return null;
     }
 
+    /// <summary>True for a JPEG whose frame header declares one component (grayscale), found by walking the segments before the first scan.</summary>
+    public static bool IsGrayscaleJpeg(ReadOnlySpan<byte> data)
+    {
+        if (data.Length < 4 || data[0] != 0xFF || data[1] != 0xD8) return false;
+        int pos = 2;
+        while (pos + 4 <= data.Length)
+        {
+            if (data[pos] != 0xFF) return false;
+            byte marker = data[pos + 1];
+            if (marker == 0xFF) { pos++; continue; }
+            int length = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 2)..]);
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision, height, width, then the component count.
+            if (marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC)
+                return pos + 9 < data.Length && data[pos + 9] == 1;
+            if (marker == 0xDA || length < 2) return false;
+            pos += 2 + length;
+        }
+        return false;
+    }
+
     /// <summary>Walks the marker segments and entropy-coded scans; the end-of-image marker must be reached.</summary>
     private static string? Jpeg(ReadOnlySpan<byte> data)
     {

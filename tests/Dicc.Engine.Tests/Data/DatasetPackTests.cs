@@ -123,6 +123,28 @@ public class DatasetPackTests
     }
 
     [Test]
+    public void PackMetadataWithNulls_IsDamaged()
+    {
+        using var dir = new TempDirectory();
+        Fer2013Csv.Write(dir["fer.csv"], [Faces(1)]);
+        using (DatasetPack.Create(dir["fer.csv"], dir["fer.diccpack"], Plain)) { }
+        var bytes = File.ReadAllBytes(dir["fer.diccpack"]);
+        long offset = BitConverter.ToInt64(bytes, 40), length = BitConverter.ToInt64(bytes, 48);
+        var json = System.Text.Encoding.UTF8.GetString(bytes, (int)offset, (int)length);
+        // Same length, so the layout stays valid: only the content is wrong.
+        var nulled = json.Replace("\"ClassNames\":[", "\"ClassNames\":null,\"X\":[");
+        Assert.That(nulled, Is.Not.EqualTo(json));
+        var damaged = System.Text.Encoding.UTF8.GetBytes(nulled);
+        var patched = bytes[..(int)offset].Concat(damaged).Concat(bytes[(int)(offset + length)..]).ToArray();
+        BitConverter.GetBytes((long)damaged.Length).CopyTo(patched, 48);
+        long shift = damaged.Length - length;
+        foreach (int field in new[] { 56, 64, 72 }) BitConverter.GetBytes(BitConverter.ToInt64(bytes, field) + shift).CopyTo(patched, field);
+        File.WriteAllBytes(dir["nulls.diccpack"], patched);
+        var e = Assert.Throws<DataFormatException>(() => DatasetPack.Open(dir["nulls.diccpack"]))!;
+        Assert.That(e.Message, Is.EqualTo($"{dir["nulls.diccpack"]}: damaged pack metadata (missing values)"));
+    }
+
+    [Test]
     public void DisposedPack_RefusesAccess()
     {
         using var dir = new TempDirectory();

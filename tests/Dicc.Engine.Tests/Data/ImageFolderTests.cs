@@ -59,6 +59,51 @@ public class ImageFolderTests
     }
 
     [Test]
+    public void ColourImages_UsePilLuminanceWeights()
+    {
+        // PIL's convert("L") (what torchvision pipelines see): red 76, green 150, blue 29, white 255.
+        using var dir = new TempDirectory();
+        using (var rgb = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(48, 48))
+        {
+            for (int y = 0; y < 48; y++)
+                for (int x = 0; x < 48; x++)
+                    rgb[x, y] = (x / 12) switch
+                    {
+                        0 => new(255, 0, 0),
+                        1 => new(0, 255, 0),
+                        2 => new(0, 0, 255),
+                        _ => new(255, 255, 255),
+                    };
+            Directory.CreateDirectory(Path.Combine(dir.Path, "happy"));
+            SixLabors.ImageSharp.ImageExtensions.Save(rgb, Path.Combine(dir.Path, "happy", "colours.png"));
+            SixLabors.ImageSharp.ImageExtensions.Save(rgb, Path.Combine(dir.Path, "happy", "colours.bmp"));
+        }
+        using var data = DatasetLoader.Load(dir.Path, Plain);
+        for (int i = 0; i < 2; i++)
+        {
+            var image = data.Train.Image(i);
+            Assert.That(new[] { image[5], image[17], image[29], image[41] }, Is.EqualTo(new byte[] { 76, 150, 29, 255 }), data.Train.Sources![i]);
+        }
+    }
+
+    [Test]
+    public void GrayscaleJpeg_IsRecognisedFromItsFrameHeader()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        using (var gray = SixLabors.ImageSharp.Image.LoadPixelData<SixLabors.ImageSharp.PixelFormats.L8>(faces.Image(0), 48, 48))
+        {
+            SixLabors.ImageSharp.ImageExtensions.Save(gray, dir["gray.jpg"], new SixLabors.ImageSharp.Formats.Jpeg.JpegEncoder { ColorType = SixLabors.ImageSharp.Formats.Jpeg.JpegColorType.Luminance });
+            SixLabors.ImageSharp.ImageExtensions.Save(gray, dir["colour.jpg"], new SixLabors.ImageSharp.Formats.Jpeg.JpegEncoder { ColorType = SixLabors.ImageSharp.Formats.Jpeg.JpegColorType.YCbCrRatio444 });
+        }
+        Assert.That(ImageIntegrity.IsGrayscaleJpeg(File.ReadAllBytes(dir["gray.jpg"])), Is.True);
+        Assert.That(ImageIntegrity.IsGrayscaleJpeg(File.ReadAllBytes(dir["colour.jpg"])), Is.False);
+        Assert.That(ImageIntegrity.IsGrayscaleJpeg(File.ReadAllBytes(dir["gray.jpg"])[..20]), Is.False);
+        if (Fer2013FolderTests.Locate() is { } fer)
+            Assert.That(ImageIntegrity.IsGrayscaleJpeg(File.ReadAllBytes(Directory.EnumerateFiles(Path.Combine(fer, "train", "happy")).First())), Is.True, "FER2013's JPEGs are single-component");
+    }
+
+    [Test]
     public void ClassRoot_IsOneSplit_AndAliasesMapCaseInsensitively()
     {
         using var dir = new TempDirectory();

@@ -141,7 +141,7 @@ public class LoaderFuzzTests
             File.WriteAllBytes(path, mutant);
             try
             {
-                using var data = DatasetLoader.Load(path);
+                using var data = DatasetLoader.Load(path, Plain);
                 Assert.That(data.TotalCount, Is.GreaterThanOrEqualTo(0));
             }
             catch (DataFormatException e)

@@ -5,8 +5,9 @@ namespace Dicc.Engine.Data.Synthetic;
 
 /// <summary>
 /// Draws a <see cref="FaceParameters"/> into a grayscale square: analytic shapes (ellipses, capsules,
-/// curves) with one-pixel soft edges, evaluated per pixel, then gamma and Gaussian sensor noise. No
-/// allocation; about 10^4 faces per second per core at 48x48.
+/// curves) with one-pixel soft edges, evaluated per pixel, then contrast and Gaussian sensor noise. No
+/// allocation; 150-310 us of CPU per 48x48 face measured here. Uses the platform's float math library (exp, log, sin):
+/// bit-identical on one machine and runtime, possibly a grey level apart on another.
 /// </summary>
 public static class FaceRenderer
 {
