@@ -292,7 +292,50 @@ public abstract class Backend : IDisposable
         SgdStepCore(weights, grads, momentum, learningRate, momentumFactor, weightDecay, nesterov);
     }
 
+    // ---- data -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Turns uint8 images [count, H, W] (a dataset resident on the backend) into a float batch:
+    /// <see cref="CropMode.Random"/> crops image <c>indices[j]</c> at the Philox draw of sample
+    /// <c>firstSample + j</c> under <paramref name="seed"/> and maybe mirrors it (output [n, 1, crop, crop]);
+    /// <see cref="CropMode.Center"/> takes the centre crop ([n, 1, crop, crop]); <see cref="CropMode.TenCrop"/>
+    /// the four corners, the centre and their mirrors ([n * 10, 1, crop, crop], image-major). Pixels / 255.
+    /// The draws and geometry are <see cref="Data.Augmentation"/>'s, on every backend.
+    /// </summary>
+    public void CropImages(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed = 0, ulong firstSample = 0)
+    {
+        RequireOwn(images, indices, output);
+        images.RequireDType(DType.UInt8);
+        indices.RequireDType(DType.Int32);
+        output.RequireDType(DType.Float32);
+        images.Shape.RequireRank(3);
+        int n = checked((int)indices.ElementCount), views = mode == CropMode.TenCrop ? 10 : 1;
+        if (crop < 1 || crop > images.Shape[1] || crop > images.Shape[2])
+            throw new ArgumentOutOfRangeException(nameof(crop), crop, $"A {crop} crop does not fit {images.Shape[1]}x{images.Shape[2]} images.");
+        output.RequireShape(new Shape(n * views, 1, crop, crop));
+        CropImagesCore(images, indices, output, mode, crop, seed, firstSample);
+    }
+
+    /// <summary>output[j] = values[indices[j]] for int32 tensors (labels of a batch). An index out of range is an error.</summary>
+    public void Gather(Tensor values, Tensor indices, Tensor output)
+    {
+        RequireOwn(values, indices, output);
+        values.RequireDType(DType.Int32);
+        indices.RequireDType(DType.Int32);
+        output.RequireDType(DType.Int32);
+        if (output.ElementCount != indices.ElementCount)
+            throw new ShapeMismatchException($"Gather: {indices.ElementCount} indices into {output.ElementCount} outputs.");
+        GatherCore(values, indices, output);
+    }
+
+    /// <summary>A DICC clustering module whose state lives on this backend.</summary>
+    public abstract Clustering.ClusteringModule CreateClustering(Clustering.SubclassPlan plan, int featureDim,
+        Clustering.PartitionMode partition, double emaDecay);
+
     // ---- what backends implement -----------------------------------------------------------------
+
+    protected abstract void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample);
+    protected abstract void GatherCore(Tensor values, Tensor indices, Tensor output);
 
     protected abstract void CopyInCore(Tensor dst, ReadOnlySpan<byte> src);
     protected abstract void CopyOutCore(Tensor src, Span<byte> dst);

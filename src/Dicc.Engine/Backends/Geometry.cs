@@ -46,3 +46,16 @@ public readonly record struct PoolGeometry(int N, int C, int H, int W, int Windo
             throw new ArgumentException($"A {WindowH}x{WindowW} window does not fit a {H}x{W} input: {this}.");
     }
 }
+
+/// <summary>How <see cref="Backend.CropImages"/> cuts a batch out of 48x48 images.</summary>
+public enum CropMode
+{
+    /// <summary>Training: a random crop and a random horizontal flip per sample (counter-based draws).</summary>
+    Random,
+
+    /// <summary>Evaluation: the centre crop.</summary>
+    Center,
+
+    /// <summary>Evaluation: ten views per image (corners, centre, and their mirrors).</summary>
+    TenCrop,
+}

@@ -83,17 +83,21 @@ public static class Augmentation
         var pixels = source.Pixels.Span;
         int imageBytes = source.PixelsPerImage;
         int h = source.Height, w = source.Width;
-        Span<(int Top, int Left)> corners = [(0, 0), (0, w - cropSize), (h - cropSize, 0), (h - cropSize, w - cropSize), (CenterOffset(h, cropSize), CenterOffset(w, cropSize))];
         for (int j = 0; j < indices.Length; j++)
+            TenCropViewsOf(pixels.Slice(indices[j] * imageBytes, imageBytes), h, w, cropSize,
+                destination.Slice(j * TenCropViews * viewSize, TenCropViews * viewSize));
+    }
+
+    /// <summary>The ten views of one image [10, crop, crop] in torchvision's TenCrop order.</summary>
+    public static void TenCropViewsOf(ReadOnlySpan<byte> image, int height, int width, int cropSize, Span<float> views)
+    {
+        int viewSize = cropSize * cropSize, h = height, w = width;
+        Span<(int Top, int Left)> corners = [(0, 0), (0, w - cropSize), (h - cropSize, 0), (h - cropSize, w - cropSize), (CenterOffset(h, cropSize), CenterOffset(w, cropSize))];
+        for (int k = 0; k < 5; k++)
         {
-            var image = pixels.Slice(indices[j] * imageBytes, imageBytes);
-            var views = destination.Slice(j * TenCropViews * viewSize, TenCropViews * viewSize);
-            for (int k = 0; k < 5; k++)
-            {
-                Crop(image, w, corners[k].Top, corners[k].Left, false, cropSize, views.Slice(k * viewSize, viewSize));
-                // Crop (top, left) of the mirrored image is the mirror of crop (top, w - crop - left) of the original.
-                Crop(image, w, corners[k].Top, w - cropSize - corners[k].Left, true, cropSize, views.Slice((5 + k) * viewSize, viewSize));
-            }
+            Crop(image, w, corners[k].Top, corners[k].Left, false, cropSize, views.Slice(k * viewSize, viewSize));
+            // Crop (top, left) of the mirrored image is the mirror of crop (top, w - crop - left) of the original.
+            Crop(image, w, corners[k].Top, w - cropSize - corners[k].Left, true, cropSize, views.Slice((5 + k) * viewSize, viewSize));
         }
     }
 
@@ -136,7 +140,7 @@ public static class Augmentation
     }
 
     // torchvision's CenterCrop: int(round((size - crop) / 2.0)), Python rounding half to even.
-    private static int CenterOffset(int size, int cropSize) => (int)Math.Round((size - cropSize) / 2.0, MidpointRounding.ToEven);
+    public static int CenterOffset(int size, int cropSize) => (int)Math.Round((size - cropSize) / 2.0, MidpointRounding.ToEven);
 
     private static int CheckBatch(ImageDataset source, ReadOnlySpan<int> indices, Span<float> destination, int cropSize, int views)
     {

@@ -39,8 +39,6 @@ public sealed class DiccModel : ExpressionModel
     private readonly Scratch _pseudo, _subclassProbabilities, _classLogitsOrProbabilities, _classProbabilities;
     private readonly Tensor? _sumMatrix;
     private readonly Sequential _mainRoot;
-    private float[] _hostFeatures = [];
-    private int[] _hostLabels = [], _hostPseudo = [];
 
     public DiccModel(Backend backend, VggOptions vgg, int classes, DiccOptions dicc, ModelTrainingOptions options) : base(backend, classes)
     {
@@ -52,7 +50,7 @@ public sealed class DiccModel : ExpressionModel
         _mainRoot = new Sequential(Vgg.Backbone(vgg), Vgg.Head(features, k, vgg.Dropout));
         Main = new Network(_mainRoot, backend, options.Seed);
         _mainSgd = new Sgd(Main.Parameters, options.Sgd);
-        Clustering = new IntraClassClustering(dicc.Plan, features, dicc.Partition, dicc.EmaDecay);
+        Clustering = backend.CreateClustering(dicc.Plan, features, dicc.Partition, dicc.EmaDecay);
 
         // Reweighting by true class: subclass k carries the weight of the class it belongs to.
         float[]? subclassWeights = options.ClassWeights is null ? null
@@ -90,7 +88,8 @@ public sealed class DiccModel : ExpressionModel
     /// <summary>The label-mapping MLP (null with the sum mapping).</summary>
     public Network? Mapping { get; }
 
-    public IntraClassClustering Clustering { get; }
+    /// <summary>The clustering module; its state lives on the model's backend.</summary>
+    public ClusteringModule Clustering { get; }
 
     public override long Steps => _mainSgd.Steps;
     public override long ParameterCount => Main.Parameters.Count + (Mapping?.Parameters.Count ?? 0);
@@ -127,22 +126,11 @@ public sealed class DiccModel : ExpressionModel
         _mappingSgd!.Step(learningRate);
     }
 
-    /// <summary>The clustering step. Host reference: features and labels come to the host, pseudo-labels go back.</summary>
+    /// <summary>The clustering step, on the backend where the features are (no host round trip).</summary>
     private Tensor AssignPseudoLabels(Tensor features, Tensor labels, int n)
     {
-        int m = features.Shape[1];
-        if (_hostLabels.Length < n)
-        {
-            _hostFeatures = new float[(long)n * m];
-            _hostLabels = new int[n];
-            _hostPseudo = new int[n];
-            Clustering.EnsureCapacity(n);
-        }
-        Backend.CopyOut(features, _hostFeatures.AsSpan(0, n * m));
-        Backend.CopyOut(labels, _hostLabels.AsSpan(0, n));
-        Clustering.Assign(_hostFeatures.AsSpan(0, n * m), _hostLabels.AsSpan(0, n), _hostPseudo.AsSpan(0, n));
         var pseudo = _pseudo.View(new Shape(n), DType.Int32);
-        Backend.CopyIn<int>(pseudo, _hostPseudo.AsSpan(0, n));
+        Clustering.Assign(features, labels, pseudo);
         LastPseudoLabels = pseudo;
         return pseudo;
     }
@@ -174,9 +162,10 @@ public sealed class DiccModel : ExpressionModel
             writer.Add("optimizer.mapping.steps", _mappingSgd.Steps);
         }
         int c = Clustering.ClassCount, m = Clustering.FeatureDim;
-        writer.Add("dicc.centers", Clustering.Centers.ToArray(), c, m);
-        writer.Add("dicc.seen", Clustering.Seen.ToArray());
-        writer.Add("dicc.step", Clustering.Step);
+        var state = Clustering.ReadState();
+        writer.Add("dicc.centers", state.Centers, c, m);
+        writer.Add("dicc.seen", state.Seen);
+        writer.Add("dicc.step", state.Step);
         writer.Add("dicc.subclasses", Options.Plan.Counts.ToArray(), c);
     }
 
@@ -190,6 +179,7 @@ public sealed class DiccModel : ExpressionModel
             _mappingSgd!.Steps = reader.ReadInt64("optimizer.mapping.steps");
         }
         int c = Clustering.ClassCount, m = Clustering.FeatureDim;
-        Clustering.Restore(reader.ReadFloats("dicc.centers", (long)c * m), reader.ReadBools("dicc.seen", c), reader.ReadInt64("dicc.step"));
+        Clustering.WriteState(new ClusteringState(reader.ReadFloats("dicc.centers", (long)c * m), reader.ReadBools("dicc.seen", c),
+            reader.ReadInt64("dicc.step")));
     }
 }

@@ -1,4 +1,4 @@
-using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Backends;
 using Dicc.Engine.Data;
 using Dicc.Engine.Evaluation;
 using Dicc.Engine.Models;
@@ -8,14 +8,17 @@ namespace Dicc.Engine.Training;
 
 /// <summary>
 /// Runs a model over a dataset split in evaluation mode: centre crop, or ten-crop with the ten views'
-/// probabilities averaged per image. Buffers are sized once for the evaluation batch.
+/// probabilities averaged per image. The split is uploaded once (the latest one stays resident) and
+/// buffers are sized once for the evaluation batch.
 /// </summary>
 public sealed class Evaluator
 {
     private readonly ExpressionModel _model;
     private readonly int _crop, _batch;
-    private Tensor? _images;
-    private float[] _hostImages = [], _probabilities = [], _scores = [];
+    private Tensor? _images, _indices;
+    private DeviceDataset? _resident;
+    private float[] _probabilities = [], _scores = [];
+    private int[] _hostIndices = [];
     private readonly Dictionary<int, Tensor> _views = [];
 
     public Evaluator(ExpressionModel model, int crop, int batchSize)
@@ -47,35 +50,28 @@ public sealed class Evaluator
     {
         if (dataset.ClassCount != _model.Classes)
             throw new InputException($"The dataset has {dataset.ClassCount} classes; the model was trained on {_model.Classes}.");
-        int views = tenCrop ? Augmentation.TenCropViews : 1, c = _model.Classes, pixels = _crop * _crop;
+        if (dataset.Count == 0) return;
+        int views = tenCrop ? Augmentation.TenCropViews : 1, c = _model.Classes;
         var backend = _model.Backend;
-        _images ??= backend.Create(new Shape(_batch * views, 1, _crop, _crop));
-        if (_images.Shape[0] < _batch * views)
+        var resident = _resident is not null && ReferenceEquals(_resident.Source, dataset) ? _resident : _resident = new DeviceDataset(backend, dataset);
+        if (_images is null || _images.Shape[0] < _batch * views)
+        {
             _images = backend.Create(new Shape(_batch * views, 1, _crop, _crop));
-        bool direct = backend is CpuBackend;
-        if (!direct && _hostImages.Length < _batch * views * pixels) _hostImages = new float[_batch * views * pixels];
+            _views.Clear();
+        }
+        _indices ??= backend.Create(new Shape(_batch), DType.Int32);
         if (_probabilities.Length < _batch * views * c) _probabilities = new float[_batch * views * c];
         if (_scores.Length < _batch * c) _scores = new float[_batch * c];
-        var indices = new int[_batch];
+        if (_hostIndices.Length < _batch) _hostIndices = new int[_batch];
 
         for (int start = 0; start < dataset.Count; start += _batch)
         {
             int n = Math.Min(_batch, dataset.Count - start);
-            for (int j = 0; j < n; j++) indices[j] = start + j;
+            for (int j = 0; j < n; j++) _hostIndices[j] = start + j;
+            var indices = n == _batch ? _indices : _indices.SliceBatch(n);
+            backend.CopyIn<int>(indices, _hostIndices.AsSpan(0, n));
             var x = View(n * views);
-            var idx = indices.AsSpan(0, n);
-            if (direct)
-            {
-                if (tenCrop) Augmentation.TenCrop(dataset, idx, x, _crop);
-                else Augmentation.CenterCrop(dataset, idx, x, _crop);
-            }
-            else
-            {
-                var host = _hostImages.AsSpan(0, n * views * pixels);
-                if (tenCrop) Augmentation.TenCrop(dataset, idx, host, _crop);
-                else Augmentation.CenterCrop(dataset, idx, host, _crop);
-                backend.CopyIn<float>(x, host);
-            }
+            backend.CropImages(resident.Images, indices, x, tenCrop ? CropMode.TenCrop : CropMode.Center, _crop);
             var probabilities = _probabilities.AsSpan(0, n * views * c);
             backend.CopyOut(_model.PredictProbabilities(x), probabilities);
             var scores = _scores.AsSpan(0, n * c);
@@ -97,7 +93,7 @@ public sealed class Evaluator
     private Tensor View(int n)
     {
         if (n == _images!.Shape[0]) return _images;
-        if (!_views.TryGetValue(n, out var v) || !ReferenceEquals(v.Storage, _images.Storage)) _views[n] = v = _images.SliceBatch(n);
+        if (!_views.TryGetValue(n, out var v)) _views[n] = v = _images.SliceBatch(n);
         return v;
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Dicc.Engine.Backends;
-using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Checkpoints;
 using Dicc.Engine.Data;
 using Dicc.Engine.Evaluation;
@@ -55,14 +54,13 @@ public sealed class Trainer
     private readonly TrainingOptions _options;
     private readonly RunDirectory _run;
     private readonly DatasetDescription _description;
-    private readonly int _classes, _crop, _batch, _pixels;
+    private readonly int _classes, _crop, _batch;
     private readonly int[] _trainCounts;
     private readonly EpochSampler _sampler;
     private readonly int[] _order;
-    private readonly Tensor _images, _labels;
-    private readonly float[]? _hostImages;
-    private readonly int[] _hostLabels;
-    private readonly Dictionary<int, (Tensor Images, Tensor Labels)> _batchViews = [];
+    private readonly DeviceDataset _train;
+    private readonly Tensor _images, _labels, _indices;
+    private readonly Dictionary<int, (Tensor Images, Tensor Labels, Tensor Indices)> _batchViews = [];
 
     public Trainer(Backend backend, DatasetSplits data, TrainingOptions options, RunDirectory run, DatasetDescription? description = null)
     {
@@ -82,11 +80,10 @@ public sealed class Trainer
         _order = new int[data.Train.Count];
         _crop = options.Crop;
         _batch = Math.Min(options.BatchSize, data.Train.Count);
-        _pixels = _crop * _crop;
+        _train = new DeviceDataset(backend, data.Train);
         _images = backend.Create(new Shape(_batch, 1, _crop, _crop));
         _labels = backend.Create(new Shape(_batch), DType.Int32);
-        _hostImages = backend is CpuBackend ? null : new float[_batch * _pixels];
-        _hostLabels = new int[Math.Max(_batch, options.EvalBatchSize)];
+        _indices = backend.Create(new Shape(_batch), DType.Int32);
     }
 
     /// <summary>Philox stream of the epoch sampler ("SAMP").</summary>
@@ -206,26 +203,22 @@ public sealed class Trainer
         return new TrainingOutcome(RunStatus.Completed, _options.Epochs, state.BestEpoch, state.BestAccuracy, test, validation, _run);
     }
 
+    /// <summary>Sends the batch's indices; the backend crops, flips and gathers labels from the resident dataset.</summary>
     private (Tensor Images, Tensor Labels) LoadTrainingBatch(int epoch, int batch, int n)
     {
-        var indices = _order.AsSpan(batch * _batch, n);
-        var (x, y) = Views(n);
-        ulong counter = (ulong)epoch * (ulong)_order.Length + (ulong)(batch * _batch);
-        if (_hostImages is null) Augmentation.RandomCropFlip(_data.Train, indices, x, _options.Seed, counter, _crop);
-        else
-        {
-            Augmentation.RandomCropFlip(_data.Train, indices, _hostImages.AsSpan(0, n * _pixels), _options.Seed, counter, _crop);
-            _backend.CopyIn<float>(x, _hostImages.AsSpan(0, n * _pixels));
-        }
-        for (int j = 0; j < n; j++) _hostLabels[j] = _data.Train.Label(indices[j]);
-        _backend.CopyIn<int>(y, _hostLabels.AsSpan(0, n));
+        var (x, y, indices) = Views(n);
+        _backend.CopyIn<int>(indices, _order.AsSpan(batch * _batch, n));
+        ulong firstSample = (ulong)epoch * (ulong)_order.Length + (ulong)(batch * _batch);
+        _backend.CropImages(_train.Images, indices, x, CropMode.Random, _crop, _options.Seed, firstSample);
+        _backend.Gather(_train.Labels, indices, y);
         return (x, y);
     }
 
-    private (Tensor, Tensor) Views(int n)
+    private (Tensor, Tensor, Tensor) Views(int n)
     {
-        if (n == _batch) return (_images, _labels);
-        if (!_batchViews.TryGetValue(n, out var v)) _batchViews[n] = v = (_images.SliceBatch(n), _labels.SliceBatch(n));
+        if (n == _batch) return (_images, _labels, _indices);
+        if (!_batchViews.TryGetValue(n, out var v))
+            _batchViews[n] = v = (_images.SliceBatch(n), _labels.SliceBatch(n), _indices.SliceBatch(n));
         return v;
     }
 
@@ -235,8 +228,7 @@ public sealed class Trainer
         IReadOnlyList<long>? trainCounts = null, ShotGroupRule? shotRule = null)
     {
         _evaluator ??= new Evaluator(Model, _options.Crop, _options.EvalBatchSize);
-        var report = _evaluator.Evaluate(dataset, tenCrop, keepScores, trainCounts, shotRule);
-        return report;
+        return _evaluator.Evaluate(dataset, tenCrop, keepScores, trainCounts, shotRule);
     }
 
     private void CheckFinite(float loss, int epoch, int batch)
