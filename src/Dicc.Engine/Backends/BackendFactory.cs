@@ -1,0 +1,34 @@
+using Dicc.Engine.Backends.Cpu;
+
+namespace Dicc.Engine.Backends;
+
+/// <summary>Creates the backend a <c>--device</c> value names: cpu, cuda, cuda:N, or auto (CUDA when usable, else CPU).</summary>
+public static class BackendFactory
+{
+    /// <summary>
+    /// Creates a CUDA backend on device <c>ordinal</c>; set by the CUDA backend's assembly code at start-up so
+    /// that this file does not depend on it. Throws an <see cref="InputException"/>-derived error saying why
+    /// CUDA cannot be used.
+    /// </summary>
+    internal static Func<int, Backend>? CudaFactory { get; set; }
+
+    /// <summary>Whether a CUDA backend could be created (a driver, a device and the libraries are present).</summary>
+    internal static Func<bool>? CudaAvailable { get; set; }
+
+    public static Backend Create(string device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        string d = device.Trim().ToLowerInvariant();
+        if (d == "cpu") return new CpuBackend();
+        if (d == "auto") return CudaAvailable?.Invoke() == true && CudaFactory is not null ? CudaFactory(0) : new CpuBackend();
+        if (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            int ordinal = 0;
+            if (d.Length > 5 && !int.TryParse(d.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ordinal))
+                throw new InputException($"--device: '{device}' is not cuda:N with a device number N.");
+            if (CudaFactory is null) throw new InputException("--device cuda: this build has no CUDA backend; use --device cpu.");
+            return CudaFactory(ordinal);
+        }
+        throw new InputException($"--device: unknown device '{device}'; use auto, cpu, cuda or cuda:N.");
+    }
+}
