@@ -23,6 +23,24 @@ public static class DiccApp
             config.ConfigureConsole(console);
             config.PropagateExceptions();
             config.UseStrictParsing();
+            config.AddCommand<Training.DemoCommand>("demo")
+                .WithDescription("Generate long-tailed synthetic faces, train a baseline and a DICC model, print the comparison.")
+                .WithExample("demo")
+                .WithExample("demo", "--device", "cuda", "--rule", "resample");
+            config.AddCommand<Training.TrainCommand>("train")
+                .WithDescription("Train a baseline or DICC model (one run or several seeds) into a run directory.")
+                .WithExample("train", "--data", "fer2013/", "--method", "dicc", "--rule", "reweight", "--subclasses", "fer2013-b10")
+                .WithExample("train", "--data", "synthetic", "--arch", "vgg11", "--width", "0.25", "--epochs", "10", "--lr", "0.01")
+                .WithExample("train", "--data", "train.csv", "--preset", "fer", "--seeds", "5", "--out", "runs/fer-baseline")
+                .WithExample("train", "--resume", "runs/fer-baseline");
+            config.AddCommand<Training.EvalCommand>("eval")
+                .WithDescription("Evaluate a run on a data split: metrics, per-class table, confusion matrix (report written to the run).")
+                .WithExample("eval", "--run", "runs/fer-dicc")
+                .WithExample("eval", "--run", "runs/fer-dicc", "--split", "val", "--ten-crop");
+            config.AddCommand<Training.BenchCommand>("bench")
+                .WithDescription("Time a baseline step, a DICC step and the clustering module alone; images/s and DICC's share.")
+                .WithExample("bench")
+                .WithExample("bench", "--device", "cuda", "--batch", "256");
             config.AddCommand<InfoCommand>("info")
                 .WithDescription("Engine version, backends, CPU features, GPU devices and CUDA library versions.")
                 .WithExample("info");

@@ -4,7 +4,10 @@ using Dicc.Engine.IO;
 
 namespace Dicc.Engine.Training;
 
-/// <summary>What a run was trained on (part of config.json).</summary>
+/// <summary>
+/// What a run was trained on (part of config.json). <paramref name="Source"/> (and the optional separate
+/// validation and test sources) are what the user passed, so a run can be resumed or re-evaluated.
+/// </summary>
 public sealed record DatasetDescription(
     string Name,
     string Source,
@@ -13,7 +16,9 @@ public sealed record DatasetDescription(
     string[] ClassNames,
     int[] TrainCounts,
     int ValidationCount,
-    int TestCount);
+    int TestCount,
+    string? ValidationSource = null,
+    string? TestSource = null);
 
 /// <summary>config.json: every setting of a run, the data it saw, and the engine that ran it.</summary>
 public sealed record RunConfig(

@@ -1,0 +1,207 @@
+using System.ComponentModel;
+using System.Globalization;
+using Dicc.Cli.Infrastructure;
+using Dicc.Engine.Clustering;
+using Dicc.Engine.Data;
+using Dicc.Engine.Imbalance;
+using Dicc.Engine.Models;
+using Dicc.Engine.Training;
+using Spectre.Console.Cli;
+
+namespace Dicc.Cli.Training;
+
+/// <summary>The options of <c>dicc train</c> (SPEC 9). Unset values come from the preset.</summary>
+public sealed class TrainSettings : CommandSettings
+{
+    [CommandOption("--data <PATH>")]
+    [Description("Training data: an image folder (root/<split>/<class>/*), a FER2013 CSV, a long-tail manifest, a .diccpack, or synthetic[:per-class=600,beta=10,seed=1].")]
+    public string? Data { get; init; }
+
+    [CommandOption("--val <PATH>")]
+    [Description("Validation data, when it is not part of --data (else a seeded, stratified 10% of train is held out).")]
+    public string? Validation { get; init; }
+
+    [CommandOption("--test <PATH>")]
+    [Description("Test data, when it is not part of --data.")]
+    public string? Test { get; init; }
+
+    [CommandOption("--classes <LIST>")]
+    [Description("Class folder names in label order, for folders that are not the FER2013 names.")]
+    public string? Classes { get; init; }
+
+    [CommandOption("--on-bad-image <POLICY>")]
+    [Description("fail (default) or skip: what to do with a corrupt or unreadable image.")]
+    public string? OnBadImage { get; init; }
+
+    [CommandOption("--dataset-name <NAME>")]
+    [Description("Name shown in comparison tables (default: the data folder's name).")]
+    public string? DatasetName { get; init; }
+
+    [CommandOption("--method <METHOD>")]
+    [Description("baseline (default) or dicc.")]
+    public string? Method { get; init; }
+
+    [CommandOption("--rule <RULE>")]
+    [Description("none (default), resample or reweight (effective-number class balancing).")]
+    public string? Rule { get; init; }
+
+    [CommandOption("--subclasses <PLAN>")]
+    [Description("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
+    public string? Subclasses { get; init; }
+
+    [CommandOption("--partition <MODE>")]
+    [Description("DICC partition: interval (the paper's equations, default) or rank (equal-size subclasses).")]
+    public string? Partition { get; init; }
+
+    [CommandOption("--ema-decay <M>")]
+    [Description("Decay of the EMA class centres (default 0.99).")]
+    public double? EmaDecay { get; init; }
+
+    [CommandOption("--mapping <KIND>")]
+    [Description("DICC label mapping: mlp (the paper's, default) or sum (ablation).")]
+    public string? Mapping { get; init; }
+
+    [CommandOption("--preset <NAME>")]
+    [Description("paper (default: lr 1e-4, 200 epochs, batch 32) or fer (lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test).")]
+    public string? Preset { get; init; }
+
+    [CommandOption("--epochs <N>")]
+    public int? Epochs { get; init; }
+
+    [CommandOption("--batch <N>")]
+    public int? Batch { get; init; }
+
+    [CommandOption("--lr <X>")]
+    [Description("Learning rate.")]
+    public double? LearningRate { get; init; }
+
+    [CommandOption("--wd <X>")]
+    [Description("Weight decay.")]
+    public double? WeightDecay { get; init; }
+
+    [CommandOption("--momentum <X>")]
+    public double? Momentum { get; init; }
+
+    [CommandOption("--schedule <TEXT>")]
+    [Description("constant, step:EVERY:GAMMA, decay-after:START:EVERY:GAMMA or cosine:EPOCHS[:MIN].")]
+    public string? Schedule { get; init; }
+
+    [CommandOption("--arch <ARCH>")]
+    [Description("vgg11, vgg13, vgg16 or vgg19 (default).")]
+    public string? Arch { get; init; }
+
+    [CommandOption("--width <W>")]
+    [Description("Channel width multiplier (1.0 = the paper's VGG19; 0.25 is practical on a CPU).")]
+    public double? Width { get; init; }
+
+    [CommandOption("--crop <N>")]
+    [Description("Crop side for training (random) and testing (centre); default 44 of the 48x48 images.")]
+    public int? Crop { get; init; }
+
+    [CommandOption("--dropout <P>")]
+    public double? Dropout { get; init; }
+
+    [CommandOption("--ten-crop")]
+    [Description("Evaluate the test split with ten-crop averaging.")]
+    public bool? TenCrop { get; init; }
+
+    [CommandOption("--seed <N>")]
+    public int? Seed { get; init; }
+
+    [CommandOption("--seeds <N>")]
+    [Description("Train N runs with seeds seed..seed+N-1 into OUT/seed-<s> and print the mean +- std table.")]
+    public int? Seeds { get; init; }
+
+    [CommandOption("--device <DEVICE>")]
+    [Description("auto (default: CUDA when usable, else CPU), cpu, cuda or cuda:N.")]
+    public string Device { get; init; } = "auto";
+
+    [CommandOption("--out <DIR>")]
+    [Description("Run directory (default runs/<method>-<rule>-<time>).")]
+    public string? Out { get; init; }
+
+    [CommandOption("--resume <DIR>")]
+    [Description("Continue an interrupted run from its last checkpoint (its config.json gives every setting).")]
+    public string? Resume { get; init; }
+
+    [CommandOption("--log-every <N>")]
+    [Description("Read the loss back every N steps (default 10).")]
+    public int? LogEvery { get; init; }
+
+    [CommandOption("--quiet")]
+    [Description("Print only the final summary.")]
+    public bool Quiet { get; init; }
+
+    [CommandOption("--json")]
+    [Description("Machine-readable output: one JSON object per epoch and a final one.")]
+    public bool Json { get; init; }
+
+    public OutputMode OutputMode => Json ? OutputMode.Json : Quiet ? OutputMode.Quiet : OutputMode.Normal;
+
+    /// <summary>The training options: the preset, overridden by every option given.</summary>
+    public TrainingOptions ToOptions()
+    {
+        var o = TrainingPresets.Get(Preset ?? "paper");
+        o = o with
+        {
+            Method = Method is null ? o.Method : ParseEnum<TrainingMethod>("--method", Method),
+            Rule = Rule is null ? o.Rule : Parse("--rule", () => ImbalanceRules.Parse(Rule)),
+            Subclasses = Subclasses ?? o.Subclasses,
+            Partition = Partition is null ? o.Partition : Parse("--partition", () => PartitionModes.Parse(Partition)),
+            EmaDecay = EmaDecay ?? o.EmaDecay,
+            Mapping = Mapping is null ? o.Mapping : ParseEnum<MappingKind>("--mapping", Mapping),
+            Epochs = Epochs ?? o.Epochs,
+            BatchSize = Batch ?? o.BatchSize,
+            LearningRate = LearningRate ?? o.LearningRate,
+            WeightDecay = WeightDecay ?? o.WeightDecay,
+            Momentum = Momentum ?? o.Momentum,
+            Schedule = Schedule ?? o.Schedule,
+            Arch = Arch is null ? o.Arch : ParseArch(Arch),
+            Width = Width ?? o.Width,
+            Dropout = Dropout is null ? o.Dropout : (float)Dropout.Value,
+            Crop = Crop ?? o.Crop,
+            TenCropTest = TenCrop ?? o.TenCropTest,
+            Seed = Seed is null ? o.Seed : (ulong)RequireNonNegative("--seed", Seed.Value),
+            LogEvery = LogEvery ?? o.LogEvery,
+        };
+        o.Validate();
+        return o;
+    }
+
+    public DatasetLoadOptions ToLoadOptions() => new()
+    {
+        OnBadImage = OnBadImage is null ? BadInputPolicy.Fail : ParseEnum<BadInputPolicy>("--on-bad-image", OnBadImage),
+        ClassNames = Classes?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+    };
+
+    public override Spectre.Console.ValidationResult Validate()
+    {
+        if (Data is null && Resume is null) return Spectre.Console.ValidationResult.Error("--data is required (or --resume DIR).");
+        if (Seeds is < 1) return Spectre.Console.ValidationResult.Error($"--seeds must be at least 1, got {Seeds}.");
+        if (Resume is not null && Seeds is not null) return Spectre.Console.ValidationResult.Error("--resume continues one run; it cannot be combined with --seeds.");
+        return Spectre.Console.ValidationResult.Success();
+    }
+
+    internal static T ParseEnum<T>(string option, string text) where T : struct, Enum =>
+        Enum.TryParse<T>(text.Replace("-", ""), ignoreCase: true, out var v) && Enum.IsDefined(v)
+            ? v : throw new UsageException($"{option}: '{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}.");
+
+    internal static VggDepth ParseArch(string text) =>
+        text.Trim().ToLowerInvariant() switch
+        {
+            "vgg11" => VggDepth.Vgg11,
+            "vgg13" => VggDepth.Vgg13,
+            "vgg16" => VggDepth.Vgg16,
+            "vgg19" => VggDepth.Vgg19,
+            _ => throw new UsageException($"--arch: '{text}' is not vgg11, vgg13, vgg16 or vgg19."),
+        };
+
+    private static T Parse<T>(string option, Func<T> parse)
+    {
+        try { return parse(); }
+        catch (Exception e) when (e is FormatException or ArgumentException) { throw new UsageException($"{option}: {e.Message}"); }
+    }
+
+    private static int RequireNonNegative(string option, int v) =>
+        v >= 0 ? v : throw new UsageException($"{option} must be non-negative, got {v.ToString(CultureInfo.InvariantCulture)}.");
+}
