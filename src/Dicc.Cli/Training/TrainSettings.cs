@@ -61,6 +61,10 @@ public sealed class TrainSettings : CommandSettings
     [Description("DICC label mapping: mlp (the paper's, default) or sum (ablation).")]
     public string? Mapping { get; init; }
 
+    [CommandOption("--mapping-lr-scale <X>")]
+    [Description("DICC mapping MLP learning rate as a multiple of --lr (default 1, the paper's single rate).")]
+    public double? MappingLrScale { get; init; }
+
     [CommandOption("--preset <NAME>")]
     [Description("paper (default: lr 1e-4, 200 epochs, batch 32) or fer (lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test).")]
     public string? Preset { get; init; }
@@ -150,6 +154,7 @@ public sealed class TrainSettings : CommandSettings
             Partition = Partition is null ? o.Partition : Parse("--partition", () => PartitionModes.Parse(Partition)),
             EmaDecay = EmaDecay ?? o.EmaDecay,
             Mapping = Mapping is null ? o.Mapping : ParseEnum<MappingKind>("--mapping", Mapping),
+            MappingLrScale = MappingLrScale ?? o.MappingLrScale,
             Epochs = Epochs ?? o.Epochs,
             BatchSize = Batch ?? o.BatchSize,
             LearningRate = LearningRate ?? o.LearningRate,

@@ -18,6 +18,13 @@ public sealed record DiccOptions
 
     /// <summary>Hidden width H of the label-mapping MLP (SPEC 1: 128).</summary>
     public int MappingHidden { get; init; } = 128;
+
+    /// <summary>
+    /// The mapping MLP's learning rate as a multiple of the main one (1 = the paper's single learning rate).
+    /// The MLP sees near-uniform subclass probabilities early in training, so it learns slowly at the
+    /// backbone's rate; a larger multiple lets it follow sooner.
+    /// </summary>
+    public double MappingLearningRateScale { get; init; } = 1.0;
 }
 
 /// <summary>
@@ -45,6 +52,8 @@ public sealed class DiccModel : ExpressionModel
         if (dicc.Plan.ClassCount != classes)
             throw new ArgumentException($"The subclass plan covers {dicc.Plan.ClassCount} classes; the data has {classes}.");
         if (dicc.MappingHidden <= 0) throw new ArgumentException($"Mapping hidden width must be positive, got {dicc.MappingHidden}.");
+        if (!(dicc.MappingLearningRateScale > 0) || double.IsInfinity(dicc.MappingLearningRateScale))
+            throw new ArgumentException($"Mapping learning-rate scale must be positive, got {dicc.MappingLearningRateScale}.");
         Options = dicc;
         int features = Vgg.FeatureSize(vgg), k = dicc.Plan.TotalSubclasses;
         _mainRoot = new Sequential(Vgg.Backbone(vgg), Vgg.Head(features, k, vgg.Dropout));
@@ -123,7 +132,7 @@ public sealed class DiccModel : ExpressionModel
         var classLogits = Mapping.Forward(probabilities, _context);
         _mappingLoss.Compute(classLogits, labels, Mapping.OutputGrad);
         Mapping.Backward(probabilities, _context);
-        _mappingSgd!.Step(learningRate);
+        _mappingSgd!.Step((float)(learningRate * Options.MappingLearningRateScale));
     }
 
     /// <summary>The clustering step, on the backend where the features are (no host round trip).</summary>

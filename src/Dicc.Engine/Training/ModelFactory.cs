@@ -24,7 +24,7 @@ public static class ModelFactory
         var dicc = new DiccOptions
         {
             Plan = plan, Partition = options.Partition, EmaDecay = options.EmaDecay, Mapping = options.Mapping,
-            MappingHidden = options.MappingHidden,
+            MappingHidden = options.MappingHidden, MappingLearningRateScale = options.MappingLrScale,
         };
         return new DiccModel(backend, vgg, classes, dicc, training);
     }

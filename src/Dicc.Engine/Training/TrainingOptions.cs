@@ -37,6 +37,9 @@ public sealed record TrainingOptions
     public MappingKind Mapping { get; init; } = MappingKind.Mlp;
     public int MappingHidden { get; init; } = 128;
 
+    /// <summary>The mapping MLP's learning rate as a multiple of the main learning rate (1 = the paper).</summary>
+    public double MappingLrScale { get; init; } = 1.0;
+
     // ---- optimisation
     public string Preset { get; init; } = "paper";
     public int Epochs { get; init; } = 200;
@@ -79,6 +82,7 @@ public sealed record TrainingOptions
         Require(Crop >= 32 && Crop <= 63, $"crop {Crop} is not supported (32..63).");
         Require(EmaDecay >= 0 && EmaDecay <= 1, $"--ema-decay must be in [0, 1], got {EmaDecay}.");
         Require(MappingHidden > 0, $"mapping hidden width must be positive, got {MappingHidden}.");
+        Require(MappingLrScale > 0 && double.IsFinite(MappingLrScale), $"--mapping-lr-scale must be positive, got {MappingLrScale}.");
         Require(Epochs > 0, $"--epochs must be positive, got {Epochs}.");
         Require(BatchSize >= 2, $"--batch must be at least 2 (BatchNorm needs two samples), got {BatchSize}.");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), $"--lr must be positive, got {LearningRate}.");
