@@ -32,6 +32,21 @@ public class CpuWorkersTests
     }
 
     [Test]
+    public void MaxThreadsOne_RunsEveryPartOnTheCaller()
+    {
+        int caller = Environment.CurrentManagedThreadId;
+        var threads = new int[6];
+        var job = new ThreadRecordingJob(threads);
+        CpuWorkers.Run(job, threads.Length, maxThreads: 1);
+        Assert.That(threads, Is.All.EqualTo(caller));
+    }
+
+    private sealed class ThreadRecordingJob(int[] threads) : ICpuJob
+    {
+        public void RunPart(int part) => threads[part] = Environment.CurrentManagedThreadId;
+    }
+
+    [Test]
     public void AFailingPart_IsReportedAndThePoolStaysUsable()
     {
         var failing = new CountingJob(8, failOn: 3);

@@ -52,11 +52,15 @@ internal static class CpuWorkers
     private static readonly ManualResetEventSlim AllDone = new(false, spinCount: 2000);
     private static Exception? _failure;
 
-    /// <summary>Runs job.RunPart(p) once for every p in [0, parts), in parallel where workers are free; returns when all are done.</summary>
-    public static void Run(ICpuJob job, int parts)
+    /// <summary>
+    /// Runs job.RunPart(p) once for every p in [0, parts) on at most maxThreads threads (the caller included),
+    /// in parallel where workers are free; returns when all are done.
+    /// </summary>
+    public static void Run(ICpuJob job, int parts, int maxThreads = int.MaxValue)
     {
         if (parts <= 0) return;
-        if (parts == 1 || CpuParallel.Threads == 1 || Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
+        int threads = Math.Min(Math.Min(parts, maxThreads), CpuParallel.Threads);
+        if (threads <= 1 || Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
         {
             for (int p = 0; p < parts; p++) job.RunPart(p);
             return;
@@ -66,7 +70,7 @@ internal static class CpuWorkers
             // A helper woken for the previous job may not have looked at it yet (its core was busy); the
             // job state must not change under it. Usually it has long finished.
             SpinWait.SpinUntil(static () => Volatile.Read(ref _activeHelpers) == 0);
-            int helpers = Math.Min(parts, CpuParallel.Threads) - 1;
+            int helpers = threads - 1;
             EnsureWorkers(helpers);
             _job = job;
             _parts = parts;

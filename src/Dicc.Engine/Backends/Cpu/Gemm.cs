@@ -176,7 +176,7 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         }
         var job = Jobs.Value!;
         job.Set(p, bestTm, bestTn, tilesM, tilesN);
-        CpuWorkers.Run(job, bestTm * bestTn);
+        CpuWorkers.Run(job, bestTm * bestTn, threads);
     }
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
