@@ -150,7 +150,7 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         // A few parts per thread, claimed by whichever thread is free, so that one thread losing its core
         // to another process does not hold up the whole product. The split depends only on the shape and
         // maxThreads, and each part's arithmetic is fixed, so the result does not depend on who ran what.
-        int parts = (int)Math.Min(Math.Min(threads * PartsPerThread, Math.Max(threads, work / SerialWork)), (long)tilesM * tilesN);
+        int parts = threads <= 1 ? 1 : (int)Math.Min(Math.Min(threads * PartsPerThread, work / SerialWork), (long)tilesM * tilesN);
         if (parts <= 1)
         {
             RunBlock(p, 0, p.M, 0, p.N);
