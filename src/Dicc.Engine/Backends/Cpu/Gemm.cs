@@ -111,7 +111,7 @@ internal unsafe interface IGemmKernel
 
     /// <summary>
     /// acc[i, j] = sum over p of a[p * MR + i] * b[p * NR + j] (one FMA chain per element, p ascending), then
-    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). a and b are 64-byte aligned.
+    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). b is 64-byte aligned.
     /// </summary>
     static abstract void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
 
