@@ -28,11 +28,11 @@ public static class GemmShapes
     /// </summary>
     public static IReadOnlyList<GemmShape> Heads(int batch = 32) =>
     [
-        new("head 512->7 fwd", false, true, batch, 7, 512),
-        new("head 512->7 bwd-data", false, false, batch, 512, 7),
-        new("head 512->7 bwd-weight", true, false, 7, 512, batch),
-        new("mlp 128->128 fwd", false, true, batch, 128, 128),
-        new("mlp 128->128 bwd-weight", true, false, 128, 128, batch),
+        new("head 512:7 fwd", false, true, batch, 7, 512),
+        new("head 512:7 bwd-data", false, false, batch, 512, 7),
+        new("head 512:7 bwd-weight", true, false, 7, 512, batch),
+        new("mlp 128:128 fwd", false, true, batch, 128, 128),
+        new("mlp 128:128 bwd-weight", true, false, 128, 128, batch),
     ];
 
     /// <summary>
@@ -54,7 +54,7 @@ public static class GemmShapes
             if (seen.Add((channels, k, h)))
             {
                 int crs = channels * 9, pq = h * h, cols = ChunkImages(batch, channels, pq) * pq;
-                string name = $"conv{block}_{inBlock} {channels}->{k} @{h}";
+                string name = $"conv{block}_{inBlock} c{channels} k{k} @{h}";
                 shapes.Add(new GemmShape($"{name} fwd", false, false, k, cols, crs));
                 // The first layer's input needs no gradient, so it has no backward-data GEMM.
                 if (channels > 1) shapes.Add(new GemmShape($"{name} bwd-data", true, false, crs, cols, k));

@@ -26,58 +26,86 @@ internal static class CpuParallel
     }
 }
 
-/// <summary>A job split into numbered parts; <see cref="CpuWorkers"/> runs part p on worker p.</summary>
+/// <summary>
+/// A job split into numbered parts. A part's result must depend only on its number, never on the thread
+/// that runs it or on the order in which parts run (e.g. each part writes its own block of the output
+/// with fixed arithmetic): <see cref="CpuWorkers"/> hands parts to whichever thread is free.
+/// </summary>
 internal interface ICpuJob
 {
     void RunPart(int part);
 }
 
 /// <summary>
-/// A small fixed pool of dedicated threads (one per core, the caller being worker 0) for kernels that are
-/// called often and want neither closures nor the shared thread pool's wake-up latency. Which thread runs
-/// which part never changes the arithmetic: jobs split their work in fixed ranges decided before the run.
+/// A small fixed pool of dedicated threads (one per core, the caller taking part too) for kernels that are
+/// called often and want neither closures nor the shared thread pool's wake-up latency. Threads claim
+/// parts from a shared counter, so a thread that loses its core to another process holds up only the part
+/// it is on; the split into parts is fixed by the job, so results do not depend on who ran what.
 /// If the pool is busy (a concurrent caller), the parts simply run one after another on the caller.
 /// </summary>
 internal static class CpuWorkers
 {
     private static readonly object Gate = new();
     private static Worker[] _workers = [];
-    private static int _remaining;
+    private static ICpuJob? _job;
+    private static int _parts, _nextPart, _completedParts, _activeHelpers;
     private static readonly ManualResetEventSlim AllDone = new(false, spinCount: 2000);
     private static Exception? _failure;
 
-    /// <summary>Runs job.RunPart(p) for p in [0, parts), in parallel where workers are free; returns when all are done.</summary>
-    public static void Run(ICpuJob job, int parts)
+    /// <summary>
+    /// Runs job.RunPart(p) once for every p in [0, parts) on at most maxThreads threads (the caller included),
+    /// in parallel where workers are free; returns when all are done.
+    /// </summary>
+    public static void Run(ICpuJob job, int parts, int maxThreads = int.MaxValue)
     {
         if (parts <= 0) return;
-        if (parts == 1 || Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
+        int threads = Math.Min(Math.Min(parts, maxThreads), CpuParallel.Threads);
+        if (threads <= 1 || Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
         {
             for (int p = 0; p < parts; p++) job.RunPart(p);
             return;
         }
         try
         {
-            int helpers = Math.Min(parts, CpuParallel.Threads) - 1;
+            // A helper woken for the previous job may not have looked at it yet (its core was busy); the
+            // job state must not change under it. Usually it has long finished.
+            SpinWait.SpinUntil(static () => Volatile.Read(ref _activeHelpers) == 0);
+            int helpers = threads - 1;
             EnsureWorkers(helpers);
+            _job = job;
+            _parts = parts;
+            _nextPart = 0;
+            _completedParts = 0;
             _failure = null;
             AllDone.Reset();
-            Volatile.Write(ref _remaining, helpers);
-            // Parts beyond the thread count are dealt round-robin: worker w runs parts w, w + T, ...
-            int stride = helpers + 1;
-            for (int w = 1; w <= helpers; w++) _workers[w - 1].Start(job, w, parts, stride);
-            Exception? own = null;
-            try
-            {
-                for (int p = 0; p < parts; p += stride) job.RunPart(p);
-            }
-            catch (Exception e) { own = e; }
-            if (helpers > 0) AllDone.Wait();
-            var failure = own ?? _failure;
-            if (failure is not null) throw new AggregateException("A parallel CPU job failed.", failure);
+            Volatile.Write(ref _activeHelpers, helpers);
+            for (int w = 0; w < helpers; w++) _workers[w].Wake();
+            RunParts();
+            // Done when every part is, even if a helper has not woken yet: it will find nothing to claim.
+            AllDone.Wait();
+            if (_failure is not null) throw new AggregateException("A parallel CPU job failed.", _failure);
         }
         finally
         {
             Monitor.Exit(Gate);
+        }
+    }
+
+    /// <summary>Claims and runs parts until none are left (the caller and every woken worker do this).</summary>
+    private static void RunParts()
+    {
+        int p;
+        while ((p = Interlocked.Increment(ref _nextPart) - 1) < _parts)
+        {
+            try
+            {
+                if (Volatile.Read(ref _failure) is null) _job!.RunPart(p);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _failure, e, null);
+            }
+            if (Interlocked.Increment(ref _completedParts) == _parts) AllDone.Set();
         }
     }
 
@@ -90,17 +118,9 @@ internal static class CpuWorkers
         _workers = grown;
     }
 
-    private static void PartDone(Exception? failure)
-    {
-        if (failure is not null) Interlocked.CompareExchange(ref _failure, failure, null);
-        if (Interlocked.Decrement(ref _remaining) == 0) AllDone.Set();
-    }
-
     private sealed class Worker
     {
         private readonly SemaphoreSlim _go = new(0);
-        private ICpuJob? _job;
-        private int _first, _parts, _stride;
 
         public Worker(int index)
         {
@@ -108,28 +128,15 @@ internal static class CpuWorkers
             thread.Start();
         }
 
-        public void Start(ICpuJob job, int first, int parts, int stride)
-        {
-            _job = job;
-            _first = first;
-            _parts = parts;
-            _stride = stride;
-            _go.Release();
-        }
+        public void Wake() => _go.Release();
 
         private void Loop()
         {
             while (true)
             {
                 _go.Wait();
-                Exception? failure = null;
-                try
-                {
-                    for (int p = _first; p < _parts; p += _stride) _job!.RunPart(p);
-                }
-                catch (Exception e) { failure = e; }
-                _job = null;
-                PartDone(failure);
+                RunParts();
+                Interlocked.Decrement(ref _activeHelpers);
             }
         }
     }

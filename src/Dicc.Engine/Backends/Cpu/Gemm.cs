@@ -111,7 +111,7 @@ internal unsafe interface IGemmKernel
 
     /// <summary>
     /// acc[i, j] = sum over p of a[p * MR + i] * b[p * NR + j] (one FMA chain per element, p ascending), then
-    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). a and b are 64-byte aligned.
+    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). b is 64-byte aligned.
     /// </summary>
     static abstract void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
 
@@ -127,13 +127,17 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
 
     // Cache blocking: an MC x KC block of A stays in L2 while NR-wide slivers of the KC x NC panel of B
     // stream past it; the MR x KC sliver of A and the KC x NR sliver of B being multiplied sit in L1.
-    // Measured on Zen 5 (48 KiB L1, 1 MiB L2): KC from 256 to 512 and MC from 96 to 384 are within noise.
+    // Measured on Zen 5 (48 KiB L1, 1 MiB L2): KC from 256 to 512, MC from 96 to 384 and NC from 2048 to
+    // 4096 are within noise of each other; NC = 1024 and below lose ~10% to repacking A.
     private const int KC = 384;
     private const int MC = 144;
     private const int NC = 2048;
 
     /// <summary>Below this many multiply-adds a call runs on the calling thread alone.</summary>
     private const long SerialWork = 1L << 20;
+
+    /// <summary>Parts per thread for large products (measured on a busy 2-core machine: 4 beats 1).</summary>
+    private const int PartsPerThread = 4;
 
     public static void Run(in GemmProblem problem, int maxThreads)
     {
@@ -143,33 +147,36 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
         long work = (long)p.M * p.N * p.K;
         int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
-        threads = Math.Min(threads, tilesM * tilesN);
-        if (threads <= 1)
+        // A few parts per thread, claimed by whichever thread is free, so that one thread losing its core
+        // to another process does not hold up the whole product. The split depends only on the shape and
+        // maxThreads, and each part's arithmetic is fixed, so the result does not depend on who ran what.
+        int parts = threads <= 1 ? 1 : (int)Math.Min(Math.Min(threads * PartsPerThread, work / SerialWork), (long)tilesM * tilesN);
+        if (parts <= 1)
         {
             RunBlock(p, 0, p.M, 0, p.N);
             return;
         }
-        // Split C into a tm x tn grid of tile-aligned blocks, one per thread. A block of rows packs its
-        // own A and each block of columns its own B, so prefer the grid that packs the least twice.
-        int bestTm = 1, bestTn = threads;
+        // Split C into a tm x tn grid of tile-aligned blocks. A block of rows packs its own A and each block
+        // of columns its own B, so prefer the grid that packs the least twice.
+        int bestTm = 1, bestTn = parts;
         double bestCost = double.MaxValue;
-        for (int tm = 1; tm <= threads; tm++)
+        for (int tm = 1; tm <= parts; tm++)
         {
-            if (threads % tm != 0) continue;
-            int tn = threads / tm;
+            if (parts % tm != 0) continue;
+            int tn = parts / tm;
             if (tm > tilesM || tn > tilesN) continue;
             double cost = (double)tn * p.M + (double)tm * p.N;
             if (cost < bestCost) { bestCost = cost; bestTm = tm; bestTn = tn; }
         }
         if (bestCost == double.MaxValue)
         {
-            // threads has no factorisation that fits the tile grid (e.g. a prime count on a thin matrix).
-            if (tilesN >= tilesM) { bestTm = 1; bestTn = Math.Min(threads, tilesN); }
-            else { bestTm = Math.Min(threads, tilesM); bestTn = 1; }
+            // parts has no factorisation that fits the tile grid (e.g. a prime count on a thin matrix).
+            if (tilesN >= tilesM) { bestTm = 1; bestTn = Math.Min(parts, tilesN); }
+            else { bestTm = Math.Min(parts, tilesM); bestTn = 1; }
         }
         var job = Jobs.Value!;
         job.Set(p, bestTm, bestTn, tilesM, tilesN);
-        CpuWorkers.Run(job, bestTm * bestTn);
+        CpuWorkers.Run(job, bestTm * bestTn, threads);
     }
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
@@ -203,7 +210,9 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         int kcMax = (p.K + kBlocks - 1) / kBlocks; // equal slices: no thin last slice
         // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
         int mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
-        int nc = Math.Min(Math.Max(NR, NC / NR * NR), RoundUp(n1 - n0, NR));
+        // Columns are split into equal panels (whole slivers), so no thin last panel repacks A for little work.
+        int nBlocks = (n1 - n0 + NC - 1) / NC;
+        int nc = RoundUp((n1 - n0 + nBlocks - 1) / nBlocks, NR);
         var buffers = GemmBuffers.ForThisThread(
             mc / MR * GemmPacking.SliverStride(kcMax, MR), nc / NR * GemmPacking.SliverStride(kcMax, NR), MR * NR);
         float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
