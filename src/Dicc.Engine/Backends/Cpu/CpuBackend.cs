@@ -17,9 +17,7 @@ public sealed unsafe partial class CpuBackend : Backend
 
     public override string Name => "cpu";
 
-    public override string Description =>
-        $"CPU, {CpuParallel.Threads} threads, {(Vector256.IsHardwareAccelerated ? "AVX2" : "no AVX2")}" +
-        $"{(System.Runtime.Intrinsics.X86.Fma.IsSupported ? "+FMA" : "")}";
+    public override string Description => $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel";
 
     public override Storage Allocate(long sizeInBytes)
     {
