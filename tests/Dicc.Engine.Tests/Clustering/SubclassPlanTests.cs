@@ -54,6 +54,17 @@ public class SubclassPlanTests
         Assert.That(SubclassPlan.Auto([2, 5, 3, 0]).Counts.ToArray(), Is.EqualTo(new[] { 1, 3, 2, 1 }));
     }
 
+    [Test]
+    public void Sqrt_TakesTheRoundedSquareRootOfTheRatioToTheTail()
+    {
+        // n / 430 = 3.04, 1, 4.06, 10, 6.07, 2.03, 8.11 -> sqrt 1.74, 1, 2.01, 3.16, 2.46, 1.42, 2.85.
+        Assert.That(SubclassPlan.Parse("sqrt", 7, [1308, 430, 1744, 4300, 2612, 872, 3488]).Counts.ToArray(),
+            Is.EqualTo(new[] { 2, 1, 2, 3, 2, 1, 3 }));
+        // 9 / 4 = 2.25 -> sqrt 1.5 -> 2 (halves round up); an empty class gets 1.
+        Assert.That(SubclassPlan.Sqrt([4, 9, 0]).Counts.ToArray(), Is.EqualTo(new[] { 1, 2, 1 }));
+        Assert.That(SubclassPlan.DeclaredClassCount("sqrt"), Is.Null);
+    }
+
     [TestCase("1,2,3", "has 3 entries; expected 7")]
     [TestCase("8,0,20,100,40,4,80", "entry 2 is 0")]
     [TestCase("8,1,-20,100,40,4,80", "entry 3 is -20")]
