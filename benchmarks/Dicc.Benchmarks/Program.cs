@@ -14,6 +14,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "gemm-quick") return GemmQuick.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "layer-profile") return Profiling.LayerProfile.Run(args[1..]);
         if (args.Length > 0 && args[0] == "train-step")
         {
             var depth = args.Length > 1 ? Enum.Parse<VggDepth>("Vgg" + args[1]) : VggDepth.Vgg19;
