@@ -50,7 +50,7 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
     }
 
     /// <summary>Subclass sizes listed per class before the list is cut short.</summary>
-    private const int SizesShown = 12;
+    private const int SizesShown = 10;
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
@@ -115,9 +115,12 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
                 result.ClassCounts[c] == 0 ? "—" : $"{used}/{plan.Count(c)}", Markup.Escape(result.ClassCounts[c] == 0 ? "(no samples)" : list));
         }
         console.Write(table);
-        string start = options.CentersPath is null ? "each class's batch mean (empty state)" : $"the centres in {options.CentersPath}";
-        console.MarkupLine($"{CliValues.Count(result.SampleCount)} samples x {result.FeatureDim} features, plan {plan} (K = {plan.TotalSubclasses}), " +
-                           $"{partition.Name()} partition, centres from {Markup.Escape(start)}, EMA decay {settings.EmaDecay.ToString(CliValues.Invariant)}.");
+        // The decay only acts on centres that already exist: from an empty state each centre is the batch mean.
+        string start = options.CentersPath is null
+            ? "started from an empty state (each class's centre is its batch mean)"
+            : $"started from the centres in {options.CentersPath} (EMA decay {settings.EmaDecay.ToString(CliValues.Invariant)})";
+        console.MarkupLine($"{CliValues.Count(result.SampleCount)} samples x {result.FeatureDim} features; plan {plan} (K = {plan.TotalSubclasses}); " +
+                           $"{partition.Name()} partition; {Markup.Escape(start)}.");
         console.MarkupLine($"Wrote pseudo-labels [bold]{Markup.Escape(options.OutPath)}[/] ({result.SampleCount} int64)" +
                            (options.CentersOutPath is null ? "." : $" and centres [bold]{Markup.Escape(options.CentersOutPath)}[/] ({plan.ClassCount}x{result.FeatureDim} float32)."));
         return ExitCodes.Success;

@@ -90,15 +90,8 @@ public sealed class CompareCommand(IAnsiConsole console) : Command<CompareComman
             return ExitCodes.Success;
         }
 
-        var grid = new Table().Border(TableBorder.Rounded)
-            .Title($"[bold]{Markup.Escape(Capitalise(MetricNames.Describe(metric)))} (%)[/]");
-        for (int i = 0; i < layout.Headers.Length; i++)
-        {
-            var column = new TableColumn(Markup.Escape(layout.Headers[i]));
-            grid.AddColumn(layout.NumericColumns[i] ? column.RightAligned() : column);
-        }
-        foreach (var row in layout.Rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
-        console.Write(grid);
+        string title = $"[bold]{Markup.Escape(Capitalise(MetricNames.Describe(metric)))} (%)[/]";
+        console.Write(FitsWide(layout, console.Profile.Width) ? WideTable(layout, title) : LongTable(table, layout, title, console.Profile.Width));
         console.MarkupLine($"[grey]{Markup.Escape(layout.Caption)}[/]");
         console.MarkupLine($"{runs.Count} run(s), {table.Rows.Length} configuration(s).");
 
@@ -115,6 +108,82 @@ public sealed class CompareCommand(IAnsiConsole console) : Command<CompareComman
         if (markdown is not null) console.MarkupLine($"Markdown written to [bold]{Markup.Escape(markdown)}[/].");
         if (csv is not null) console.MarkupLine($"CSV written to [bold]{Markup.Escape(csv)}[/].");
         return ExitCodes.Success;
+    }
+
+    /// <summary>Whether the paper's layout (a column per method and statistic) fits the console without wrapping numbers.</summary>
+    internal static bool FitsWide(TableLayout layout, int consoleWidth)
+    {
+        int width = 1;
+        for (int i = 0; i < layout.Headers.Length; i++)
+        {
+            int cells = layout.Rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max();
+            int header = layout.Headers[i].Split(' ').Max(w => w.Length); // headers may wrap between words
+            width += Math.Max(cells, header) + 3;
+        }
+        return width <= consoleWidth;
+    }
+
+    /// <summary>The paper's layout: a row per (dataset, beta, rule), mean ± std, min and best of seeds per method.</summary>
+    private static Table WideTable(TableLayout layout, string title)
+    {
+        var grid = new Table().Border(TableBorder.Rounded).Title(title);
+        for (int i = 0; i < layout.Headers.Length; i++)
+        {
+            var column = new TableColumn(Markup.Escape(layout.Headers[i]));
+            grid.AddColumn(layout.NumericColumns[i] ? column.RightAligned() : column);
+        }
+        foreach (var row in layout.Rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
+        return grid;
+    }
+
+    /// <summary>
+    /// The same cells for a narrow console: a line per method under each (dataset, beta, rule), the
+    /// statistics as columns, the difference of means on the DICC line.
+    /// </summary>
+    private static Table LongTable(ResultTable table, TableLayout layout, string title, int consoleWidth)
+    {
+        int methods = table.Methods.Length;
+        bool delta = layout.Headers.Length == 3 + 3 * methods + 1;
+        string Strip(string header, string method) =>
+            header.StartsWith(ResultTableFormat.MethodTitle(method) + " ", StringComparison.Ordinal)
+                ? header[(ResultTableFormat.MethodTitle(method).Length + 1)..] : header;
+        var headers = new List<string>(layout.Headers.Take(3)) { "method" };
+        for (int k = 0; k < 3; k++) headers.Add(Strip(layout.Headers[3 + k], table.Methods[0]));
+        if (delta) headers.Add(layout.Headers[^1]);
+        var rows = new List<string[]>();
+        foreach (var row in layout.Rows)
+        {
+            bool first = true;
+            for (int m = 0; m < methods; m++)
+            {
+                var stats = row.Skip(3 + 3 * m).Take(3).ToArray();
+                if (stats.All(c => c == "—")) continue;
+                var cells = new List<string>(first ? row.Take(3) : ["", "", ""]) { ResultTableFormat.MethodTitle(table.Methods[m]) };
+                cells.AddRange(stats);
+                if (delta) cells.Add(table.Methods[m] == RunLabels.Dicc ? row[^1] : "");
+                rows.Add(cells.ToArray());
+                first = false;
+            }
+        }
+        // Each column as wide as its widest number or header word, so numbers never wrap; what the console
+        // has to spare goes to headers that would wrap, from the left.
+        var widths = headers.Select((h, i) => Math.Max(rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max(), h.Split(' ').Max(w => w.Length))).ToArray();
+        int spare = consoleWidth - widths.Sum() - 2 * widths.Length - 2;
+        for (int i = 0; i < widths.Length && spare > 0; i++)
+        {
+            int grow = Math.Min(spare, headers[i].Length - widths[i]);
+            if (grow <= 0) continue;
+            widths[i] += grow;
+            spare -= grow;
+        }
+        var grid = new Table().Border(TableBorder.Simple).Title(title);
+        for (int i = 0; i < headers.Count; i++)
+        {
+            var column = new TableColumn(Markup.Escape(headers[i])).Width(widths[i]).PadLeft(0).PadRight(1);
+            grid.AddColumn(i == 1 || i >= 4 ? column.RightAligned() : column);
+        }
+        foreach (var row in rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
+        return grid;
     }
 
     /// <summary>

@@ -104,20 +104,47 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
             return ExitCodes.Success;
         }
 
-        var table = new Table().Border(TableBorder.Simple).AddColumn("file").AddColumn("label");
-        foreach (var name in classNames) table.AddColumn(new TableColumn(Markup.Escape(name)).RightAligned());
-        for (int i = 0; i < files.Count; i++)
+        string P(int i, int k) => CliValues.Percent(probabilities[i * c + k], 1);
+        // A column per class when that fits the console; otherwise a block per file.
+        int wide = 1 + files.Max(f => f.Length) + 3 + Math.Max(5, classNames.Max(n => n.Length)) + 3 + classNames.Sum(n => Math.Max(5, n.Length) + 3);
+        if (wide <= console.Profile.Width)
         {
-            int best = Best(i);
-            var cells = new List<string> { Markup.Escape(files[i]), $"[bold]{Markup.Escape(classNames[best])}[/]" };
-            for (int k = 0; k < c; k++)
+            var table = new Table().Border(TableBorder.Simple).AddColumn("file").AddColumn("label");
+            foreach (var name in classNames) table.AddColumn(new TableColumn(Markup.Escape(name)).RightAligned());
+            for (int i = 0; i < files.Count; i++)
             {
-                string p = CliValues.Percent(probabilities[i * c + k], 1);
-                cells.Add(k == best ? $"[bold]{p}[/]" : p);
+                int best = Best(i);
+                var cells = new List<string> { Markup.Escape(files[i]), $"[bold]{Markup.Escape(classNames[best])}[/]" };
+                for (int k = 0; k < c; k++) cells.Add(k == best ? $"[bold]{P(i, k)}[/]" : P(i, k));
+                table.AddRow(cells.ToArray());
             }
-            table.AddRow(cells.ToArray());
+            console.Write(table);
         }
-        console.Write(table);
+        else
+        {
+            for (int i = 0; i < files.Count; i++)
+            {
+                int best = Best(i);
+                console.MarkupLine($"{Markup.Escape(files[i])}: [bold]{Markup.Escape(classNames[best])}[/] ({P(i, best)}%)");
+                // Items wrap as wholes: "name value" is never split across lines.
+                var line = new System.Text.StringBuilder("  ");
+                int length = 2;
+                for (int k = 0; k < c; k++)
+                {
+                    string item = $"{classNames[k]} {P(i, k)}";
+                    if (length > 2 && length + 2 + item.Length > console.Profile.Width)
+                    {
+                        console.MarkupLine(line.ToString());
+                        line.Clear().Append("  ");
+                        length = 2;
+                    }
+                    if (length > 2) line.Append("  ");
+                    line.Append(k == best ? $"[bold]{Markup.Escape(item)}[/]" : Markup.Escape(item));
+                    length += (length > 2 ? 2 : 0) + item.Length;
+                }
+                console.MarkupLine(line.ToString());
+            }
+        }
         console.MarkupLine($"[grey]Probabilities in %, {which} checkpoint of {Markup.Escape(run.Path)}, {(tenCrop ? "ten-crop average" : "centre crop")} " +
                            $"{crop}x{crop} of {size}x{size}, on {Markup.Escape(device)}.[/]");
         console.MarkupLine($"[grey]{Markup.Escape(FaceCropCaveat)}[/]");

@@ -281,7 +281,7 @@ public static class RunPictures
     }
 
     /// <summary>A sans-serif font that is installed (ScottPlot's default is serif), else ScottPlot's own choice.</summary>
-    private static string FontName { get; } = PickFont();
+    internal static string FontName { get; } = PickFont();
 
     private static string PickFont()
     {

@@ -21,7 +21,10 @@ internal static class CliTestSupport
     /// Runs <c>dicc args...</c> with a console that records plain text (no colours, no cursor moves) at a
     /// width where no message wraps, so that a one-line message is one line of output.
     /// </summary>
-    public static CliRun Run(params string[] args)
+    public static CliRun Run(params string[] args) => RunWithWidth(400, args);
+
+    /// <summary><see cref="Run"/> on a console of the given width.</summary>
+    public static CliRun RunWithWidth(int width, params string[] args)
     {
         var writer = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -31,7 +34,7 @@ internal static class CliTestSupport
             Interactive = InteractionSupport.No,
             Out = new AnsiConsoleOutput(writer),
         });
-        console.Profile.Width = 400;
+        console.Profile.Width = width;
         int code = DiccApp.Run(args, console);
         return new CliRun(code, writer.ToString());
     }

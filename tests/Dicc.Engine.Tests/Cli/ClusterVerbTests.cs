@@ -56,7 +56,7 @@ public class ClusterVerbTests
         Assert.That(rows.Single(c => c[0] == "2")[..4], Is.EqualTo(new[] { "2", "10", "1", "6" }));
         if (partition == "rank") // equal-size subclasses: floor(rank * 4 / 30) puts 8, 7, 8, 7 of the 30 ranks in each
             Assert.That(rows.Single(c => c[0] == "0")[5..], Is.EqualTo(new[] { "8", "7", "8", "7" }));
-        Assert.That(run.Output, Does.Contain($"60 samples x 5 features, plan 4,2,1 (K = 7), {partition} partition"));
+        Assert.That(run.Output, Does.Contain($"60 samples x 5 features; plan 4,2,1 (K = 7); {partition} partition; started from an empty state"));
     }
 
     [Test]

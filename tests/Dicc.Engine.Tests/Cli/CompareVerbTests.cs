@@ -80,6 +80,20 @@ public class CompareVerbTests
     }
 
     [Test]
+    public void Compare_OnANarrowConsole_PrintsALinePerMethodWithTheSameValues()
+    {
+        string runs = FabricateRuns();
+        var run = RunWithWidth(80, "compare", runs);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        Assert.That(run.Lines.Max(l => l.TrimEnd().Length), Is.LessThanOrEqualTo(80), run.Output);
+        string[] Cells(string line) => line.Split("  ", StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        int at = Array.FindIndex(run.Lines, l => l.Contains(" none "));
+        Assert.That(Cells(run.Lines[at]), Is.EqualTo(new[] { "FER2013", "10", "none", "baseline", "62.00 ± 2.00", "60.00", "64.00" }));
+        Assert.That(Cells(run.Lines[at + 1]), Is.EqualTo(new[] { "DICC", "66.00 ± 1.00", "65.00", "67.00", "+4.00" }));
+        Assert.That(run.Output, Does.Contain("best of 3"), "the header may wrap, but says what the column is");
+    }
+
+    [Test]
     public void Compare_OtherMetric_Json_AndTheRunList()
     {
         string runs = FabricateRuns();

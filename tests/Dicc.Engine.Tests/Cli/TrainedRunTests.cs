@@ -112,6 +112,14 @@ public class TrainedRunTests
         }
         Assert.That(run.Output, Does.Contain("tightly cropped, aligned grayscale face"));
         Assert.That(run.Output, Does.Contain("last checkpoint"));
+
+        // On a narrow console a block per file: "file: label (p%)", then the classes' probabilities.
+        var narrow = RunWithWidth(80, "predict", "--run", _run.Path, "--size", "36", "--device", "cpu", files[0]);
+        Assert.That(narrow.ExitCode, Is.EqualTo(0), narrow.ToString());
+        // (A long path makes the console wrap the line; compare with whitespace runs collapsed.)
+        string flat = System.Text.RegularExpressions.Regex.Replace(narrow.Output, "\\s+", " ");
+        Assert.That(EmotionClasses.Canonical.Count(n => flat.Contains($"{files[0]}: {n} (")), Is.EqualTo(1), narrow.Output);
+        Assert.That(EmotionClasses.Canonical.All(n => System.Text.RegularExpressions.Regex.IsMatch(flat, $" {n} [0-9]+\\.[0-9] ")), narrow.Output);
     }
 
     [Test]
@@ -168,6 +176,14 @@ public class TrainedRunTests
             Assert.That(new FileInfo(file).Length, Is.GreaterThan(20_000), $"{file}: text, lines and cells, not an empty canvas");
             Assert.That(DistinctColours(file), Is.GreaterThan(100), $"{file}: anti-aliased text and several colours");
         }
+    }
+
+    [Test]
+    public void Pictures_DrawTextWithAnInstalledSansSerifFont()
+    {
+        // Without an installed font SkiaSharp draws no text at all: the pictures would have no labels.
+        var installed = SkiaSharp.SKFontManager.Default.GetFontFamilies();
+        Assert.That(installed, Does.Contain(RunPictures.FontName), "scripts/install-prerequisites.sh installs fonts-dejavu-core");
     }
 
     [Test]
