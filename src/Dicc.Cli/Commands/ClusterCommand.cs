@@ -50,7 +50,7 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
     }
 
     /// <summary>Subclass sizes listed per class before the list is cut short.</summary>
-    private const int SizesShown = 10;
+    private const int SizesShown = 8;
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
@@ -109,7 +109,7 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
         for (int c = 0; c < plan.ClassCount; c++)
         {
             int used = sizes[c].Count(s => s > 0);
-            string list = string.Join(" ", sizes[c].Take(SizesShown)) + (sizes[c].Length > SizesShown ? $" … (+{sizes[c].Length - SizesShown})" : "");
+            string list = string.Join(" ", sizes[c].Take(SizesShown)) + (sizes[c].Length > SizesShown ? " …" : "");
             table.AddRow(c.ToString(CliValues.Invariant), CliValues.Count(result.ClassCounts[c]), plan.Count(c).ToString(CliValues.Invariant),
                 plan.Count(c) == 1 ? $"{plan.Offset(c)}" : $"{plan.Offset(c)}..{plan.Offset(c) + plan.Count(c) - 1}",
                 result.ClassCounts[c] == 0 ? "—" : $"{used}/{plan.Count(c)}", Markup.Escape(result.ClassCounts[c] == 0 ? "(no samples)" : list));

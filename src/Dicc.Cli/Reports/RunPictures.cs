@@ -105,11 +105,16 @@ public static class RunPictures
         plot.Axes.Bottom.SetTicks(positions, report.ClassNames);
         plot.Axes.Left.SetTicks(positions.Select(p => c - 1 - p).ToArray(),
             report.ClassNames.Select((n, i) => $"{n} ({support[i].ToString("N0", CultureInfo.InvariantCulture)})").ToArray());
-        bool rotate = report.ClassNames.Max(n => n.Length) * c > 60;
+        // Long names would run into each other under the columns: slant them, and reserve the height they take.
+        int longest = report.ClassNames.Max(n => n.Length);
+        bool rotate = longest * 8.5 > (imageSide - 260.0) / c;
+        float extraHeight = 0;
         if (rotate)
         {
             plot.Axes.Bottom.TickLabelStyle.Rotation = -40;
             plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
+            extraHeight = (float)(longest * 14 * 0.6 * Math.Sin(40 * Math.PI / 180));
+            plot.Axes.Bottom.MinimumSize = extraHeight + 50;
         }
         plot.Axes.Bottom.TickLabelStyle.FontSize = 14;
         plot.Axes.Left.TickLabelStyle.FontSize = 14;
@@ -123,7 +128,7 @@ public static class RunPictures
         plot.YLabel("true class (test images)", 16);
         plot.Title(Title($"Confusion matrix: accuracy {Percent(report.Accuracy)}, balanced {Percent(report.BalancedAccuracy)}, " +
                          $"{report.SampleCount.ToString("N0", CultureInfo.InvariantCulture)} images", context), 17);
-        Save(plot, path, imageSide + 140, imageSide);
+        Save(plot, path, imageSide + 140, imageSide + (int)extraHeight);
     }
 
     /// <summary>One step curve per class (recall on x, precision on y, sklearn's steps), AP in the legend.</summary>
@@ -132,7 +137,8 @@ public static class RunPictures
         ArgumentNullException.ThrowIfNull(report);
         var curves = report.PrecisionRecallCurves ?? throw new InputException($"{path}: the report has no precision-recall curves.");
         using var plot = NewPlot();
-        var palette = new ScottPlot.Palettes.Category10();
+        // Ten distinct colours, twenty beyond ten classes (paler, but no two curves alike).
+        IPalette palette = curves.Length <= 10 ? new ScottPlot.Palettes.Category10() : new ScottPlot.Palettes.Category20();
         foreach (var curve in curves.OrderBy(c => c.ClassIndex))
         {
             if (curve.Positives == 0 || curve.Recall.Length == 0) continue;
