@@ -3,6 +3,7 @@
 #  - NVRTC 11.8 from Debian's non-free component: every CUDA kernel is compiled by the tests, GPU or not.
 #  - OpenBLAS: the CPU GEMM benchmark's peer.
 #  - NumPy (Debian's python3-numpy): tests cross-check .npy files and the clustering against NumPy.
+#  - DejaVu fonts: the text of the run pictures (ScottPlot draws with the system's fonts).
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ need=()
 [ -e /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 ] || need+=(libnvrtc11.2 libnvrtc-builtins11.8)
 [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || need+=(libopenblas0-pthread)
 /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -44,6 +44,31 @@ public static class DiccApp
             config.AddCommand<InfoCommand>("info")
                 .WithDescription("Engine version, backends, CPU features, GPU devices and CUDA library versions.")
                 .WithExample("info");
+            config.AddCommand<PredictCommand>("predict")
+                .WithDescription("Label and class probabilities per image with a trained run. " + PredictCommand.FaceCropCaveat)
+                .WithExample("predict", "--run", "runs/dicc-b10", "face1.png", "face2.png")
+                .WithExample("predict", "--run", "runs/dicc-b10", "--checkpoint", "last", "--json", "faces/");
+            config.AddCommand<LongTailCommand>("longtail")
+                .WithDescription("Draw a long-tailed train split (validation and test unchanged) and write it as a manifest or a FER2013 CSV.")
+                .WithExample("longtail", "--data", "data/fer2013", "--beta", "10", "--out", "data/fer2013-b10.manifest")
+                .WithExample("longtail", "--data", "fer2013.csv", "--counts", "fer2013-beta10", "--out", "fer2013-b10.csv");
+            config.AddCommand<SynthCommand>("synth")
+                .WithDescription("Write the built-in synthetic faces (seven expressions, balanced or long-tailed) as an image-folder dataset.")
+                .WithExample("synth", "--out", "data/synth")
+                .WithExample("synth", "--out", "data/synth-b10", "--per-class", "1000", "--beta", "10", "--seed", "7");
+            config.AddCommand<PackCommand>("pack")
+                .WithDescription("Decode a dataset once into a .diccpack file (uint8, memory-mapped) that loads in milliseconds.")
+                .WithExample("pack", "--data", "data/fer2013", "--out", "data/fer2013.diccpack")
+                .WithExample("pack", "--data", "photos", "--classes", "calm,joy,anger", "--on-bad-image", "skip", "--out", "photos.diccpack");
+            config.AddCommand<ClusterCommand>("cluster")
+                .WithDescription("One DICC clustering step on .npy arrays: features and labels in, subclass pseudo-labels (and updated centres) out.")
+                .WithExample("cluster", "--features", "f.npy", "--labels", "y.npy", "--subclasses", "fer2013-b10", "--out", "p.npy")
+                .WithExample("cluster", "--features", "f.npy", "--labels", "y.npy", "--subclasses", "auto", "--partition", "rank",
+                    "--centers", "c.npy", "--ema-decay", "0.9", "--out", "p.npy", "--centers-out", "c2.npy");
+            config.AddCommand<CompareCommand>("compare")
+                .WithDescription("The paper's table from finished runs: rule x baseline/DICC, mean ± std over seeds, min and best of seeds beside it.")
+                .WithExample("compare", "runs/")
+                .WithExample("compare", "runs/b10-baseline", "runs/b10-dicc", "--metric", "balanced_accuracy", "--markdown", "table.md", "--csv", "table.csv");
         });
         try
         {
@@ -51,8 +76,36 @@ public static class DiccApp
         }
         catch (Exception e)
         {
-            return Report(console, e);
+            return Report(console, ConversionFailure(e, args) ?? e);
         }
+    }
+
+    /// <summary>
+    /// A value that does not convert to its option's type (<c>--seed abc</c>) is bad usage: Spectre reports it as
+    /// "Failed to convert 'abc' to UInt64." around the converter's exception; this names the option instead.
+    /// </summary>
+    internal static UsageException? ConversionFailure(Exception e, string[] args)
+    {
+        if (e is not CommandRuntimeException { InnerException: ArgumentException or FormatException or OverflowException }) return null;
+        var match = System.Text.RegularExpressions.Regex.Match(e.Message, "^Failed to convert '(.*)' to (\\w+)\\.?$");
+        if (!match.Success) return null;
+        string value = match.Groups[1].Value;
+        string expected = match.Groups[2].Value switch
+        {
+            "Int32" or "Int64" => "a whole number",
+            "UInt32" or "UInt64" => "a whole number >= 0",
+            "Single" or "Double" or "Decimal" => "a number",
+            "Boolean" => "true or false",
+            var type => $"a {type}",
+        };
+        for (int i = 0; i < args.Length; i++)
+        {
+            string? option = args[i] == value && i > 0 && args[i - 1].StartsWith('-') ? args[i - 1]
+                : args[i].StartsWith('-') && args[i].EndsWith("=" + value, StringComparison.Ordinal) ? args[i][..^(value.Length + 1)]
+                : null;
+            if (option is not null) return new UsageException($"{option}: '{value}' is not {expected}.");
+        }
+        return new UsageException($"'{value}' is not {expected}.");
     }
 
     internal static int Report(IAnsiConsole console, Exception e)

@@ -1,0 +1,285 @@
+using System.ComponentModel;
+using Dicc.Cli.Infrastructure;
+using Dicc.Engine;
+using Dicc.Engine.Evaluation;
+using Dicc.Engine.IO;
+using Dicc.Engine.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Dicc.Cli.Commands;
+
+/// <summary>
+/// dicc compare: the paper's table from finished runs, a row per (dataset, beta, rule), baseline and DICC
+/// side by side, each cell the mean ± sample standard deviation over seeds with min and best of seeds beside it.
+/// </summary>
+public sealed class CompareCommand(IAnsiConsole console) : Command<CompareCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<RUN_DIRS>")]
+        [Description("Run directories, or folders holding them at any depth (e.g. a --seeds run's <out> with seed-<n>/ inside).")]
+        public string[] Runs { get; init; } = [];
+
+        [CommandOption("--metric <NAME>")]
+        [Description("accuracy (default), balanced_accuracy, macro_f1, macro_precision, macro_recall, mean_ap, many_shot_accuracy, medium_shot_accuracy or few_shot_accuracy.")]
+        public string Metric { get; init; } = MetricNames.Accuracy;
+
+        [CommandOption("--decimals <N>")]
+        [Description("Digits after the point (values are percent). Default 2.")]
+        public int Decimals { get; init; } = 2;
+
+        [CommandOption("--markdown <FILE>")]
+        [Description("Also write the table as Markdown (with its caption).")]
+        public string? Markdown { get; init; }
+
+        [CommandOption("--csv <FILE>")]
+        [Description("Also write one CSV line per (dataset, beta, rule, method) with unrounded fractions, n, mean, std, min, max, best, seeds.")]
+        public string? Csv { get; init; }
+
+        [CommandOption("--runs")]
+        [Description("Also list every run read, with its folder and value.")]
+        public bool ListRuns { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print the aggregated table as JSON (unrounded fractions) instead of the table.")]
+        public bool Json { get; init; }
+    }
+
+    /// <summary>Every metric a run's result.json can hold.</summary>
+    internal static readonly string[] Metrics =
+    [
+        MetricNames.Accuracy, MetricNames.BalancedAccuracy, MetricNames.MacroF1, MetricNames.MacroPrecision, MetricNames.MacroRecall,
+        MetricNames.MeanAveragePrecision, MetricNames.ManyShotAccuracy, MetricNames.MediumShotAccuracy, MetricNames.FewShotAccuracy,
+    ];
+
+    /// <summary>A run read from its directory.</summary>
+    internal sealed record FoundRun(string Directory, RunResult Result);
+
+    /// <summary>An argument (or a folder below one) that is not a finished run, and why.</summary>
+    internal sealed record NotARun(string Path, string Reason);
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (settings.Runs.Length == 0) throw new UsageException("give at least one run directory (or a folder holding run directories).");
+        string metric = CliValues.Choice(settings.Metric, "--metric", Metrics);
+        if (settings.Decimals is < 0 or > 6) throw new UsageException($"--decimals must be in 0..6, got {settings.Decimals}.");
+        string? markdown = settings.Markdown is null ? null : CliValues.OutputFile(settings.Markdown, "--markdown");
+        string? csv = settings.Csv is null ? null : CliValues.OutputFile(settings.Csv, "--csv");
+
+        var (runs, notRuns) = Discover(settings.Runs);
+        if (!settings.Json)
+            foreach (var n in notRuns)
+                console.MarkupLine($"[yellow]not a run:[/] {Markup.Escape(n.Path)} [grey]({Markup.Escape(n.Reason)})[/]");
+        if (runs.Count == 0)
+            throw new UsageException($"no finished runs (run directories with result.json) in {string.Join(", ", settings.Runs)}.");
+        CheckDistinct(runs);
+        var missing = runs.Where(r => !r.Result.Metrics.ContainsKey(metric)).ToList();
+        if (missing.Count > 0)
+            throw new UsageException($"--metric {metric}: {missing.Count} run(s) do not have it, e.g. {missing[0].Directory} " +
+                                     $"(it has: {string.Join(", ", missing[0].Result.Metrics.Keys)}).");
+
+        var table = SeedAggregation.Aggregate(runs.Select(r => r.Result), metric);
+        var layout = ResultTableFormat.ToLayout(table, settings.Decimals);
+        if (markdown is not null) AtomicFile.WriteAllText(markdown, ResultTableFormat.ToMarkdown(layout));
+        if (csv is not null) AtomicFile.WriteAllText(csv, ResultTableFormat.ToCsv(table));
+
+        if (settings.Json)
+        {
+            console.Profile.Out.Writer.WriteLine(EvaluationJson.Serialize(table));
+            return ExitCodes.Success;
+        }
+
+        string title = $"[bold]{Markup.Escape(Capitalise(MetricNames.Describe(metric)))} (%)[/]";
+        console.Write(FitsWide(layout, console.Profile.Width) ? WideTable(layout, title) : LongTable(table, layout, title, console.Profile.Width));
+        console.MarkupLine($"[grey]{Markup.Escape(layout.Caption)}[/]");
+        console.MarkupLine($"{runs.Count} run(s), {table.Rows.Length} configuration(s).");
+
+        if (settings.ListRuns)
+        {
+            var list = new Table().Border(TableBorder.Simple).AddColumn("run").AddColumn("dataset").AddColumn(new TableColumn("β").RightAligned())
+                .AddColumn("rule").AddColumn("method").AddColumn(new TableColumn("seed").RightAligned()).AddColumn(new TableColumn(Markup.Escape(metric)).RightAligned());
+            foreach (var r in runs.OrderBy(r => r.Directory, StringComparer.Ordinal))
+                list.AddRow(Markup.Escape(r.Directory), Markup.Escape(r.Result.Dataset), r.Result.Beta is double b ? b.ToString("G", CliValues.Invariant) : "full",
+                    Markup.Escape(r.Result.Rule), Markup.Escape(r.Result.Method), r.Result.Seed.ToString(CliValues.Invariant),
+                    CliValues.Percent(r.Result.Metrics[metric], settings.Decimals));
+            console.Write(list);
+        }
+        if (markdown is not null) console.MarkupLine($"Markdown written to [bold]{Markup.Escape(markdown)}[/].");
+        if (csv is not null) console.MarkupLine($"CSV written to [bold]{Markup.Escape(csv)}[/].");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Whether the paper's layout (a column per method and statistic) fits the console without wrapping numbers.</summary>
+    internal static bool FitsWide(TableLayout layout, int consoleWidth)
+    {
+        int width = 1;
+        for (int i = 0; i < layout.Headers.Length; i++)
+        {
+            int cells = layout.Rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max();
+            int header = layout.Headers[i].Split(' ').Max(w => w.Length); // headers may wrap between words
+            width += Math.Max(cells, header) + 3;
+        }
+        return width <= consoleWidth;
+    }
+
+    /// <summary>The paper's layout: a row per (dataset, beta, rule), mean ± std, min and best of seeds per method.</summary>
+    private static Table WideTable(TableLayout layout, string title)
+    {
+        var grid = new Table().Border(TableBorder.Rounded).Title(title);
+        for (int i = 0; i < layout.Headers.Length; i++)
+        {
+            var column = new TableColumn(Markup.Escape(layout.Headers[i]));
+            grid.AddColumn(layout.NumericColumns[i] ? column.RightAligned() : column);
+        }
+        foreach (var row in layout.Rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
+        return grid;
+    }
+
+    /// <summary>
+    /// The same cells for a narrow console: a line per method under each (dataset, beta, rule), the
+    /// statistics as columns, the difference of means on the DICC line.
+    /// </summary>
+    private static Table LongTable(ResultTable table, TableLayout layout, string title, int consoleWidth)
+    {
+        int methods = table.Methods.Length;
+        bool delta = layout.Headers.Length == 3 + 3 * methods + 1;
+        string Strip(string header, string method) =>
+            header.StartsWith(ResultTableFormat.MethodTitle(method) + " ", StringComparison.Ordinal)
+                ? header[(ResultTableFormat.MethodTitle(method).Length + 1)..] : header;
+        var headers = new List<string>(layout.Headers.Take(3)) { "method" };
+        for (int k = 0; k < 3; k++) headers.Add(Strip(layout.Headers[3 + k], table.Methods[0]));
+        if (delta) headers.Add(layout.Headers[^1]);
+        var rows = new List<string[]>();
+        foreach (var row in layout.Rows)
+        {
+            bool first = true;
+            for (int m = 0; m < methods; m++)
+            {
+                var stats = row.Skip(3 + 3 * m).Take(3).ToArray();
+                if (stats.All(c => c == "—")) continue;
+                var cells = new List<string>(first ? row.Take(3) : ["", "", ""]) { ResultTableFormat.MethodTitle(table.Methods[m]) };
+                cells.AddRange(stats);
+                if (delta) cells.Add(table.Methods[m] == RunLabels.Dicc ? row[^1] : "");
+                rows.Add(cells.ToArray());
+                first = false;
+            }
+        }
+        // Each column as wide as its widest number or header word, so numbers never wrap; what the console
+        // has to spare goes to headers that would wrap, from the left.
+        var widths = headers.Select((h, i) => Math.Max(rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max(), h.Split(' ').Max(w => w.Length))).ToArray();
+        int spare = consoleWidth - widths.Sum() - 2 * widths.Length - 2;
+        for (int i = 0; i < widths.Length && spare > 0; i++)
+        {
+            int grow = Math.Min(spare, headers[i].Length - widths[i]);
+            if (grow <= 0) continue;
+            widths[i] += grow;
+            spare -= grow;
+        }
+        var grid = new Table().Border(TableBorder.Simple).Title(title);
+        for (int i = 0; i < headers.Count; i++)
+        {
+            var column = new TableColumn(Markup.Escape(headers[i])).Width(widths[i]).PadLeft(0).PadRight(1);
+            grid.AddColumn(i == 1 || i >= 4 ? column.RightAligned() : column);
+        }
+        foreach (var row in rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
+        return grid;
+    }
+
+    /// <summary>
+    /// Finds the runs an argument names: the run directory itself (it holds result.json), or every run
+    /// directory below it. Folders with a config.json but no result.json are reported as unfinished.
+    /// </summary>
+    internal static (List<FoundRun> Runs, List<NotARun> NotRuns) Discover(IEnumerable<string> arguments)
+    {
+        var runs = new List<FoundRun>();
+        var notRuns = new List<NotARun>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string argument in arguments)
+        {
+            string path = argument;
+            if (File.Exists(path) && Path.GetFileName(path) == "result.json") path = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            else if (File.Exists(path)) throw new UsageException($"'{argument}' is a file; give run directories (or folders that hold them).");
+            if (!Directory.Exists(path)) throw new UsageException($"'{argument}' does not exist.");
+
+            var found = RunDirectoriesUnder(path, notRuns);
+            if (found.Count == 0 && !notRuns.Any(n => IsUnder(n.Path, path)))
+                notRuns.Add(new NotARun(argument, "no result.json in it or in any folder below it"));
+            foreach (string directory in found)
+                if (seen.Add(directory)) runs.Add(new FoundRun(directory, ReadResult(directory)));
+        }
+        return (runs, notRuns);
+    }
+
+    private static List<string> RunDirectoriesUnder(string root, List<NotARun> unfinished)
+    {
+        var result = new List<string>();
+        var pending = new Stack<string>();
+        pending.Push(Path.GetFullPath(root));
+        while (pending.Count > 0)
+        {
+            string directory = pending.Pop();
+            var run = new RunDirectory(directory);
+            if (File.Exists(run.ResultFile))
+            {
+                result.Add(run.Path);
+                continue; // a run's own folders (checkpoints) hold no runs
+            }
+            if (File.Exists(run.ConfigFile))
+            {
+                unfinished.Add(new NotARun(run.Path, "a run without result.json: unfinished, interrupted (continue it with dicc train --resume), or trained without a test split"));
+                continue;
+            }
+            string[] children;
+            try
+            {
+                children = Directory.GetDirectories(directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                unfinished.Add(new NotARun(directory, $"cannot be listed: {e.Message}"));
+                continue;
+            }
+            Array.Sort(children, StringComparer.Ordinal);
+            for (int i = children.Length - 1; i >= 0; i--) pending.Push(children[i]);
+        }
+        result.Sort(StringComparer.Ordinal);
+        return result;
+    }
+
+    private static bool IsUnder(string path, string root)
+    {
+        string full = Path.GetFullPath(path), top = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        return full == top || full.StartsWith(top + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+
+    private static RunResult ReadResult(string directory)
+    {
+        var file = new RunDirectory(directory).ResultFile;
+        try
+        {
+            return EvaluationJson.DeserializeRunResult(File.ReadAllText(file), file);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InputException(e.Message, e);
+        }
+    }
+
+    /// <summary>Two folders holding the same configuration and seed would be counted twice: name both.</summary>
+    private static void CheckDistinct(List<FoundRun> runs)
+    {
+        var byKey = new Dictionary<(string, double?, string, string, long), string>();
+        foreach (var run in runs)
+        {
+            var r = run.Result;
+            var key = (r.Dataset, r.Beta, r.Rule.Trim().ToLowerInvariant(), r.Method.Trim().ToLowerInvariant(), r.Seed);
+            if (byKey.TryGetValue(key, out var other))
+                throw new UsageException($"{other} and {run.Directory} are the same configuration (dataset {r.Dataset}, rule {key.Item3}, " +
+                                         $"method {key.Item4}) and seed {r.Seed}; pass one of them.");
+            byKey[key] = run.Directory;
+        }
+    }
+
+    private static string Capitalise(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
+}

@@ -1,0 +1,134 @@
+using System.Text.Json;
+using Dicc.Engine.Evaluation;
+using Dicc.Engine.Tests.Data;
+using NUnit.Framework;
+using static Dicc.Engine.Tests.Cli.CliTestSupport;
+
+namespace Dicc.Engine.Tests.Cli;
+
+/// <summary>dicc compare on fabricated run directories with known numbers.</summary>
+public class CompareVerbTests
+{
+    private TempDirectory _temp = null!;
+
+    [SetUp]
+    public void SetUp() => _temp = new TempDirectory();
+
+    [TearDown]
+    public void TearDown() => _temp.Dispose();
+
+    /// <summary>Writes <c>dir/result.json</c> as the trainer does.</summary>
+    private string WriteRun(string relative, string rule, string method, long seed, double accuracy, double balanced)
+    {
+        string dir = _temp[relative];
+        Directory.CreateDirectory(dir);
+        var metrics = new Dictionary<string, double> { [MetricNames.Accuracy] = accuracy, [MetricNames.BalancedAccuracy] = balanced };
+        File.WriteAllText(Path.Combine(dir, "result.json"), EvaluationJson.Serialize(new RunResult("FER2013", 10, rule, method, seed, metrics)));
+        File.WriteAllText(Path.Combine(dir, "config.json"), "{}");
+        return dir;
+    }
+
+    /// <summary>
+    /// rule none: baseline 60, 62, 64 % (mean 62, sample std 2), DICC 65, 66, 67 % (66 ± 1);
+    /// rule resample: baseline 50, 52, 54 %, DICC 53, 56, 59 % (56 ± 3). Laid out as multi-seed runs
+    /// (&lt;out&gt;/seed-&lt;n&gt;/) under one folder, with an unfinished run and an empty folder beside them.
+    /// </summary>
+    private string FabricateRuns()
+    {
+        double[] noneBase = [0.60, 0.62, 0.64], noneDicc = [0.65, 0.66, 0.67], resBase = [0.50, 0.52, 0.54], resDicc = [0.53, 0.56, 0.59];
+        for (int s = 0; s < 3; s++)
+        {
+            WriteRun($"runs/none-baseline/seed-{s + 1}", "none", "baseline", s + 1, noneBase[s], noneBase[s] - 0.1);
+            WriteRun($"runs/none-dicc/seed-{s + 1}", "none", "dicc", s + 1, noneDicc[s], noneDicc[s] - 0.05);
+            WriteRun($"runs/resample-baseline/seed-{s + 1}", "resample", "baseline", s + 1, resBase[s], resBase[s]);
+            WriteRun($"runs/resample-dicc/seed-{s + 1}", "resample", "dicc", s + 1, resDicc[s], resDicc[s]);
+        }
+        Directory.CreateDirectory(_temp["runs/interrupted"]);
+        File.WriteAllText(_temp["runs/interrupted/config.json"], "{}");
+        Directory.CreateDirectory(_temp["notes"]);
+        return _temp["runs"];
+    }
+
+    [Test]
+    public void Compare_PrintsThePaperTableWithExactValues_AndWritesMarkdownAndCsv()
+    {
+        string runs = FabricateRuns();
+        string md = _temp["table.md"], csv = _temp["table.csv"];
+        var run = Run("compare", runs, _temp["notes"], "--markdown", md, "--csv", csv);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+
+        string none = run.Lines.Single(l => l.Contains(" none "));
+        string resample = run.Lines.Single(l => l.Contains(" resample "));
+        var noneCells = none.Split(['│', '|'], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var resampleCells = resample.Split(['│', '|'], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(noneCells, Is.EqualTo(new[] { "FER2013", "10", "none", "62.00 ± 2.00", "60.00", "64.00", "66.00 ± 1.00", "65.00", "67.00", "+4.00" }));
+        Assert.That(resampleCells, Is.EqualTo(new[] { "FER2013", "10", "resample", "52.00 ± 2.00", "50.00", "54.00", "56.00 ± 3.00", "53.00", "59.00", "+4.00" }));
+        Assert.That(run.Output, Does.Contain("best of 3 seeds (= max)"), "best of seeds is labelled as such");
+        Assert.That(run.Output, Does.Contain("12 run(s), 2 configuration(s)."));
+        Assert.That(run.Output, Does.Contain("not a run: " + Path.Combine(runs, "interrupted")));
+        Assert.That(run.Output, Does.Contain("not a run: " + _temp["notes"] + " (no result.json in it or in any folder below it)"));
+
+        var markdown = File.ReadAllLines(md);
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | none | 62.00 ± 2.00 | 60.00 | 64.00 | 66.00 ± 1.00 | 65.00 | 67.00 | +4.00 |"));
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | 52.00 ± 2.00 | 50.00 | 54.00 | 56.00 ± 3.00 | 53.00 | 59.00 | +4.00 |"));
+        var lines = File.ReadAllLines(csv);
+        Assert.That(lines, Has.Length.EqualTo(5));
+        var dicc = lines.Single(l => l.StartsWith("FER2013,10,none,dicc,accuracy,3,", StringComparison.Ordinal)).Split(',');
+        Assert.That(double.Parse(dicc[6], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(0.66).Within(1e-12), "mean");
+        Assert.That(double.Parse(dicc[7], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(0.01).Within(1e-12), "std");
+        Assert.That(dicc[12], Is.EqualTo("1 2 3"), "seeds");
+    }
+
+    [Test]
+    public void Compare_OnANarrowConsole_PrintsALinePerMethodWithTheSameValues()
+    {
+        string runs = FabricateRuns();
+        var run = RunWithWidth(80, "compare", runs);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        Assert.That(run.Lines.Max(l => l.TrimEnd().Length), Is.LessThanOrEqualTo(80), run.Output);
+        string[] Cells(string line) => line.Split("  ", StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        int at = Array.FindIndex(run.Lines, l => l.Contains(" none "));
+        Assert.That(Cells(run.Lines[at]), Is.EqualTo(new[] { "FER2013", "10", "none", "baseline", "62.00 ± 2.00", "60.00", "64.00" }));
+        Assert.That(Cells(run.Lines[at + 1]), Is.EqualTo(new[] { "DICC", "66.00 ± 1.00", "65.00", "67.00", "+4.00" }));
+        Assert.That(run.Output, Does.Contain("best of 3"), "the header may wrap, but says what the column is");
+    }
+
+    [Test]
+    public void Compare_OtherMetric_Json_AndTheRunList()
+    {
+        string runs = FabricateRuns();
+        var json = Run("compare", runs, "--metric", "balanced_accuracy", "--json");
+        Assert.That(json.ExitCode, Is.EqualTo(0), json.ToString());
+        using var doc = JsonDocument.Parse(json.Output);
+        Assert.That(doc.RootElement.GetProperty("metric").GetString(), Is.EqualTo("balanced_accuracy"));
+        var first = doc.RootElement.GetProperty("rows")[0];
+        Assert.That(first.GetProperty("rule").GetString(), Is.EqualTo("none"));
+        Assert.That(first.GetProperty("cells")[0].GetProperty("mean").GetDouble(), Is.EqualTo(0.52).Within(1e-12), "baseline balanced accuracy");
+        Assert.That(first.GetProperty("cells")[1].GetProperty("mean").GetDouble(), Is.EqualTo(0.61).Within(1e-12), "DICC balanced accuracy");
+
+        var listed = Run("compare", Path.Combine(runs, "none-dicc"), "--runs", "--decimals", "1");
+        Assert.That(listed.ExitCode, Is.EqualTo(0), listed.ToString());
+        Assert.That(listed.Lines.Count(l => l.Contains(Path.Combine(runs, "none-dicc", "seed-"))), Is.EqualTo(3));
+        Assert.That(listed.Lines.Single(l => l.Contains("seed-2")).TrimEnd(), Does.EndWith("66.0"));
+        Assert.That(listed.Output, Does.Contain("66.0 ± 1.0"));
+    }
+
+    [Test]
+    public void Compare_BadInput_IsOneLineNamingTheCulprit()
+    {
+        string runs = FabricateRuns();
+        AssertBadUsage(Run("compare", _temp["notes"]), "no finished runs");
+        AssertBadUsage(Run("compare", _temp["missing"]), "'" + _temp["missing"] + "' does not exist");
+        AssertBadUsage(Run("compare", runs, "--metric", "top5"), "--metric: 'top5' is not one of accuracy,");
+        AssertBadUsage(Run("compare", runs, "--metric", "macro_f1"), "--metric macro_f1: 12 run(s) do not have it");
+        AssertBadUsage(Run("compare"), "RUN_DIRS");
+
+        // The same configuration and seed in two folders would be counted twice.
+        WriteRun("copy/seed-1", "none", "dicc", 1, 0.5, 0.5);
+        AssertBadUsage(Run("compare", runs, _temp["copy"]), "and seed 1; pass one of them");
+
+        File.WriteAllText(Path.Combine(runs, "none-dicc", "seed-2", "result.json"), "{ \"dataset\": ");
+        var broken = Run("compare", runs);
+        AssertBadUsage(broken, Path.Combine(runs, "none-dicc", "seed-2", "result.json"));
+    }
+}
