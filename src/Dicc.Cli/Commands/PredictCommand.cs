@@ -28,8 +28,8 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         public string Checkpoint { get; init; } = "best";
 
         [CommandOption("--size <N>")]
-        [Description("Side the images are resized to before the centre crop: the size of the training images. Default 48, as FER2013.")]
-        public int Size { get; init; } = ImageDataset.DefaultSize;
+        [Description("Side the images are resized to before the centre crop (default: the side of the run's training images).")]
+        public int? Size { get; init; }
 
         [CommandOption("--device <DEVICE>")]
         [Description("auto (CUDA when usable, else CPU), cpu, cuda or cuda:N. Default auto.")]
@@ -53,12 +53,13 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         if (!File.Exists(checkpoint))
             throw new UsageException($"--checkpoint {which}: {checkpoint} does not exist (has the run finished an epoch?).");
         int crop = config.Options.Crop;
-        if (settings.Size is < 8 or > 1024) throw new UsageException($"--size must be in 8..1024, got {settings.Size}.");
-        if (settings.Size < crop) throw new UsageException($"--size {settings.Size} is smaller than the run's {crop}x{crop} crop.");
+        int size = settings.Size ?? config.Dataset.ImageSize;
+        if (size is < 8 or > 1024) throw new UsageException($"--size must be in 8..1024, got {size}.");
+        if (size < crop) throw new UsageException($"--size {size} is smaller than the run's {crop}x{crop} crop.");
         var files = ExpandFiles(settings.Files);
 
         // Decode like the loaders do: grayscale (PIL's luminance), resized to size x size.
-        int size = settings.Size, imageBytes = size * size;
+        int imageBytes = size * size;
         var pixels = new byte[files.Count * imageBytes];
         var buffer = Array.Empty<byte>();
         for (int i = 0; i < files.Count; i++)
@@ -72,8 +73,7 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         using (var backend = BackendFactory.Create(settings.Device))
         {
             device = backend.Description;
-            var model = ModelFactory.Create(backend, config.Options, classNames.Length, config.Dataset.TrainCounts, config.SubclassCounts);
-            model.Load(new CheckpointReader(checkpoint));
+            var (model, _) = RunModel.Load(backend, run, which);
             var images = new ImageDataset(pixels, new int[files.Count], classNames, size, size, Split.Test, files.ToArray());
             probabilities = new Evaluator(model, crop, Math.Min(config.Options.EvalBatchSize, files.Count)).Predict(images, tenCrop);
         }

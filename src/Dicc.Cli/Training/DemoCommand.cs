@@ -104,7 +104,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var outcome = display.Run(options.Epochs, () => trainer.Run(false, cancellationToken));
             if (outcome.Status == RunStatus.Interrupted) return TrainCommand.Interrupted;
-            RunReports.Write(run);
+            Reports.RunPictures.Write(run);
             outcomes.Add((method == TrainingMethod.Dicc ? "DICC" : "baseline", outcome, clock.Elapsed.TotalSeconds));
         }
         PrintComparison(mode, outcomes, common, Path.GetFullPath(root));

@@ -86,7 +86,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
         var display = new TrainingDisplay(console, settings.OutputMode, Path.GetFileName(run.Path));
         var trainer = new Trainer(backend, data, options, run, description) { Observer = display };
         var outcome = display.Run(options.Epochs, () => trainer.Run(resume, cancel));
-        if (outcome.Status == RunStatus.Completed) RunReports.Write(run);
+        if (outcome.Status == RunStatus.Completed) Reports.RunPictures.Write(run);
         SummaryTables.PrintOutcome(console, settings.OutputMode, outcome, options);
         return outcome;
     }

@@ -18,7 +18,8 @@ public sealed record DatasetDescription(
     int ValidationCount,
     int TestCount,
     string? ValidationSource = null,
-    string? TestSource = null);
+    string? TestSource = null,
+    int ImageSize = Data.ImageDataset.DefaultSize);
 
 /// <summary>config.json: every setting of a run, the data it saw, and the engine that ran it.</summary>
 public sealed record RunConfig(

@@ -73,7 +73,7 @@ public sealed class Trainer
         _trainCounts = data.Train.ClassCounts();
         if (data.Train.Count < 2) throw new InputException($"{data.Source}: the training split has {data.Train.Count} images; at least 2 are needed.");
         if (data.Height < options.Crop || data.Width < options.Crop)
-            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop} crop.");
+            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop} crop; use --crop {Math.Min(data.Height, data.Width) - 4} (or smaller).");
         _description = description ?? Describe(data);
         Model = ModelFactory.Create(backend, options, _classes, _trainCounts);
         _sampler = options.Rule.CreateSampler(data.Train.Labels, _classes, options.Seed, SamplerStream);
@@ -99,9 +99,9 @@ public sealed class Trainer
     {
         var counts = data.Train.ClassCounts();
         int min = counts.Where(c => c > 0).DefaultIfEmpty(0).Min(), max = counts.DefaultIfEmpty(0).Max();
-        return new DatasetDescription(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Source)), data.Source,
-            data.Fingerprint, min > 0 ? Math.Round((double)max / min, 2) : null, data.ClassNames.ToArray(), counts,
-            data.Validation.Count, data.Test.Count);
+        name ??= data.Origin == DatasetOrigin.Synthetic ? "synthetic" : Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Source));
+        return new DatasetDescription(name, data.Source, data.Fingerprint, min > 0 ? Math.Round((double)max / min, 2) : null,
+            data.ClassNames.ToArray(), counts, data.Validation.Count, data.Test.Count, ImageSize: data.Height);
     }
 
     public TrainingOutcome Run(bool resume = false, CancellationToken cancellation = default)

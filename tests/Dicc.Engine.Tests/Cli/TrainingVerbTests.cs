@@ -1,0 +1,129 @@
+using System.Text.Json;
+using Dicc.Cli.Infrastructure;
+using Dicc.Cli.Training;
+using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Data.Synthetic;
+using Dicc.Engine.Training;
+using NUnit.Framework;
+using static Dicc.Engine.Tests.Cli.CliTestSupport;
+
+namespace Dicc.Engine.Tests.Cli;
+
+/// <summary>dicc train, eval, bench and demo, in-process on tiny synthetic data.</summary>
+public class TrainingVerbTests
+{
+    private const string TinyData = "synthetic:per-class=30,size=36,val=4,test=6,seed=2";
+    private static readonly string[] TinyModel = ["--arch", "vgg11", "--width", "0.125", "--crop", "32", "--lr", "0.01", "--device", "cpu"];
+    private string _root = null!;
+
+    [SetUp] public void SetUp() => _root = Directory.CreateTempSubdirectory("dicc-cli-train-").FullName;
+    [TearDown] public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    private string Out(string name) => Path.Combine(_root, name);
+
+    [Test]
+    public void TrainWritesTheRunDirectoryAndEvalReproducesItsTestReport()
+    {
+        var train = Run(["train", "--data", TinyData, "--method", "dicc", "--rule", "reweight", "--subclasses", "sqrt",
+            "--epochs", "2", "--out", Out("run"), .. TinyModel]);
+        Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
+        Assert.That(train.Output, Does.Contain("epoch   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)"));
+        foreach (var file in new[] { "config.json", "metrics.jsonl", "report.json", "result.json", "checkpoints/best.safetensors",
+                     "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png" })
+            Assert.That(File.Exists(Path.Combine(Out("run"), file)), file);
+        var config = new RunDirectory(Out("run")).ReadConfig();
+        Assert.That(config.Options.Method, Is.EqualTo(TrainingMethod.Dicc));
+        Assert.That(config.Dataset.Name, Is.EqualTo("synthetic"));
+        Assert.That(config.Dataset.ImageSize, Is.EqualTo(36));
+        Assert.That(config.SubclassCounts, Is.Not.Null);
+
+        var eval = Run("eval", "--run", Out("run"), "--device", "cpu", "--json");
+        Assert.That(eval.ExitCode, Is.EqualTo(ExitCodes.Success), eval.ToString());
+        var again = Engine.Evaluation.EvaluationReport.FromJson(eval.Output);
+        var original = Engine.Evaluation.EvaluationReport.Load(Path.Combine(Out("run"), "report.json"));
+        Assert.That(again.ConfusionMatrix, Is.EqualTo(original.ConfusionMatrix), "eval of the best checkpoint = the training report");
+        Assert.That(File.Exists(Path.Combine(Out("run"), "eval-test.json")));
+    }
+
+    [Test]
+    public void SeedsWriteOneRunEachAndAnAggregateTable()
+    {
+        var run = Run(["train", "--data", TinyData, "--epochs", "1", "--seeds", "2", "--seed", "7", "--out", Out("seeds"), .. TinyModel]);
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.ToString());
+        Assert.That(Directory.Exists(Out("seeds/seed-7")) && Directory.Exists(Out("seeds/seed-8")));
+        Assert.That(run.Output, Does.Contain("best of 2 seeds"));
+    }
+
+    [Test]
+    public void JsonModePrintsOneObjectPerEpochAndAResult()
+    {
+        var run = Run(["train", "--data", TinyData, "--epochs", "2", "--json", "--out", Out("json"), .. TinyModel]);
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.ToString());
+        var events = run.Lines.Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("event").GetString()).ToArray();
+        Assert.That(events, Is.EqualTo(new[] { "epoch", "epoch", "result" }));
+    }
+
+    [Test]
+    public void ResumeContinuesAnInterruptedRunToTheEnd()
+    {
+        // Interrupt a run after its first epoch, as Ctrl-C would, then continue it from the command line.
+        using (var data = SyntheticFaces.Generate(DataArguments.ParseSynthetic(TinyData)))
+        using (var backend = new CpuBackend())
+        using (var cancel = new CancellationTokenSource())
+        {
+            var train = Run(["train", "--data", TinyData, "--epochs", "1", "--out", Out("probe"), .. TinyModel]);
+            var options = new RunDirectory(Out("probe")).ReadConfig().Options with { Epochs = 3 };
+            var description = Trainer.Describe(data) with { Source = TinyData };
+            var trainer = new Trainer(backend, data, options, new RunDirectory(Out("resume")), description) { Observer = new StopAfterFirstEpoch(cancel) };
+            Assert.That(trainer.Run(false, cancel.Token).Status, Is.EqualTo(RunStatus.Interrupted));
+        }
+        var resumed = Run("train", "--resume", Out("resume"), "--device", "cpu");
+        Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.Success), resumed.ToString());
+        Assert.That(resumed.Output, Does.Contain("Resuming").And.Contain("epoch   3/3"));
+        Assert.That(new RunDirectory(Out("resume")).ReadMetrics().Select(m => m.Epoch), Is.EqualTo(new[] { 0, 1, 2 }));
+    }
+
+    private sealed class StopAfterFirstEpoch(CancellationTokenSource source) : ITrainingObserver
+    {
+        public void EpochCompleted(EpochMetrics metrics) => source.Cancel();
+    }
+
+    [Test]
+    public void BenchReportsStepTimesAndTheClusteringShare()
+    {
+        var run = Run("bench", "--device", "cpu", "--arch", "vgg11", "--width", "0.125", "--batch", "8", "--steps", "1", "--json");
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.ToString());
+        var json = JsonDocument.Parse(run.Lines.Single(l => l.StartsWith('{'))).RootElement;
+        Assert.That(json.GetProperty("baseline_ms").GetDouble(), Is.GreaterThan(0));
+        Assert.That(json.GetProperty("dicc_ms").GetDouble(), Is.GreaterThan(0));
+        Assert.That(json.GetProperty("clustering_share").GetDouble(), Is.InRange(0, 1));
+    }
+
+    [Test]
+    public void DemoInAReducedSizeComparesBaselineAndDicc()
+    {
+        var run = Run("demo", "--device", "cpu", "--epochs", "1", "--per-class", "20", "--out", Out("demo"));
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.ToString());
+        Assert.That(run.Output, Does.Contain("baseline vs DICC").And.Contain("few-shot accuracy"));
+        Assert.That(run.Lines.Count(l => l.Contains("│ baseline") || l.Contains("│ DICC")), Is.EqualTo(2), run.Output);
+        Assert.That(File.Exists(Path.Combine(Out("demo"), "baseline", "report.json")));
+        Assert.That(File.Exists(Path.Combine(Out("demo"), "dicc", "confusion.png")));
+    }
+
+    [TestCase(new[] { "train" }, "--data is required")]
+    [TestCase(new[] { "train", "--data", TinyData, "--rule", "oversample" }, "--rule")]
+    [TestCase(new[] { "train", "--data", TinyData, "--method", "dic" }, "--method")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--subclasses", "1,2,3" }, "has 3 entries; expected 7")]
+    [TestCase(new[] { "train", "--data", TinyData }, "smaller than the 44 crop; use --crop")]
+    [TestCase(new[] { "train", "--data", TinyData, "--arch", "resnet50" }, "--arch")]
+    [TestCase(new[] { "train", "--data", TinyData, "--device", "tpu" }, "--device")]
+    [TestCase(new[] { "train", "--data", TinyData, "--schedule", "linear" }, "--schedule")]
+    [TestCase(new[] { "train", "--data", TinyData, "--lr", "-1" }, "--lr")]
+    [TestCase(new[] { "train", "--data", "/no/such/folder" }, "/no/such/folder")]
+    [TestCase(new[] { "train", "--data", TinyData, "--frobnicate" }, "frobnicate")]
+    [TestCase(new[] { "train", "--resume", "/no/such/run" }, "/no/such/run")]
+    [TestCase(new[] { "eval", "--run", "/no/such/run" }, "/no/such/run")]
+    [TestCase(new[] { "bench", "--arch", "vgg7" }, "--arch")]
+    [TestCase(new[] { "demo", "--rule", "nope" }, "--rule")]
+    public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
+}
