@@ -30,7 +30,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
         public string? Out { get; init; }
 
         [CommandOption("--epochs <N>")]
-        [Description("Epochs per run (default 24 on a CPU, 40 on a GPU).")]
+        [Description("Epochs per run (default 40).")]
         public int? Epochs { get; init; }
 
         [CommandOption("--rule <RULE>")]
@@ -82,7 +82,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
             Arch = cpu ? VggDepth.Vgg11 : VggDepth.Vgg19,
             Width = cpu ? 0.125 : 1.0,
             Dropout = 0.2f,
-            Epochs = settings.Epochs ?? (cpu ? 24 : 40),
+            Epochs = settings.Epochs ?? 40,
             BatchSize = 32,
             LearningRate = 0.01,
             WeightDecay = 5e-4,

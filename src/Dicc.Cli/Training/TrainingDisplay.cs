@@ -47,12 +47,18 @@ public sealed class TrainingDisplay(IAnsiConsole console, OutputMode mode, strin
         return result;
     }
 
+    private bool _scheduled;
+
+    private static string Pct(double v) => double.IsNaN(v) ? "-" : (100 * v).ToString("F1", CultureInfo.InvariantCulture) + "%";
+
     public void RunStarted(RunConfig config, int startEpoch, int batchesPerEpoch)
     {
+        _scheduled = config.Options.Schedule.Trim().ToLowerInvariant() != "constant";
         if (_epochTask is not null) _epochTask.Value = startEpoch;
         if (mode == OutputMode.Normal)
             console.MarkupLine($"[grey]{Markup.Escape(label)}: {config.Options.Method.ToString().ToLowerInvariant()} / {config.Options.Rule.ToString().ToLowerInvariant()}, " +
-                               $"{config.Options.Arch.ToString().ToLowerInvariant()} x{F(config.Options.Width, "0.###")}, {batchesPerEpoch} batches/epoch, on {Markup.Escape(config.Device)}[/]");
+                               $"{config.Options.Arch.ToString().ToLowerInvariant()} x{F(config.Options.Width, "0.###")}, lr {F(config.Options.LearningRate, "G3")} {Markup.Escape(config.Options.Schedule)}, " +
+                               $"{batchesPerEpoch} batches/epoch, on {Markup.Escape(config.Device)}[/]");
     }
 
     public void StepCompleted(int epoch, int batch, int batches, float? loss, double imagesPerSecond)
@@ -79,11 +85,12 @@ public sealed class TrainingDisplay(IAnsiConsole console, OutputMode mode, strin
                 }, CliJsonObjects.Options));
                 break;
             case OutputMode.Normal:
+                // One line that fits 80 columns: the learning rate only when a schedule changes it.
                 console.MarkupLine(
-                    $"{Markup.Escape(label)} epoch {m.Epoch + 1,3}/{_epochs}  lr {F(m.LearningRate, "G3")}  loss {F(m.TrainLoss)}" +
-                    (m.MappingLoss is double ml ? $"  mapping {F(ml)}" : "") +
-                    $"  val acc {F(m.ValidationAccuracy)}  bal {F(m.ValidationBalancedAccuracy)}" +
-                    $"  {F(m.Seconds, "F1")}s  {F(m.ImagesPerSecond, "F0")} img/s{(m.Best ? "  [green]best[/]" : "")}");
+                    $"{Markup.Escape(label)} {m.Epoch + 1,3}/{_epochs}" + (_scheduled ? $" lr {F(m.LearningRate, "G3")}" : "") +
+                    $"  loss {F(m.TrainLoss)}" + (m.MappingLoss is double ml ? $" map {F(ml)}" : "") +
+                    $"  val {Pct(m.ValidationAccuracy)} bal {Pct(m.ValidationBalancedAccuracy)}" +
+                    $"  {F(m.Seconds, "F1")}s {F(m.ImagesPerSecond, "F0")}/s{(m.Best ? " [green]best[/]" : "")}");
                 break;
         }
     }

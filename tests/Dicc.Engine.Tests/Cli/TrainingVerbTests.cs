@@ -27,7 +27,7 @@ public class TrainingVerbTests
         var train = Run(["train", "--data", TinyData, "--method", "dicc", "--rule", "reweight", "--subclasses", "sqrt",
             "--epochs", "2", "--out", Out("run"), .. TinyModel]);
         Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
-        Assert.That(train.Output, Does.Contain("epoch   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)"));
+        Assert.That(train.Output, Does.Contain("run   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)"));
         foreach (var file in new[] { "config.json", "metrics.jsonl", "report.json", "result.json", "checkpoints/best.safetensors",
                      "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png" })
             Assert.That(File.Exists(Path.Combine(Out("run"), file)), file);
@@ -79,7 +79,7 @@ public class TrainingVerbTests
         }
         var resumed = Run("train", "--resume", Out("resume"), "--device", "cpu");
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.Success), resumed.ToString());
-        Assert.That(resumed.Output, Does.Contain("Resuming").And.Contain("epoch   3/3"));
+        Assert.That(resumed.Output, Does.Contain("Resuming").And.Contain("resume   3/3"));
         Assert.That(new RunDirectory(Out("resume")).ReadMetrics().Select(m => m.Epoch), Is.EqualTo(new[] { 0, 1, 2 }));
     }
 

@@ -22,7 +22,7 @@ public class TrainerTests
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
     /// <summary>
-    /// Long-tailed synthetic train split (head class 300 images, beta 10: 1,119 images), balanced validation
+    /// Long-tailed synthetic train split (head class 300 images, beta 10: 875 images), balanced validation
     /// (20 per class) and test (40 per class); 36x36 faces so that the 32 crop keeps a narrow VGG11 fast.
     /// </summary>
     internal static DatasetSplits SmallLongTailedFaces(ulong seed = 3) => SyntheticFaces.Generate(new SyntheticFaceOptions
