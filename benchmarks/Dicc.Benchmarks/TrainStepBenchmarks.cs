@@ -1,3 +1,4 @@
+using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
@@ -6,7 +7,6 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Models;
-using Dicc.Engine.Optim;
 using Dicc.Engine.Randomness;
 using Dicc.Engine.Tensors;
 using Dicc.Engine.Training;
@@ -14,14 +14,15 @@ using Dicc.Engine.Training;
 namespace Dicc.Benchmarks;
 
 /// <summary>
-/// One VGG training step (forward + backward + SGD) on the CPU backend, 1x44x44 inputs, 7 classes.
-/// The GFLOP/s column counts a step as three forward passes (forward, backward-data, backward-filter).
+/// One training step (forward + backward + SGD; for DICC both phases with the clustering) on the CPU
+/// backend, 1x44x44 inputs, 7 classes, DICC with the fer2013-b10 subclass plan. The GFLOP/s column counts a
+/// step as three forward passes of the backbone and heads.
 /// </summary>
 [Config(typeof(TrainStepConfig))]
 public class TrainStepBenchmarks
 {
     private CpuBackend _backend = null!;
-    private ClassifierTrainingStep _step = null!;
+    private ExpressionModel _model = null!;
     private Tensor _images = null!, _labels = null!;
 
     [Params(VggDepth.Vgg19)]
@@ -33,16 +34,28 @@ public class TrainStepBenchmarks
     [Params(1.0)]
     public double Width { get; set; }
 
+    [Params(TrainingMethod.Baseline, TrainingMethod.Dicc)]
+    public TrainingMethod Method { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _backend = new CpuBackend();
-        (_step, _images, _labels) = TrainStep.Build(_backend, Depth, Batch, Width);
-        _step.Run(_images, _labels, 1e-4f); // plan memory outside the measurement
+        var options = new TrainingOptions
+        {
+            Arch = Depth, Width = Width, Method = Method, Subclasses = "fer2013-b10", WeightDecay = 5e-4, Seed = 1,
+        };
+        _model = ModelFactory.Create(_backend, options, StepBenchmark.Classes, [1, 1, 1, 1, 1, 1, 1]);
+        _images = _backend.Create(new Shape(Batch, 1, StepBenchmark.Side, StepBenchmark.Side));
+        _labels = _backend.Create(new Shape(Batch), DType.Int32);
+        var r = new RandomStream(2);
+        _backend.CopyIn<float>(_images, Enumerable.Range(0, (int)_images.ElementCount).Select(_ => r.NextFloat()).ToArray());
+        _backend.CopyIn<int>(_labels, Enumerable.Range(0, Batch).Select(_ => r.NextInt(StepBenchmark.Classes)).ToArray());
+        _model.TrainStep(_images, _labels, 1e-4f); // plan memory outside the measurement
     }
 
     [Benchmark]
-    public void Step() => _step.Run(_images, _labels, 1e-4f);
+    public void Step() => _model.TrainStep(_images, _labels, 1e-4f);
 
     [GlobalCleanup]
     public void Cleanup() => _backend.Dispose();
@@ -51,8 +64,7 @@ public class TrainStepBenchmarks
     {
         public TrainStepConfig()
         {
-            AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithLaunchCount(1)
-                .WithInvocationCount(1).WithUnrollFactor(1));
+            AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithLaunchCount(1).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new GflopsColumn());
         }
     }
@@ -76,53 +88,25 @@ public class TrainStepBenchmarks
             var report = summary[benchmarkCase];
             if (report?.ResultStatistics is null) return "-";
             var p = benchmarkCase.Parameters;
-            double flops = TrainStep.Flops((VggDepth)p["Depth"], (int)p["Batch"], (double)p["Width"]);
-            return (flops / report.ResultStatistics.Mean).ToString("F1", System.Globalization.CultureInfo.InvariantCulture); // ns -> GFLOP/s
+            var vgg = new VggOptions { Depth = (VggDepth)p["Depth"], Width = (double)p["Width"] };
+            double flops = 3.0 * Vgg.Classifier(vgg, StepBenchmark.Classes).ForwardFlops(new Shape((int)p["Batch"], 1, StepBenchmark.Side, StepBenchmark.Side));
+            return (flops / report.ResultStatistics.Mean).ToString("F1", CultureInfo.InvariantCulture); // FLOP per ns = GFLOP/s
         }
     }
-}
 
-/// <summary>Builds a training step for the benchmarks and the quick mode.</summary>
-internal static class TrainStep
-{
-    public const int Classes = 7, Side = 44;
-
-    public static (ClassifierTrainingStep, Tensor, Tensor) Build(CpuBackend backend, VggDepth depth, int batch, double width)
+    /// <summary>Quick mode (<c>train-step [depth] [batch] [width] [steps]</c>): the engine's step benchmark, printed.</summary>
+    public static int Quick(string[] args)
     {
-        var options = new VggOptions { Depth = depth, Width = width };
-        var network = new Network(Vgg.Classifier(options, Classes), backend, seed: 1);
-        var step = new ClassifierTrainingStep(network,
-            new Sgd(network.Parameters, new SgdOptions { Momentum = 0.9f, WeightDecay = 5e-4f }),
-            new SoftmaxCrossEntropyLoss(backend, Classes), seed: 1);
-        var images = backend.Create(new Shape(batch, 1, Side, Side));
-        var labels = backend.Create(new Shape(batch), DType.Int32);
-        var r = new RandomStream(2);
-        backend.CopyIn<float>(images, Enumerable.Range(0, (int)images.ElementCount).Select(_ => r.NextFloat()).ToArray());
-        backend.CopyIn<int>(labels, Enumerable.Range(0, batch).Select(_ => r.NextInt(Classes)).ToArray());
-        return (step, images, labels);
-    }
-
-    /// <summary>FLOPs of one training step: three forward passes' worth.</summary>
-    public static double Flops(VggDepth depth, int batch, double width) =>
-        3.0 * Vgg.Classifier(new VggOptions { Depth = depth, Width = width }, Classes).ForwardFlops(new Shape(batch, 1, Side, Side));
-
-    /// <summary>Quick mode: times a few steps with a stopwatch and prints ms/step and GFLOP/s.</summary>
-    public static void Quick(VggDepth depth, int batch, double width, int steps)
-    {
+        var depth = args.Length > 0 ? Enum.Parse<VggDepth>("Vgg" + args[0]) : VggDepth.Vgg19;
+        int batch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 32;
+        double width = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 1.0;
+        int steps = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 5;
         using var backend = new CpuBackend();
-        var (step, images, labels) = Build(backend, depth, batch, width);
-        step.Run(images, labels, 1e-4f);
-        var times = new List<double>();
-        for (int i = 0; i < steps; i++)
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            step.Run(images, labels, 1e-4f);
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        double median = times[times.Count / 2];
-        double flops = Flops(depth, batch, width);
-        Console.WriteLine($"{depth} width {width} batch {batch} on {backend.Description}: median {median:F0} ms/step over {steps} steps, " +
-                          $"{flops / 1e9:F1} GFLOP/step, {flops / (median * 1e6):F1} GFLOP/s, {batch / (median / 1000):F1} images/s");
+        var t = StepBenchmark.Measure(backend, depth, width, batch, steps);
+        Console.WriteLine($"{depth} x{width} batch {batch} on {t.Device}, median of {steps} steps:");
+        Console.WriteLine($"  baseline step {t.BaselineMilliseconds:F0} ms ({t.BaselineGflops:F1} GFLOP/s, {t.BaselineImagesPerSecond:F1} images/s)");
+        Console.WriteLine($"  DICC step     {t.DiccMilliseconds:F0} ms (overhead {100 * t.DiccOverhead:F1}%)");
+        Console.WriteLine($"  clustering    {t.ClusteringMilliseconds * 1000:F1} us per batch ({100 * t.ClusteringShare:F4}% of a DICC step)");
+        return 0;
     }
 }

@@ -41,9 +41,8 @@ public class SeededTrainingRunTests
     {
         using var backend = new CpuBackend();
         var options = new VggOptions { Depth = VggDepth.Vgg11, InputSize = Side, Width = 0.125, Dropout = 0.2f };
-        var network = new Network(Vgg.Classifier(options, Classes), backend, seed);
-        var step = new ClassifierTrainingStep(network, new Sgd(network.Parameters, new SgdOptions { Momentum = 0.9f, WeightDecay = 5e-4f }),
-            new SoftmaxCrossEntropyLoss(backend, Classes), seed);
+        var model = new BaselineModel(backend, options, Classes,
+            new ModelTrainingOptions { Sgd = new SgdOptions { Momentum = 0.9f, WeightDecay = 5e-4f }, Seed = seed });
         var images = backend.Create(new Shape(Batch, 1, Side, Side));
         var labels = backend.Create(new Shape(Batch), DType.Int32);
         var hostImages = new float[images.ElementCount];
@@ -55,8 +54,8 @@ public class SeededTrainingRunTests
             DrawBatch(data, hostImages, hostLabels);
             backend.CopyIn<float>(images, hostImages);
             backend.CopyIn<int>(labels, hostLabels);
-            step.Run(images, labels, learningRate: 0.01f);
-            losses[s] = step.Loss.Read();
+            model.TrainStep(images, labels, learningRate: 0.01f);
+            losses[s] = model.ReadLosses().Main;
         }
         return losses;
     }
