@@ -65,32 +65,12 @@ public class TrainStepBenchmarks
         public TrainStepConfig()
         {
             AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithLaunchCount(1).WithInvocationCount(1).WithUnrollFactor(1));
-            AddColumn(new GflopsColumn());
-        }
-    }
-
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => "GFLOPs";
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Training-step throughput: 3 x forward FLOPs / mean time";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var report = summary[benchmarkCase];
-            if (report?.ResultStatistics is null) return "-";
-            var p = benchmarkCase.Parameters;
-            var vgg = new VggOptions { Depth = (VggDepth)p["Depth"], Width = (double)p["Width"] };
-            double flops = 3.0 * Vgg.Classifier(vgg, StepBenchmark.Classes).ForwardFlops(new Shape((int)p["Batch"], 1, StepBenchmark.Side, StepBenchmark.Side));
-            return (flops / report.ResultStatistics.Mean).ToString("F1", CultureInfo.InvariantCulture); // FLOP per ns = GFLOP/s
+            AddColumn(new GflopsColumn("Training-step throughput: 3 x forward FLOPs / mean time", c =>
+            {
+                var p = c.Parameters;
+                var vgg = new VggOptions { Depth = (VggDepth)p["Depth"], Width = (double)p["Width"] };
+                return 3.0 * Vgg.Classifier(vgg, StepBenchmark.Classes).ForwardFlops(new Shape((int)p["Batch"], 1, StepBenchmark.Side, StepBenchmark.Side));
+            }));
         }
     }
 

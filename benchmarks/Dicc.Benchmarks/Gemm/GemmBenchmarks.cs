@@ -40,35 +40,11 @@ public class GemmBenchmarks
         {
             // Short runs: many shapes, and both sides suffer the same noise on a shared machine.
             AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1));
-            AddColumn(new GflopsColumn());
+            AddColumn(new GflopsColumn("Billions of floating-point operations per second (2*M*N*K / mean)",
+                c => (c.Parameters.Items.FirstOrDefault(p => p.Name == nameof(Shape))?.Value as GemmShape)?.Flops));
             HideColumns("Job", "IterationCount", "LaunchCount", "WarmupCount", "RunStrategy", "UnrollFactor", "Error");
             WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(60));
             WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared));
         }
-    }
-
-    /// <summary>2 * M * N * K / mean time.</summary>
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => "GFLOPS";
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Billions of floating-point operations per second (2*M*N*K / mean)";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
-        {
-            var report = summary[benchmarkCase];
-            var shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(Shape))?.Value as GemmShape;
-            if (report?.ResultStatistics is null || shape is null) return "-";
-            return (shape.Flops / report.ResultStatistics.Mean).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public bool IsAvailable(Summary summary) => true;
     }
 }
