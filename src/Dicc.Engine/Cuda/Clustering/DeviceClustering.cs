@@ -100,7 +100,8 @@ public sealed class DeviceClustering : IDisposable
     public void EnsureCapacity(int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batchSize);
-        if (batchSize <= _capacity || LaunchShapes.UsesFusedClustering(batchSize, ClassCount, FeatureDim)) return;
+        if (LaunchShapes.UsesFusedClustering(batchSize, ClassCount, FeatureDim) || (_work is not null && batchSize <= _capacity)) return;
+        batchSize = Math.Max(batchSize, 1);
         int c = ClassCount;
         long sums = Align((long)c * FeatureDim * sizeof(double)), distances = Align((long)batchSize * sizeof(double));
         long perClass8 = Align(c * 8L), perClass4 = Align(c * 4L), order = Align((long)batchSize * sizeof(int));

@@ -62,6 +62,6 @@ public sealed class ClusteringKernels
         _sums.Launch(new LaunchConfig(new Dim3((uint)((shape.Dim + threads - 1) / threads), (uint)shape.Classes), threads), stream, features, shape, work);
         _update.Launch(CudaKernel.ForElements((long)shape.Classes * shape.Dim, Multiprocessors), stream, features, labels, shape, state, work, status);
         _distances.Launch(new LaunchConfig(LaunchShapes.DistanceBlocks(shape.N), threads), stream, features, labels, shape, state, work);
-        _assign.Launch(CudaKernel.ForElements(shape.N, Multiprocessors), stream, labels, pseudo, shape, state, work);
+        _assign.Launch(CudaKernel.ForElements(Math.Max(1, shape.N), Multiprocessors), stream, labels, pseudo, shape, state, work);
     }
 }

@@ -212,7 +212,8 @@ public sealed class TrainingKernels
             Data.Augmentation.CenterOffset(height, crop), Data.Augmentation.CenterOffset(width, crop));
     }
 
-    private LaunchConfig Elements(long n) => CudaKernel.ForElements(n, _multiprocessors);
+    // An empty range still gets one block (the grid-stride loops do nothing), so no launcher needs a special case.
+    private LaunchConfig Elements(long n) => CudaKernel.ForElements(Math.Max(1, n), _multiprocessors);
 
     private static LaunchConfig PerChannel(int c) => new(new Dim3((uint)((c + FinalizeThreads - 1) / FinalizeThreads)), FinalizeThreads);
 }
