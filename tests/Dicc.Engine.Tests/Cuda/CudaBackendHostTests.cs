@@ -257,3 +257,30 @@ public class CudaBackendHostTests
         Assert.That(message, Does.Contain("3.00 GiB").And.Contain("512.0 MiB").And.Contain("80.00 GiB").And.Contain("--batch").And.Contain("--device cpu"));
     }
 }
+
+/// <summary>The PyTorch scripts of the GPU check at least parse (they run only where PyTorch and a GPU are).</summary>
+public class PytorchScriptTests
+{
+    [Test]
+    public void BenchmarkScripts_CompileWithPython()
+    {
+        string? root = TestSupport.RepositoryRoot();
+        string? python = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(d => Path.Combine(d, "python3")).FirstOrDefault(File.Exists);
+        if (root is null || python is null) Assert.Ignore("Needs the repository and python3.");
+        var scripts = Directory.GetFiles(Path.Combine(root!, "benchmarks", "pytorch"), "*.py");
+        Assert.That(scripts.Select(Path.GetFileName), Is.SupersetOf(new[] { "vgg_step.py", "vgg_parity.py", "dicc_torch.py" }));
+        foreach (string script in scripts)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo(python!, ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])", script])
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            string error = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.That(p.ExitCode, Is.Zero, $"{script}: {error}");
+        }
+    }
+}

@@ -221,6 +221,11 @@ public sealed unsafe partial class CudaBackend : Backend
 
     protected override void CopyOutCore(Tensor src, Span<byte> dst)
     {
+        if (dst.IsEmpty)
+        {
+            Synchronize();
+            return;
+        }
         _status.EnqueueRead(_stream);
         DeviceCopy.ToHost(_stream, P(src), dst);
         _status.ThrowIfFailed(_stream);
