@@ -251,6 +251,14 @@ public class CudaBackendHostTests
     }
 
     [Test]
+    public void OutOfMemory_IsRecognisedOnlyInDriverStatuses()
+    {
+        Assert.That(CudaBackend.IsOutOfDeviceMemory(new CudaException("cuMemAlloc_v2", "CUDA_ERROR_OUT_OF_MEMORY", 2, "out of memory")), Is.True);
+        Assert.That(CudaBackend.IsOutOfDeviceMemory(new CudaException("nvrtcCreateProgram", "NVRTC_ERROR_PROGRAM_CREATION_FAILURE", 2, "")), Is.False);
+        Assert.That(CudaBackend.IsOutOfDeviceMemory(new CudaException("cuLaunchKernel", "CUDA_ERROR_INVALID_VALUE", 1, "")), Is.False);
+    }
+
+    [Test]
     public void OutOfMemoryMessage_SaysWhatWasNeededWhatIsFreeAndWhatToTry()
     {
         string message = GpuOutOfMemoryException.Format("cuda:0 NVIDIA H100", 3L << 30, 1L << 29, 80L << 30, 70L << 30);

@@ -26,13 +26,24 @@ public sealed partial class CudaBackend
     {
         var g = plan.Geometry;
         _stream.Synchronize();
-        using var x = _context.Allocate<float>(g.InputShape.ElementCount);
-        using var w = _context.Allocate<float>(g.WeightShape.ElementCount);
-        using var y = _context.Allocate<float>(g.OutputShape.ElementCount);
-        using var dx = _context.Allocate<float>(g.InputShape.ElementCount);
-        using var dw = _context.Allocate<float>(g.WeightShape.ElementCount);
+        // Scratch outside the pool (it is freed at once, and the pool never returns memory to the device).
+        CudaDeviceVariable<T> Scratch<T>(long count) where T : unmanaged
+        {
+            try { return _context.Allocate<T>(count); }
+            catch (CudaException e) when (e.StatusCode == (int)CuResult.OutOfMemory)
+            {
+                var (free, total) = _context.MemoryInfo();
+                throw new GpuOutOfMemoryException(_context.Device.ToString(), count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+                    free, total, _pool.ReservedBytes, e);
+            }
+        }
+        using var x = Scratch<float>(g.InputShape.ElementCount);
+        using var w = Scratch<float>(g.WeightShape.ElementCount);
+        using var y = Scratch<float>(g.OutputShape.ElementCount);
+        using var dx = Scratch<float>(g.InputShape.ElementCount);
+        using var dw = Scratch<float>(g.WeightShape.ElementCount);
         long bytes = Math.Max(_workspaceLimit, 1);
-        using var workspace = _context.Allocate<byte>(bytes);
+        using var workspace = Scratch<byte>(bytes);
         // Finite inputs: the timings of some algorithms depend on the data only through NaN paths, but avoid them.
         x.Memset(0);
         w.Memset(0);

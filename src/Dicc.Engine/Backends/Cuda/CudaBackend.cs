@@ -132,15 +132,36 @@ public sealed unsafe partial class CudaBackend : Backend
         }
         catch (Exception e)
         {
+            var info = context.Device;
+            long free = -1, total = info.TotalMemoryBytes;
+            if (IsOutOfDeviceMemory(e))
+            {
+                try { (free, total) = context.MemoryInfo(); }
+                catch (CudaException) { } // report what is known
+            }
             context.Dispose();
-            if (e is CudaUnavailableException)
-                throw new GpuUnavailableException($"{device}: {e.Message} Use --device cpu.", e);
-            if (e is NotSupportedException && e.Message.Contains("NVRTC", StringComparison.Ordinal))
-                throw new GpuUnavailableException($"{device}: the kernels cannot be compiled for {context.Device}: {e.Message} " +
-                    "Use an NVRTC that supports this GPU (DICC_NVRTC_PATH), prebuilt kernels (build-kernels.ps1), or --device cpu.", e);
-            throw;
+            Exception? mapped = e switch
+            {
+                CudaUnavailableException => new GpuUnavailableException($"{device}: {e.Message} Use --device cpu.", e),
+                NotSupportedException when e.Message.Contains("NVRTC", StringComparison.Ordinal) => new GpuUnavailableException(
+                    $"{device}: the kernels cannot be compiled for {info}: {e.Message} " +
+                    "Use an NVRTC that supports this GPU (DICC_NVRTC_PATH), prebuilt kernels (build-kernels.ps1), or --device cpu.", e),
+                _ when IsOutOfDeviceMemory(e) => new GpuOutOfMemoryException(info.ToString(), 0, free, total, 0, e),
+                CudaException c when c.Api.StartsWith("cudnn", StringComparison.Ordinal) || c.Api.StartsWith("cublas", StringComparison.Ordinal) =>
+                    new GpuUnavailableException($"{device}: {(c.Api.StartsWith("cudnn", StringComparison.Ordinal) ? "cuDNN" : "cuBLAS")} could not be " +
+                        $"initialised on {info} ({c.Message}). Check that its version matches the driver (dicc info), or use --device cpu.", e),
+                _ => null, // our own input errors as they are, and anything else is a bug to report as one
+            };
+            if (mapped is null) throw;
+            throw mapped;
         }
     }
+
+    /// <summary>A driver call (not NVRTC's, cuBLAS's or cuDNN's, whose status numbers mean other things) ran out of device memory.</summary>
+    internal static bool IsOutOfDeviceMemory(Exception e) =>
+        e is CudaException { StatusCode: (int)CuResult.OutOfMemory } c
+        && !c.Api.StartsWith("nvrtc", StringComparison.Ordinal) && !c.Api.StartsWith("cudnn", StringComparison.Ordinal)
+        && !c.Api.StartsWith("cublas", StringComparison.Ordinal);
 
     /// <summary>Why a device cannot run the backend, or null when it can.</summary>
     internal static string? SupportProblem(CudaDeviceInfo device) =>
