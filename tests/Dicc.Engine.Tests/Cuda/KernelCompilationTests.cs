@@ -168,7 +168,7 @@ public class NvrtcCompilationTests
 
     private static IEnumerable<TestCaseData> ModulesAndArchitectures() =>
         from module in KernelSources.Modules
-        from arch in new[] { "compute_80", "compute_90" }
+        from arch in new[] { "compute_70", "compute_80", "compute_90" } // 7.0: CudaBackend.MinimumComputeCapability
         select new TestCaseData(module, arch).SetName($"Compiles_{module}_{arch}");
 
     [TestCaseSource(nameof(ModulesAndArchitectures))]
