@@ -188,6 +188,26 @@ public class CudaBackendHostTests
         Assert.That(System.Runtime.InteropServices.Marshal.SizeOf<DeviceStatusRecord>(), Is.EqualTo(DeviceStatusRecord.SizeInBytes));
     }
 
+    // ---- convolution plan cache ---------------------------------------------------------------------
+
+    [Test]
+    public void ConvolutionPlanKeys_DifferInEveryGeometryField()
+    {
+        // CudaBackend caches one cuDNN plan per ConvolutionGeometry: any field that changes the convolution must change the key.
+        int[] values = [8, 64, 44, 44, 128, 3, 3, 1, 1, 1, 1];
+        var baseKey = new ConvolutionGeometry(8, 64, 44, 44, 128, 3, 3, 1, 1, 1, 1);
+        var plans = new Dictionary<ConvolutionGeometry, int> { [baseKey] = 0 };
+        var ctor = typeof(ConvolutionGeometry).GetConstructors().Single(c => c.GetParameters().Length == values.Length);
+        for (int field = 0; field < values.Length; field++)
+        {
+            var changed = values.Select((v, i) => (object)(i == field ? v + 1 : v)).ToArray();
+            var key = (ConvolutionGeometry)ctor.Invoke(changed);
+            Assert.That(key, Is.Not.EqualTo(baseKey), ctor.GetParameters()[field].Name);
+            Assert.That(plans.TryAdd(key, field + 1), Is.True, $"{ctor.GetParameters()[field].Name} must select another plan");
+        }
+        Assert.That(plans.ContainsKey(new ConvolutionGeometry(8, 64, 44, 44, 128, 3, 3, 1, 1, 1, 1)), Is.True, "an equal geometry finds its plan");
+    }
+
     // ---- launch shapes ------------------------------------------------------------------------------
 
     [Test]
