@@ -19,7 +19,8 @@ namespace Dicc.Benchmarks.Gpu;
 /// state (DIR/checkpoint.safetensors, PyTorch names), the inputs (DIR/inputs.safetensors: images, labels, and for
 /// DICC the pseudo-labels our clustering gave), and our logits, losses, gradients and updated BatchNorm running
 /// statistics of one forward/backward without the optimiser step (DIR/ours-DEVICE.safetensors). Dropout is 0
-/// (PyTorch cannot draw our Philox masks).</item>
+/// (PyTorch cannot draw our Philox masks). A second export into the same folder (the other device) reuses the
+/// inputs, pseudo-labels included, and reports how many of its own pseudo-labels differ.</item>
 /// <item><c>parity-compare --reference DIR/torch.safetensors FILE...</c> compares each of our files with PyTorch's,
 /// tensor by tensor: |ours - torch| &lt;= atol + rtol |torch| with atol = 1e-3 x max |torch| and rtol = 1e-3;
 /// prints JSON (worst difference per tensor) and exits 1 when a tensor is outside.</item>
@@ -79,6 +80,14 @@ internal static class GpuParity
         backend.CopyIn<float>(images, hostImages);
         backend.CopyIn<int>(labels, hostLabels);
 
+        // The first export writes the inputs; a later one (the other device, same seed and batch) reuses them.
+        string inputsPath = Path.Combine(dir, "inputs.safetensors");
+        var shared = File.Exists(inputsPath) ? SafetensorsFile.Load(inputsPath) : null;
+        if (shared is not null && (!shared["images"].ToArray<float>().SequenceEqual(hostImages) || shared.Metadata.GetValueOrDefault("method") != method))
+        {
+            Console.Error.WriteLine($"parity-export: {inputsPath} holds another batch or method; use an empty --dir.");
+            return 2;
+        }
         var inputs = new CheckpointWriter();
         inputs.Add("images", hostImages, batch, 1, 44, 44);
         inputs.Add("labels", hostLabels, batch);
@@ -89,6 +98,17 @@ internal static class GpuParity
             var logits = dicc.Main.Forward(images, context);
             var pseudo = backend.Create(new Shape(batch), DType.Int32);
             dicc.Clustering.Assign(dicc.Features, labels, pseudo);
+            var own = backend.ToArray<int>(pseudo);
+            ours.Add("pseudo_labels", own, batch);
+            if (shared is not null)
+            {
+                // A second export (the other device) uses the first one's pseudo-labels, so that both are compared
+                // with the same PyTorch step; a difference in the clustering itself shows here.
+                var first = shared["pseudo_labels"].ToArray<int>();
+                int differ = first.Zip(own).Count(p => p.First != p.Second);
+                Console.WriteLine($"parity-export: {differ} of {batch} pseudo-labels differ from {inputsPath}'s");
+                backend.CopyIn<int>(pseudo, first);
+            }
             var loss = new SoftmaxCrossEntropyLoss(backend, dicc.Options.Plan.TotalSubclasses);
             loss.Compute(logits, pseudo, dicc.Main.OutputGrad);
             dicc.Main.Backward(images, context);
@@ -114,7 +134,7 @@ internal static class GpuParity
             AddStep(ours, baseline.Network, "logits", logits, "loss", loss.Value);
         }
         inputs.AddMetadata("method", method);
-        inputs.Save(Path.Combine(dir, "inputs.safetensors"));
+        if (shared is null) inputs.Save(inputsPath);
         ours.AddMetadata("backend", backend.Description);
         ours.Save(Path.Combine(dir, $"ours-{device.Replace(':', '-')}.safetensors"));
         Console.WriteLine($"parity-export: {method} step on {backend.Description} written to {dir}");
