@@ -18,6 +18,8 @@ typedef unsigned int u32;
 #define DICC_NEG_INF __int_as_float(0xff800000)
 // A quiet NaN.
 #define DICC_NAN __int_as_float(0x7fc00000)
+// The largest int (NVRTC has no limits.h): "no position found" in minimum reductions.
+#define DICC_INT_MAX 0x7fffffff
 
 // for (i64 i = ...; i < n; ...) over this thread's share of [0, n).
 #define DICC_GRID_STRIDE(i, n) \
@@ -105,4 +107,55 @@ __device__ float dicc_block_max(float v, float* scratch)
     }
     __syncthreads();
     return scratch[0];
+}
+
+// Minimum of an int over the block (same rules as dicc_block_sum).
+__device__ int dicc_block_min_i32(int v, int* scratch)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    #pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    if (warp == 0)
+    {
+        v = lane < warps ? scratch[lane] : DICC_INT_MAX;
+        #pragma unroll
+        for (int offset = 16; offset > 0; offset >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, offset));
+        if (lane == 0) scratch[0] = v;
+    }
+    __syncthreads();
+    return scratch[0];
+}
+
+// ---- device status -----------------------------------------------------------------------------------
+// Checks that the CPU backend makes by throwing (a label or index out of range, a non-finite feature) are
+// recorded on the device and turned into the same exception at the next synchronisation point
+// (Backends/Cuda/DeviceStatus.cs). The record keeps the first failure in stream order: it is written only
+// by one thread of a kernel that runs alone on its stream, and only while kind is still 0. 32 bytes.
+struct DiccStatus
+{
+    int kind;  // DICC_STATUS_* below; 0 = no failure
+    int row;   // batch position (sample, row) of the first failure
+    int value; // the offending label or index, or the feature column
+    int bound; // the valid range is [0, bound)
+    int aux;   // the offending float's bits (non-finite feature)
+    int pad[3];
+};
+
+#define DICC_STATUS_CROSS_ENTROPY_LABEL 1
+#define DICC_STATUS_GATHER_INDEX 2
+#define DICC_STATUS_CROP_INDEX 3
+#define DICC_STATUS_CLUSTER_LABEL 4
+#define DICC_STATUS_CLUSTER_NON_FINITE 5
+
+__device__ __forceinline__ void dicc_report(DiccStatus* status, int kind, int row, int value, int bound, int aux)
+{
+    if (status == 0 || status->kind != 0) return;
+    status->row = row;
+    status->value = value;
+    status->bound = bound;
+    status->aux = aux;
+    status->kind = kind;
 }

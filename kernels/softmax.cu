@@ -56,9 +56,12 @@ DICC_KERNEL void softmax_cross_entropy_rows_f32(const float* logits, const int* 
 }
 
 // Step 2 of 3: one block. loss[0] = sum row_loss / sum row_weight, inv_weight_sum[0] = 1 / sum row_weight
-// (sums in double, in a fixed order). row_loss, row_weight [rows].
+// (sums in double, in a fixed order). row_loss, row_weight [rows]. When record is not null and step 1 found
+// a label outside [0, k) (status[0] = rows - first bad row), the failure goes into record as
+// (DICC_STATUS_CROSS_ENTROPY_LABEL, row, labels[row], k). labels [rows], status [1].
 DICC_KERNEL void softmax_cross_entropy_loss_f32(const float* row_loss, const float* row_weight, float* loss,
-                                                float* inv_weight_sum, int rows)
+                                                float* inv_weight_sum, int rows, const int* labels,
+                                                const int* status, DiccStatus* record, int k)
 {
     __shared__ double scratch[32];
     double total = 0.0, weights = 0.0;
@@ -73,6 +76,11 @@ DICC_KERNEL void softmax_cross_entropy_loss_f32(const float* row_loss, const flo
     {
         loss[0] = (float)(total / weights);
         inv_weight_sum[0] = (float)(1.0 / weights);
+        if (record != 0 && status[0] > 0)
+        {
+            const int row = rows - status[0];
+            dicc_report(record, DICC_STATUS_CROSS_ENTROPY_LABEL, row, labels[row], k, 0);
+        }
     }
 }
 

@@ -168,12 +168,15 @@ public class NvrtcCompilationTests
 
     private static IEnumerable<TestCaseData> ModulesAndArchitectures() =>
         from module in KernelSources.Modules
-        from arch in new[] { "compute_80", "compute_90" }
+        from arch in new[] { "compute_70", "compute_80", "compute_90" } // 7.0: CudaBackend.MinimumComputeCapability
         select new TestCaseData(module, arch).SetName($"Compiles_{module}_{arch}");
 
     [TestCaseSource(nameof(ModulesAndArchitectures))]
     public void EveryModule_CompilesToPtxDefiningEachOfItsKernels(string module, string arch)
     {
+        // NVRTC 13 no longer targets Volta (7.0); the Debian NVRTC 11.8 of CI does.
+        if (!CudaRuntimeCompiler.SupportedArchitectures.Contains(int.Parse(arch[^2..], System.Globalization.CultureInfo.InvariantCulture)))
+            Assert.Ignore($"NVRTC {CudaRuntimeCompiler.Version} does not generate code for {arch}.");
         using var compiler = new CudaRuntimeCompiler(KernelSources.Get(module), module,
             [new KeyValuePair<string, string>(KernelSources.HeaderName, KernelSources.Header)]);
         compiler.Compile([$"--gpu-architecture={arch}"]);

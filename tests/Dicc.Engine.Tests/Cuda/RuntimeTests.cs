@@ -17,15 +17,22 @@ public unsafe class RuntimeTests
         public nint Stream = -1;
         public readonly List<byte[]> Arguments = [];
 
-        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int count)
+        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count)
         {
             Config = config;
             Stream = stream;
             Arguments.Clear();
-            int[] sizes = SizesOfNextLaunch;
-            Assert.That(count, Is.EqualTo(sizes.Length), "argument count");
-            for (int i = 0; i < count; i++) Arguments.Add(new ReadOnlySpan<byte>(arguments[i], sizes[i]).ToArray());
+            Kinds = count == 0 ? "" : System.Text.Encoding.ASCII.GetString(kinds, count);
+            int[] expected = SizesOfNextLaunch;
+            Assert.That(count, Is.EqualTo(expected.Length), "argument count");
+            for (int i = 0; i < count; i++)
+            {
+                Assert.That(sizes[i], Is.EqualTo(expected[i]), $"size of argument {i}");
+                Arguments.Add(new ReadOnlySpan<byte>(arguments[i], sizes[i]).ToArray());
+            }
         }
+
+        public string Kinds = "";
 
         public int[] SizesOfNextLaunch = [];
     }
@@ -46,6 +53,7 @@ public unsafe class RuntimeTests
         Assert.That(BitConverter.ToInt64(launcher.Arguments[2]), Is.EqualTo(-42L));
         Assert.That(BitConverter.ToInt32(launcher.Arguments[3]), Is.EqualTo(7));
         Assert.That(BitConverter.ToUInt64(launcher.Arguments[4]), Is.EqualTo(0xDEAD_BEEF_CAFE_F00DUL));
+        Assert.That(launcher.Kinds, Is.EqualTo("ifiii"), "pointers and integers 'i', floats 'f'");
     }
 
     [Test]
@@ -73,7 +81,7 @@ public unsafe class RuntimeTests
     private sealed class NullLauncher : IKernelLauncher
     {
         public int Calls;
-        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int count) => Calls++;
+        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count) => Calls++;
     }
 
     [Test]

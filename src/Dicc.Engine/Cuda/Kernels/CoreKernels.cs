@@ -17,17 +17,22 @@ public sealed class CoreKernels
     /// <summary>Threads per block of the row kernels (one block per row).</summary>
     public const uint RowThreads = 128;
 
-    private readonly CudaContext _context;
+    private readonly CudaContext? _context;
     private readonly int _multiprocessors;
     private readonly CudaKernel _fill, _reluForward, _reluBackward, _multiply, _dropout, _sgd;
     private readonly CudaKernel _softmax, _crossEntropyRows, _crossEntropyLoss, _crossEntropyGrad;
 
     private CoreKernels(CudaContext context, IReadOnlyList<CudaModule> modules)
+        : this(context, context.Device.MultiprocessorCount, (module, name) => modules.First(m => m.Name == module).GetKernel(name)) =>
+        Modules = modules;
+
+    /// <summary>Launchers over kernels found by <paramref name="kernel"/> (module file, kernel name); tests pass recording kernels.</summary>
+    internal CoreKernels(CudaContext? context, int multiprocessors, Func<string, string, CudaKernel> kernel)
     {
         _context = context;
-        _multiprocessors = context.Device.MultiprocessorCount;
-        Modules = modules;
-        CudaKernel K(string module, string name) => modules.First(m => m.Name == module).GetKernel(name);
+        _multiprocessors = multiprocessors;
+        Modules = [];
+        CudaKernel K(string module, string name) => kernel(module, name);
         _fill = K("elementwise.cu", "fill_f32");
         _reluForward = K("elementwise.cu", "relu_forward_f32");
         _reluBackward = K("elementwise.cu", "relu_backward_f32");
@@ -52,7 +57,7 @@ public sealed class CoreKernels
         return new CoreKernels(context, modules);
     }
 
-    public IReadOnlyList<CudaModule> Modules { get; }
+    public IReadOnlyList<CudaModule> Modules { get; private init; }
 
     // ---- elementwise --------------------------------------------------------------------------------
 
@@ -117,7 +122,7 @@ public sealed class CoreKernels
         _softmax.Launch(new LaunchConfig(new Dim3((uint)rows), new Dim3(RowThreads)), stream, logits, probabilities, rows, k);
     }
 
-    /// <summary>Floats of workspace <see cref="SoftmaxCrossEntropy"/> needs for <paramref name="rows"/> rows.</summary>
+    /// <summary>Floats of workspace the softmax cross-entropy needs for <paramref name="rows"/> rows.</summary>
     public static long CrossEntropyWorkspaceFloats(int rows) => 3L * rows + 1;
 
     /// <summary>
@@ -125,22 +130,33 @@ public sealed class CoreKernels
     /// (<see cref="DevicePointer.Null"/> for none): loss [1] = PyTorch's weighted mean, and, unless
     /// <paramref name="dlogits"/> is null, its gradient [rows, k]. <paramref name="workspace"/> holds
     /// <see cref="CrossEntropyWorkspaceFloats"/> floats; <paramref name="status"/> is one int32 that reads
-    /// 0 afterwards when every label was in [0, k), else rows - (first bad row) (the loss is then NaN).
+    /// 0 afterwards when every label was in [0, k), else rows - (first bad row) (the loss is then NaN). When
+    /// <paramref name="record"/> (a device status record, common.cuh's DiccStatus) is given, a bad label is also
+    /// recorded there.
     /// </summary>
     public void SoftmaxCrossEntropy(CudaStream? stream, DevicePointer logits, DevicePointer labels, DevicePointer classWeights,
-        DevicePointer loss, DevicePointer dlogits, CudaDeviceVariable<float> workspace, DevicePointer status, int rows, int k)
+        DevicePointer loss, DevicePointer dlogits, CudaDeviceVariable<float> workspace, DevicePointer status, int rows, int k,
+        DevicePointer record = default)
     {
-        RequireRows(rows, k);
         if (workspace.Count < CrossEntropyWorkspaceFloats(rows))
             throw new ArgumentException($"The cross-entropy workspace holds {workspace.Count} floats; {CrossEntropyWorkspaceFloats(rows)} are needed for {rows} rows.", nameof(workspace));
-        var ws = workspace.DevicePointer;
+        SoftmaxCrossEntropy(stream, logits, labels, classWeights, loss, dlogits, workspace.DevicePointer, status, rows, k, record);
+    }
+
+    /// <summary>As above, with the workspace given as the address of <see cref="CrossEntropyWorkspaceFloats"/> floats.</summary>
+    public void SoftmaxCrossEntropy(CudaStream? stream, DevicePointer logits, DevicePointer labels, DevicePointer classWeights,
+        DevicePointer loss, DevicePointer dlogits, DevicePointer workspace, DevicePointer status, int rows, int k, DevicePointer record)
+    {
+        RequireRows(rows, k);
+        var ws = workspace;
         DevicePointer rowLoss = ws, rowWeight = ws.Element<float>(rows), rowLse = ws.Element<float>(2L * rows), invWeightSum = ws.Element<float>(3L * rows);
-        nint s = stream?.Handle ?? _context.Stream.Handle;
-        _context.Bind();
-        ThrowIfFailed(CudaDriver.cuMemsetD32Async(status.Address, 0, 1, s));
+        nint s = stream?.Handle ?? _context?.Stream.Handle ?? 0;
+        _context?.Bind();
+        if (_context is not null) ThrowIfFailed(CudaDriver.cuMemsetD32Async(status.Address, 0, 1, s));
         _crossEntropyRows.Launch(new LaunchConfig(new Dim3((uint)rows), new Dim3(RowThreads)), stream,
             logits, labels, classWeights, rowLoss, rowWeight, rowLse, status, rows, k);
-        _crossEntropyLoss.Launch(new LaunchConfig(new Dim3(1), new Dim3(256)), stream, rowLoss, rowWeight, loss, invWeightSum, rows);
+        _crossEntropyLoss.Launch(new LaunchConfig(new Dim3(1), new Dim3(256)), stream, rowLoss, rowWeight, loss, invWeightSum, rows,
+            labels, status, record, k);
         if (!dlogits.IsNull)
             _crossEntropyGrad.Launch(Elements((long)rows * k), stream, logits, labels, classWeights, rowLse, invWeightSum, dlogits, rows, k);
     }

@@ -100,10 +100,11 @@ public sealed unsafe class CudaBlas : CudaResource
     /// leading dimensions are row strides: the same arguments as the CPU backend's Gemm.Sgemm.
     /// </summary>
     public void GemmRowMajor(bool transA, bool transB, int m, int n, int k, float alpha,
-        DevicePointer a, int lda, DevicePointer b, int ldb, float beta, DevicePointer c, int ldc) =>
-        Sgemm(transB ? CublasOperation.Transpose : CublasOperation.NonTranspose,
-              transA ? CublasOperation.Transpose : CublasOperation.NonTranspose,
-              n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
+        DevicePointer a, int lda, DevicePointer b, int ldb, float beta, DevicePointer c, int ldc)
+    {
+        var g = ColumnMajorGemm.FromRowMajor(transA, transB, m, n, k, lda, ldb, ldc);
+        Sgemm(g.TransA, g.TransB, g.M, g.N, g.K, alpha, g.FirstIsB ? b : a, g.Lda, g.FirstIsB ? a : b, g.Ldb, beta, c, g.Ldc);
+    }
 
     /// <summary>Column-major GEMM with explicit data and compute types (cublasGemmEx); float alpha and beta.</summary>
     public void GemmEx(CublasOperation transA, CublasOperation transB, int m, int n, int k, float alpha,
@@ -133,4 +134,19 @@ public sealed unsafe class CudaBlas : CudaResource
         CuBlas.cublasDestroy_v2(_handle);
         _handle = 0;
     }
+}
+
+/// <summary>
+/// A column-major GEMM call (cuBLAS's convention) equivalent to a row-major one. A row-major matrix [r, c] with
+/// row stride ld is the column-major [c, r] with the same ld, so the row-major C = op(A) op(B) is the
+/// column-major C^T = op(B)^T op(A)^T: swap the operands (<see cref="FirstIsB"/>), swap m and n, keep each
+/// operand's transpose flag and leading dimension.
+/// </summary>
+public readonly record struct ColumnMajorGemm(CublasOperation TransA, CublasOperation TransB, int M, int N, int K,
+    bool FirstIsB, int Lda, int Ldb, int Ldc)
+{
+    public static ColumnMajorGemm FromRowMajor(bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ldc) =>
+        new(transB ? CublasOperation.Transpose : CublasOperation.NonTranspose,
+            transA ? CublasOperation.Transpose : CublasOperation.NonTranspose,
+            n, m, k, FirstIsB: true, Lda: ldb, Ldb: lda, Ldc: ldc);
 }

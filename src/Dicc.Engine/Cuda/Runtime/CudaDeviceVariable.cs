@@ -6,10 +6,11 @@ namespace Dicc.Engine.Cuda.Runtime;
 /// <summary>
 /// A typed array in device memory: either an allocation the context owns, or a view of memory owned
 /// elsewhere (an arena slice, or a buffer of the application embedding the engine). Copies are explicit.
-/// The synchronous ones (<see cref="CopyToHost"/>, <see cref="CopyToDevice(ReadOnlySpan{T})"/>, ...) first wait
-/// for all work queued on the device, since the engine's streams are non-blocking and would not otherwise be
-/// ordered with them; they are for planning, tests and logs. The <c>Async</c> ones are ordered on a stream and,
-/// with pinned host memory (<see cref="CudaPinnedHostBuffer{T}"/>), return at once.
+/// The synchronous ones (<see cref="CopyToHost"/>, <see cref="CopyToDevice(ReadOnlySpan{T})"/>, ...) wait for all
+/// work queued on the device before and (where the driver returns early) after the transfer, since the engine's
+/// streams are non-blocking and would not otherwise be ordered with them; they are for planning, tests and logs.
+/// The <c>Async</c> ones are ordered on a stream and, with pinned host memory (<see cref="CudaPinnedHostBuffer{T}"/>),
+/// return at once.
 /// </summary>
 public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmanaged
 {
@@ -58,6 +59,7 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
         RequireLength(source.Length);
         WaitForDevice();
         fixed (T* p = source) ThrowIfFailed(CudaDriver.cuMemcpyHtoD_v2(DevicePointer.Address, p, Bytes(source.Length)));
+        WaitForDevice(); // from pageable memory the copy returns once staged, before the data lands: wait, so any stream sees it
     }
 
     public void CopyToHost(Span<T> destination)
@@ -108,6 +110,7 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
         RequireLength(source.Count);
         WaitForDevice();
         ThrowIfFailed(CudaDriver.cuMemcpyDtoD_v2(DevicePointer.Address, source.DevicePointer.Address, Bytes(source.Count)));
+        WaitForDevice(); // device-to-device copies are asynchronous to the host
     }
 
     public void CopyToDeviceAsync(CudaDeviceVariable<T> source, CudaStream stream)
@@ -123,6 +126,7 @@ public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmana
         ThrowIfDisposed();
         WaitForDevice();
         ThrowIfFailed(CudaDriver.cuMemsetD8_v2(DevicePointer.Address, value, (nuint)SizeInBytes));
+        WaitForDevice(); // a memset of device memory is asynchronous to the host
     }
 
     public void MemsetAsync(byte value, CudaStream stream)

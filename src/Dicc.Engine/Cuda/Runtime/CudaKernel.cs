@@ -14,10 +14,13 @@ public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 /// <summary>How a kernel is launched: grid and block dimensions and dynamic shared memory per block.</summary>
 public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint SharedMemoryBytes = 0);
 
-/// <summary>Where a packed launch goes: the driver, or a recorder in tests.</summary>
+/// <summary>
+/// Where a packed launch goes: the driver, or a recorder in tests. The sizes and kinds describe each argument
+/// (bytes; <see cref="CudaKernel.ArgumentKind{T}"/>); both are null for a launch without arguments.
+/// </summary>
 internal unsafe interface IKernelLauncher
 {
-    void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int count);
+    void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count);
 }
 
 /// <summary>
@@ -83,18 +86,28 @@ public sealed unsafe partial class CudaKernel
         return v;
     }
 
-    private void Submit(in LaunchConfig config, CudaStream? stream, void** arguments, int count)
+    private void Submit(in LaunchConfig config, CudaStream? stream, void** arguments, int* sizes, byte* kinds, int count)
     {
         nint s = stream is not null ? stream.Handle : _context?.Stream.Handle ?? 0;
         _context?.Bind();
-        _launcher.Launch(_function, config, s, arguments, count);
+        _launcher.Launch(_function, config, s, arguments, sizes, kinds, count);
     }
+
+    /// <summary>
+    /// How an argument of type <typeparamref name="T"/> appears among a kernel's PTX parameters: 'f' a .f32,
+    /// 'd' a .f64, 'i' an integer or pointer (.u32/.s32/.u64/.s64/.b32/.b64), 'b' a struct (an aligned .b8 array).
+    /// </summary>
+    internal static byte ArgumentKind<T>() where T : unmanaged =>
+        typeof(T) == typeof(float) ? (byte)'f' :
+        typeof(T) == typeof(double) ? (byte)'d' :
+        typeof(T) == typeof(int) || typeof(T) == typeof(uint) || typeof(T) == typeof(long) || typeof(T) == typeof(ulong)
+            || typeof(T) == typeof(DevicePointer) || typeof(T) == typeof(nint) ? (byte)'i' : (byte)'b';
 
     private sealed class DriverLauncher : IKernelLauncher
     {
         public static readonly DriverLauncher Instance = new();
 
-        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int count) =>
+        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count) =>
             ThrowIfFailed(CudaDriver.cuLaunchKernel(function,
                 config.Grid.X, config.Grid.Y, config.Grid.Z,
                 config.Block.X, config.Block.Y, config.Block.Z,

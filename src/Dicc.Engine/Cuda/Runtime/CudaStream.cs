@@ -14,6 +14,19 @@ public sealed class CudaStream : CudaResource
         ThrowIfFailed(CudaDriver.cuStreamCreate(out _handle, nonBlocking ? CudaDriver.StreamNonBlocking : 0));
     }
 
+    private CudaStream(CudaContext context, nint handle) : base(context, owned: false) => _handle = handle;
+
+    /// <summary>
+    /// A view of a stream created elsewhere, e.g. an application's <c>cudaStream_t</c> on the same device (the
+    /// CUDA runtime uses the primary context too); 0 is the legacy default stream. Disposing the view leaves
+    /// the stream alone.
+    /// </summary>
+    public static CudaStream Wrap(CudaContext context, nint handle)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new CudaStream(context, handle);
+    }
+
     /// <summary>The CUstream handle (for cuBLAS, cuDNN, or an embedding application).</summary>
     public nint Handle
     {
@@ -84,7 +97,7 @@ public sealed class CudaStream : CudaResource
 
     private protected override void Release()
     {
-        if (_handle == 0) return;
+        if (_handle == 0 || !IsOwned) return;
         CudaDriver.cuStreamDestroy_v2(_handle);
         _handle = 0;
     }

@@ -1,0 +1,20 @@
+using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Backends.Cuda;
+
+// Batches cut from a dataset resident on the GPU: the crop draws are Data.Augmentation's (Philox at the sample
+// counter), so a GPU batch equals the CPU batch value for value. Bad indices are reported at the next sync.
+public sealed partial class CudaBackend
+{
+    protected override void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample)
+    {
+        int count = images.Shape[0], height = images.Shape[1], width = images.Shape[2], n = checked((int)indices.ElementCount);
+        if (n == 0) return;
+        _training.CheckIndices(_stream, P(indices), n, count, (int)DeviceStatusKind.CropIndex, _status.Record);
+        _training.CropImages(_stream, P(images), P(indices), P(output), count, height, width, n, mode, crop, seed, firstSample);
+    }
+
+    protected override void GatherCore(Tensor values, Tensor indices, Tensor output) =>
+        _training.Gather(_stream, P(values), checked((int)values.ElementCount), P(indices), P(output), checked((int)indices.ElementCount), _status.Record);
+}

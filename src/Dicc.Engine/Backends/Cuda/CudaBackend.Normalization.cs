@@ -1,0 +1,39 @@
+using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Tensors;
+
+namespace Dicc.Engine.Backends.Cuda;
+
+// Batch normalisation with the engine's kernels (kernels/normalization.cu) rather than cuDNN's: the CPU
+// backend's semantics by construction (running variance unbiased, running = (1 - momentum) running + momentum
+// batch, the CPU's float operations in its order), statistics in double, and a fixed reduction order.
+public sealed partial class CudaBackend
+{
+    private static (int N, int C, int Spatial) NormalizationDims(Tensor x) =>
+        (x.Shape[0], x.Shape[1], x.Shape.Rank == 4 ? checked(x.Shape[2] * x.Shape[3]) : 1);
+
+    protected override void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor runningMean,
+        Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
+    {
+        var (n, c, spatial) = NormalizationDims(x);
+        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
+        _training.BatchNormTrainingForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), P(saveMean), P(saveInvStd),
+            n, c, spatial, momentum, epsilon, scratch);
+    }
+
+    protected override void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        float epsilon, Tensor y)
+    {
+        var (n, c, spatial) = NormalizationDims(x);
+        if (n == 0) return;
+        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
+        _training.BatchNormInferenceForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), n, c, spatial, epsilon, scratch);
+    }
+
+    protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd, Tensor dx,
+        Tensor dgamma, Tensor dbeta)
+    {
+        var (n, c, spatial) = NormalizationDims(x);
+        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
+        _training.BatchNormBackward(_stream, P(x), P(dy), P(gamma), P(saveMean), P(saveInvStd), P(dx), P(dgamma), P(dbeta), n, c, spatial, scratch);
+    }
+}

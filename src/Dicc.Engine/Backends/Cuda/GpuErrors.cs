@@ -1,0 +1,36 @@
+namespace Dicc.Engine.Backends.Cuda;
+
+/// <summary>
+/// The CUDA backend cannot run here: no driver or device, a library missing (cuDNN 9, cuBLAS, NVRTC), or a GPU
+/// older than the kernels support. The message says what was needed, what was found and what to try; the CLI
+/// prints it as an input error (exit code 2).
+/// </summary>
+public sealed class GpuUnavailableException : InputException
+{
+    public GpuUnavailableException(string message) : base(message) { }
+    public GpuUnavailableException(string message, Exception? inner) : base(message, inner) { }
+}
+
+/// <summary>The GPU has too little free memory for what the run plans (a batch too large for the device).</summary>
+public sealed class GpuOutOfMemoryException : InputException
+{
+    public GpuOutOfMemoryException(string device, long requestedBytes, long freeBytes, long totalBytes, long heldBytes, Exception? inner = null)
+        : base(Format(device, requestedBytes, freeBytes, totalBytes, heldBytes), inner)
+    {
+        RequestedBytes = requestedBytes;
+        FreeBytes = freeBytes;
+        TotalBytes = totalBytes;
+    }
+
+    public long RequestedBytes { get; }
+    public long FreeBytes { get; }
+    public long TotalBytes { get; }
+
+    internal static string Format(string device, long requested, long free, long total, long held) =>
+        $"Out of GPU memory on {device}: {Size(requested)} more were needed, {(free >= 0 ? Size(free) : "an unknown amount")} of {Size(total)} are free " +
+        $"(this run already holds {Size(held)}). Try a smaller --batch (or --width), close other programs using the GPU, or use --device cpu.";
+
+    internal static string Size(long bytes) => bytes >= 1L << 30
+        ? $"{bytes / (double)(1L << 30):F2} GiB"
+        : $"{bytes / (double)(1L << 20):F1} MiB";
+}

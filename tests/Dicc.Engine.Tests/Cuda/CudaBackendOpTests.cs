@@ -1,0 +1,292 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Backends.Cuda;
+using Dicc.Engine.Data.Synthetic;
+using Dicc.Engine.Tensors;
+using Dicc.Engine.Training;
+using NUnit.Framework;
+
+namespace Dicc.Engine.Tests.Cuda;
+
+/// <summary>
+/// Every op of the CUDA backend against the CPU backend on the same inputs and weights:
+/// <c>|gpu - cpu| &lt;= atol + rtol |cpu|</c> with the largest difference printed. Ops whose arithmetic is the
+/// same operation by operation (elementwise ops, dropout, SGD, pooling, crops, gathers, linear bias sums) must be
+/// equal bit for bit; reductions and library calls within stated tolerances.
+/// </summary>
+[Category("Gpu")]
+public class CudaBackendOpTests
+{
+    private CudaBackend _gpu = null!;
+    private CpuBackend _cpu = null!;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        _gpu = (CudaBackend)TestBackends.Create("cuda");
+        _cpu = new CpuBackend();
+        TestContext.Progress.WriteLine(_gpu.Description);
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        _cpu?.Dispose();
+    }
+
+    /// <summary>The same values in a new tensor on each backend.</summary>
+    private (Tensor Gpu, Tensor Cpu) Pair(float[] values, Shape shape)
+    {
+        var g = _gpu.Create(shape);
+        var c = _cpu.Create(shape);
+        _gpu.CopyIn<float>(g, values);
+        _cpu.CopyIn<float>(c, values);
+        return (g, c);
+    }
+
+    private (Tensor Gpu, Tensor Cpu) Pair(int[] values, Shape shape)
+    {
+        var g = _gpu.Create(shape, DType.Int32);
+        var c = _cpu.Create(shape, DType.Int32);
+        _gpu.CopyIn<int>(g, values);
+        _cpu.CopyIn<int>(c, values);
+        return (g, c);
+    }
+
+    private (Tensor Gpu, Tensor Cpu) Random(Shape shape, ulong seed, float scale = 1f) =>
+        Pair(TestSupport.RandomFloats(checked((int)shape.ElementCount), seed, scale), shape);
+
+    private (Tensor Gpu, Tensor Cpu) Empty(Shape shape) => (_gpu.Create(shape), _cpu.Create(shape));
+
+    private void Close((Tensor Gpu, Tensor Cpu) t, float atol, float rtol, string what) =>
+        TestSupport.AssertClose(_gpu.ToArray(t.Gpu), _cpu.ToArray(t.Cpu), atol, rtol, what);
+
+    private void Equal((Tensor Gpu, Tensor Cpu) t, string what)
+    {
+        var g = _gpu.ToArray(t.Gpu);
+        var c = _cpu.ToArray(t.Cpu);
+        int differ = g.Zip(c).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
+        TestContext.Out.WriteLine($"{what}: {differ} of {g.Length} values differ in any bit");
+        Assert.That(differ, Is.Zero, $"{what} must equal the CPU bit for bit");
+    }
+
+    private static IEnumerable<TestCaseData> Convolutions()
+    {
+        yield return new TestCaseData(new ConvolutionGeometry(4, 1, 44, 44, 64, 3, 3, 1, 1, 1, 1)).SetName("Conv_Vgg1_1x44x44_to64");
+        yield return new TestCaseData(new ConvolutionGeometry(4, 64, 22, 22, 128, 3, 3, 1, 1, 1, 1)).SetName("Conv_Vgg_64x22x22_to128");
+        yield return new TestCaseData(new ConvolutionGeometry(3, 512, 2, 2, 512, 3, 3, 1, 1, 1, 1)).SetName("Conv_Vgg_512x2x2_to512");
+        yield return new TestCaseData(new ConvolutionGeometry(3, 5, 11, 9, 4, 3, 3, 2, 2, 1, 1)).SetName("Conv_Stride2");
+        yield return new TestCaseData(new ConvolutionGeometry(2, 16, 4, 4, 32, 1, 1, 1, 1, 0, 0)).SetName("Conv_1x1");
+    }
+
+    [TestCaseSource(nameof(Convolutions))]
+    public void Convolution_AllThreePassesAndTheBias(ConvolutionGeometry g)
+    {
+        _gpu.ReserveWorkspace(_gpu.ConvolutionWorkspaceBytes(g));
+        _cpu.ReserveWorkspace(_cpu.ConvolutionWorkspaceBytes(g));
+        var x = Random(g.InputShape, 1);
+        var w = Random(g.WeightShape, 2, (float)Math.Sqrt(2.0 / (g.C * g.R * g.S)));
+        var b = Random(new Shape(g.K), 3);
+        var dy = Random(g.OutputShape, 4);
+        var y = Empty(g.OutputShape);
+        var dx = Empty(g.InputShape);
+        var dw = Empty(g.WeightShape);
+        var db = Empty(new Shape(g.K));
+        foreach (Backend be in new Backend[] { _gpu, _cpu })
+        {
+            bool gpu = be == _gpu;
+            Tensor Of((Tensor Gpu, Tensor Cpu) t) => gpu ? t.Gpu : t.Cpu;
+            be.ConvolutionForward(g, Of(x), Of(w), Of(b), Of(y));
+            be.ConvolutionBackwardData(g, Of(dy), Of(w), Of(dx));
+            be.ConvolutionBackwardFilter(g, Of(x), Of(dy), Of(dw), Of(db));
+        }
+        foreach (string plan in _gpu.ConvolutionPlans) TestContext.Out.WriteLine(plan);
+        // Float32 sums of C*R*S (forward), K*R*S (data) or N*P*Q (filter) products in another order (and, for
+        // FFT or Winograd algorithms, another method): a few ulp of the sums' magnitudes.
+        Close(y, 1e-4f, 1e-4f, "forward + bias");
+        Close(dx, 1e-4f, 1e-4f, "backward data");
+        Close(dw, 5e-4f, 1e-4f, "backward filter");
+        Close(db, 1e-4f, 1e-6f, "bias gradient (double sums)");
+    }
+
+    private static IEnumerable<TestCaseData> NormalisationShapes()
+    {
+        yield return new TestCaseData(new Shape(16, 8, 40, 40)).SetName("BatchNorm_16x8x40x40_ManySegments");
+        yield return new TestCaseData(new Shape(8, 512, 1, 1)).SetName("BatchNorm_8x512x1x1");
+        yield return new TestCaseData(new Shape(33, 20)).SetName("BatchNorm_33x20_Rank2");
+    }
+
+    [TestCaseSource(nameof(NormalisationShapes))]
+    public void BatchNorm_TrainingInferenceAndBackward(Shape shape)
+    {
+        int c = shape[1];
+        var x = Pair(TestSupport.RandomFloats(checked((int)shape.ElementCount), 11, 3f).Select(v => v + 5f).ToArray(), shape); // a mean far from 0
+        var gamma = Pair(TestSupport.RandomFloats(c, 12).Select(v => 1f + 0.5f * v).ToArray(), new Shape(c));
+        var beta = Random(new Shape(c), 13);
+        var rm = Random(new Shape(c), 14);
+        var rv = Pair(TestSupport.RandomFloats(c, 15).Select(v => 1f + 0.5f * v).ToArray(), new Shape(c));
+        var dy = Random(shape, 16);
+        var y = Empty(shape);
+        var dx = Empty(shape);
+        var sm = Empty(new Shape(c));
+        var si = Empty(new Shape(c));
+        var dg = Empty(new Shape(c));
+        var db = Empty(new Shape(c));
+        var yi = Empty(shape);
+        foreach (Backend be in new Backend[] { _gpu, _cpu })
+        {
+            bool gpu = be == _gpu;
+            Tensor Of((Tensor Gpu, Tensor Cpu) t) => gpu ? t.Gpu : t.Cpu;
+            be.BatchNormTrainingForward(Of(x), Of(gamma), Of(beta), Of(y), Of(rm), Of(rv), 0.1f, 1e-5f, Of(sm), Of(si));
+            be.BatchNormBackward(Of(x), Of(dy), Of(gamma), Of(sm), Of(si), Of(dx), Of(dg), Of(db));
+            be.BatchNormInferenceForward(Of(x), Of(gamma), Of(beta), Of(rm), Of(rv), 1e-5f, Of(yi));
+        }
+        // Statistics in double on both sides, summed in different orders: equal to a float ulp or two.
+        Close(sm, 1e-6f, 1e-6f, "saved mean");
+        Close(si, 0f, 1e-6f, "saved inverse std");
+        Close(rm, 1e-6f, 1e-6f, "running mean");
+        Close(rv, 0f, 1e-6f, "running variance (unbiased)");
+        Close(y, 1e-5f, 1e-5f, "y");
+        Close(dg, 1e-4f, 1e-5f, "dgamma");
+        Close(db, 1e-4f, 1e-5f, "dbeta");
+        Close(dx, 1e-5f, 1e-4f, "dx");
+        Close(yi, 1e-5f, 1e-5f, "inference y");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void MaxPool_ForwardAndBackwardEqualTheCpu(bool withTies)
+    {
+        foreach (var g in new[] { new PoolGeometry(4, 64, 44, 44, 2, 2, 2, 2, 0, 0), new PoolGeometry(2, 3, 11, 9, 3, 2, 2, 1, 1, 0) })
+        {
+            var values = TestSupport.RandomFloats(checked((int)g.InputShape.ElementCount), 21);
+            if (withTies) values = values.Select(v => MathF.Round(v * 2) / 2).ToArray(); // five values: many equal maxima
+            var x = Pair(values, g.InputShape);
+            var dy = Random(g.OutputShape, 22);
+            var y = Empty(g.OutputShape);
+            var dx = Empty(g.InputShape);
+            _gpu.MaxPoolForward(g, x.Gpu, y.Gpu);
+            _gpu.MaxPoolBackward(g, x.Gpu, y.Gpu, dy.Gpu, dx.Gpu);
+            _cpu.MaxPoolForward(g, x.Cpu, y.Cpu);
+            _cpu.MaxPoolBackward(g, x.Cpu, y.Cpu, dy.Cpu, dx.Cpu);
+            Equal(y, $"pool forward {g}");
+            Equal(dx, $"pool backward {g}");
+        }
+    }
+
+    [Test]
+    public void Linear_ForwardAndBackward()
+    {
+        const int n = 33, fin = 512, fout = 253;
+        var x = Random(new Shape(n, fin), 31);
+        var w = Random(new Shape(fout, fin), 32, 0.05f);
+        var b = Random(new Shape(fout), 33);
+        var dy = Random(new Shape(n, fout), 34);
+        var y = Empty(new Shape(n, fout));
+        var dx = Empty(new Shape(n, fin));
+        var dw = Empty(new Shape(fout, fin));
+        var db = Empty(new Shape(fout));
+        _gpu.LinearForward(x.Gpu, w.Gpu, b.Gpu, y.Gpu);
+        _gpu.LinearBackward(x.Gpu, w.Gpu, dy.Gpu, dx.Gpu, dw.Gpu, db.Gpu);
+        _cpu.LinearForward(x.Cpu, w.Cpu, b.Cpu, y.Cpu);
+        _cpu.LinearBackward(x.Cpu, w.Cpu, dy.Cpu, dx.Cpu, dw.Cpu, db.Cpu);
+        Close(y, 1e-5f, 1e-5f, "y = x w^T + b");
+        Close(dx, 1e-5f, 1e-5f, "dx = dy w");
+        Close(dw, 2e-5f, 1e-5f, "dw = dy^T x");
+        Equal(db, "db (column sums in double, rows in order)");
+    }
+
+    [TestCase(64, 7, false)]
+    [TestCase(300, 253, true)]
+    public void SoftmaxAndCrossEntropy(int rows, int k, bool weighted)
+    {
+        var z = Random(new Shape(rows, k), 41, 4f);
+        var r = new Dicc.Engine.Randomness.RandomStream(42);
+        var labels = Pair(Enumerable.Range(0, rows).Select(_ => r.NextInt(k)).ToArray(), new Shape(rows));
+        var weights = Pair(Enumerable.Range(0, k).Select(_ => 0.1f + r.NextFloat()).ToArray(), new Shape(k));
+        var loss = Empty(new Shape(1));
+        var dz = Empty(new Shape(rows, k));
+        var p = Empty(new Shape(rows, k));
+        _gpu.SoftmaxCrossEntropy(z.Gpu, labels.Gpu, weighted ? weights.Gpu : null, loss.Gpu, dz.Gpu);
+        _cpu.SoftmaxCrossEntropy(z.Cpu, labels.Cpu, weighted ? weights.Cpu : null, loss.Cpu, dz.Cpu);
+        _gpu.Softmax(z.Gpu, p.Gpu);
+        _cpu.Softmax(z.Cpu, p.Cpu);
+        Close(loss, 1e-6f, 1e-5f, "loss");
+        Close(dz, 1e-7f, 1e-4f, "dlogits");
+        Close(p, 1e-7f, 1e-5f, "softmax");
+    }
+
+    [Test]
+    public void ElementwiseDropoutAndSgd_EqualTheCpuBitForBit()
+    {
+        const int n = 100_003;
+        var x = Random(new Shape(n), 51);
+        var dy = Random(new Shape(n), 52);
+        var y = Empty(new Shape(n));
+        var dx = Empty(new Shape(n));
+        var mask = Empty(new Shape(n));
+        var prod = Empty(new Shape(n));
+        foreach (Backend be in new Backend[] { _gpu, _cpu })
+        {
+            bool gpu = be == _gpu;
+            Tensor Of((Tensor Gpu, Tensor Cpu) t) => gpu ? t.Gpu : t.Cpu;
+            be.ReluForward(Of(x), Of(y));
+            be.ReluBackward(Of(y), Of(dy), Of(dx));
+            be.DropoutForward(Of(x), Of(prod), Of(mask), 0.5f, 1234, 5UL << 32);
+            be.Multiply(Of(dy), Of(mask), Of(dx));
+        }
+        Equal(y, "relu forward");
+        Equal(mask, "dropout mask");
+        Equal(prod, "dropout output");
+        Equal(dx, "multiply");
+
+        var w = Random(new Shape(n), 53);
+        var g = Random(new Shape(n), 54);
+        var v = Random(new Shape(n), 55);
+        for (int step = 0; step < 3; step++)
+        {
+            _gpu.SgdStep(w.Gpu, g.Gpu, v.Gpu, 0.01f, 0.9f, 5e-4f, step == 2);
+            _cpu.SgdStep(w.Cpu, g.Cpu, v.Cpu, 0.01f, 0.9f, 5e-4f, step == 2);
+        }
+        Equal(w, "SGD weights");
+        Equal(v, "SGD momentum");
+    }
+
+    [Test]
+    public void DatasetBatches_EqualTheCpu()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 0, TestPerClass = 0, Seed = 6 });
+        var onGpu = new DeviceDataset(_gpu, data.Train);
+        var onCpu = new DeviceDataset(_cpu, data.Train);
+        var r = new Dicc.Engine.Randomness.RandomStream(7);
+        var picks = Pair(Enumerable.Range(0, 64).Select(_ => r.NextInt(data.Train.Count)).ToArray(), new Shape(64));
+        foreach (var mode in new[] { CropMode.Random, CropMode.Center, CropMode.TenCrop })
+        {
+            var shape = new Shape(64 * (mode == CropMode.TenCrop ? 10 : 1), 1, 44, 44);
+            var crops = Empty(shape);
+            _gpu.CropImages(onGpu.Images, picks.Gpu, crops.Gpu, mode, 44, 77, 123_456);
+            _cpu.CropImages(onCpu.Images, picks.Cpu, crops.Cpu, mode, 44, 77, 123_456);
+            Equal(crops, $"crops, {mode}");
+        }
+        var labels = (_gpu.Create(new Shape(64), DType.Int32), _cpu.Create(new Shape(64), DType.Int32));
+        _gpu.Gather(onGpu.Labels, picks.Gpu, labels.Item1);
+        _cpu.Gather(onCpu.Labels, picks.Cpu, labels.Item2);
+        Assert.That(_gpu.ToArray<int>(labels.Item1), Is.EqualTo(_cpu.ToArray<int>(labels.Item2)));
+    }
+
+    [Test]
+    public void MemoryFromThePool_IsReusedAfterFree_AndStaysZeroFilled()
+    {
+        _gpu.Create(new Shape(1000)).Storage.Dispose(); // a block of this size now exists in the pool
+        long chunks = _gpu.DeviceAllocationCount;
+        for (int i = 0; i < 50; i++)
+        {
+            var t = _gpu.Create(new Shape(1000));
+            Assert.That(_gpu.ToArray(t), Is.All.EqualTo(0f));
+            _gpu.Fill(t, 3f);
+            t.Storage.Dispose();
+        }
+        Assert.That(_gpu.DeviceAllocationCount, Is.EqualTo(chunks), "freed blocks are reused without new cuMemAlloc calls");
+    }
+}

@@ -1,0 +1,133 @@
+using System.Text.RegularExpressions;
+using Dicc.Engine.Backends;
+using Dicc.Engine.Cuda.Compilation;
+using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Cuda.Runtime;
+
+namespace Dicc.Engine.Tests.Cuda;
+
+/// <summary>One recorded kernel launch: which kernel, its launch shape, and each argument's size and kind.</summary>
+internal sealed record RecordedLaunch(string Module, string Kernel, LaunchConfig Config, int[] Sizes, string Kinds);
+
+/// <summary>
+/// Runs every launcher of the engine (CoreKernels, TrainingKernels, ClusteringKernels) against recording kernels,
+/// without a GPU, with the shapes the CUDA backend uses (VGG layers, a DICC batch): what each launch would pass
+/// to cuLaunchKernel can then be checked against the kernels NVRTC compiles.
+/// </summary>
+internal static unsafe class KernelLaunchRecording
+{
+    private sealed class Recorder(string module, string kernel, List<RecordedLaunch> launches) : IKernelLauncher
+    {
+        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count)
+        {
+            var s = new int[count];
+            for (int i = 0; i < count; i++) s[i] = sizes[i];
+            launches.Add(new RecordedLaunch(module, kernel, config, s, count == 0 ? "" : System.Text.Encoding.ASCII.GetString(kinds, count)));
+        }
+    }
+
+    public static IReadOnlyList<RecordedLaunch> RecordAll()
+    {
+        var launches = new List<RecordedLaunch>();
+        CudaKernel Resolve(string module, string name) => new(null, null, 1, name, new Recorder(module, name, launches));
+        var p = new DevicePointer(0x7000_0000);
+        const int sms = 132;
+
+        var core = new CoreKernels(null, sms, Resolve);
+        core.Fill(null, p, 1f, 1000);
+        core.ReluForward(null, p, p, 1000);
+        core.ReluBackward(null, p, p, p, 1000);
+        core.Multiply(null, p, p, p, 1000);
+        core.DropoutForward(null, p, p, p, 1000, 0.5f, 7, 1L << 32);
+        core.SgdStep(null, p, p, p, 1000, 0.01f, 0.9f, 5e-4f, false);
+        core.Softmax(null, p, p, 32, 253);
+        core.SoftmaxCrossEntropy(null, p, p, p, p, p, p, p, 32, 253, p);
+
+        var training = new TrainingKernels(sms, Resolve);
+        foreach (var (n, c, spatial) in new[] { (256, 64, 44 * 44), (8, 512, 1), (2, 7, 1) })
+        {
+            training.BatchNormTrainingForward(null, p, p, p, p, p, p, p, p, n, c, spatial, 0.1f, 1e-5f, p);
+            training.BatchNormInferenceForward(null, p, p, p, p, p, p, n, c, spatial, 1e-5f, p);
+            training.BatchNormBackward(null, p, p, p, p, p, p, p, p, n, c, spatial, p);
+            training.ChannelSums(null, p, p, n, c, spatial, p);
+            training.AddChannelBias(null, p, p, n, c, spatial);
+        }
+        var pool = new PoolGeometry(32, 64, 44, 44, 2, 2, 2, 2, 0, 0);
+        training.MaxPoolForward(null, p, p, pool);
+        training.MaxPoolBackward(null, p, p, p, pool);
+        training.AddRowBias(null, p, p, 32, 7);
+        training.ColumnSums(null, p, p, 32, 7);
+        training.CheckIndices(null, p, 32, 100, (int)DeviceStatusKind.CropIndex, p);
+        training.Gather(null, p, 100, p, p, 32, p);
+        foreach (var mode in new[] { CropMode.Random, CropMode.Center, CropMode.TenCrop })
+            training.CropImages(null, p, p, p, 100, 48, 48, 32, mode, 44, 1, 0);
+
+        var clustering = new ClusteringKernels(sms, Resolve);
+        var state = new ClusterState { Centers = p, Seen = p, Step = p, SubCounts = p, SubOffsets = p };
+        var work = new ClusterWork { Sums = p, Distances = p, ClassMax = p, Counts = p, Starts = p, Order = p, NonFinite = p, Abort = p };
+        // The largest fused batch for a 7-class, 512-wide problem: its dynamic shared memory is the most the fused kernel asks for.
+        int fusedN = Enumerable.Range(1, LaunchShapes.FusedBatchLimit).Last(n => LaunchShapes.UsesFusedClustering(n, 7, 512));
+        clustering.Fused(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = fusedN, Classes = 7, Dim = 512 }, state, p);
+        clustering.MultiBlock(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = 4096, Classes = 7, Dim = 512, Partition = 1 }, state, work, p);
+        return launches;
+    }
+
+    /// <summary>A kernel's PTX parameters: sizes in bytes and kinds ('f' .f32, 'd' .f64, 'i' integer or pointer, 'b' struct).</summary>
+    public sealed record PtxParameters(int[] Sizes, string Kinds);
+
+    /// <summary>Parses the .entry declarations of NVRTC's PTX.</summary>
+    public static Dictionary<string, PtxParameters> ParseEntries(string ptx)
+    {
+        var result = new Dictionary<string, PtxParameters>();
+        foreach (Match entry in Regex.Matches(ptx, @"\.entry\s+(\w+)\s*\(([^)]*)\)"))
+        {
+            var sizes = new List<int>();
+            var kinds = new System.Text.StringBuilder();
+            foreach (Match param in Regex.Matches(entry.Groups[2].Value, @"\.param\s+(?:\.align\s+\d+\s+)?\.(\w+)\s+\w+(?:\[(\d+)\])?"))
+            {
+                string type = param.Groups[1].Value;
+                if (param.Groups[2].Success)
+                {
+                    sizes.Add(int.Parse(param.Groups[2].Value) * (type == "b8" ? 1 : throw new FormatException($"array of {type}")));
+                    kinds.Append('b');
+                    continue;
+                }
+                int bits = int.Parse(type[1..]);
+                sizes.Add(bits / 8);
+                kinds.Append(type[0] == 'f' ? (bits == 64 ? 'd' : 'f') : 'i');
+            }
+            result[entry.Groups[1].Value] = new PtxParameters([.. sizes], kinds.ToString());
+        }
+        return result;
+    }
+
+    public static string CompilePtx(string module, string architecture)
+    {
+        using var compiler = new CudaRuntimeCompiler(KernelSources.Get(module), module,
+            [new KeyValuePair<string, string>(KernelSources.HeaderName, KernelSources.Header)]);
+        compiler.Compile([$"--gpu-architecture={architecture}"]);
+        return System.Text.Encoding.ASCII.GetString(compiler.GetPtx()).TrimEnd('\0');
+    }
+
+    /// <summary>Per kernel: registers per thread, static shared memory, spill bytes, from ptxas's verbose report of a cubin build.</summary>
+    public static Dictionary<string, (int Registers, int SharedBytes, int SpillBytes)> Resources(string module, string architecture)
+    {
+        using var compiler = new CudaRuntimeCompiler(KernelSources.Get(module), module,
+            [new KeyValuePair<string, string>(KernelSources.HeaderName, KernelSources.Header)]);
+        compiler.Compile([$"--gpu-architecture={architecture}", "-Xptxas=-v"]);
+        var result = new Dictionary<string, (int, int, int)>();
+        string? current = null;
+        int spills = 0;
+        foreach (string line in compiler.Log.Split('\n'))
+        {
+            var name = Regex.Match(line, @"Function properties for (\w+)");
+            if (name.Success) { current = name.Groups[1].Value; spills = 0; continue; }
+            var spill = Regex.Match(line, @"(\d+) bytes spill stores, (\d+) bytes spill loads");
+            if (spill.Success) { spills = int.Parse(spill.Groups[1].Value) + int.Parse(spill.Groups[2].Value); continue; }
+            var used = Regex.Match(line, @"Used (\d+) registers(?:, (\d+) bytes smem)?");
+            if (used.Success && current is not null)
+                result[current] = (int.Parse(used.Groups[1].Value), used.Groups[2].Success ? int.Parse(used.Groups[2].Value) : 0, spills);
+        }
+        return result;
+    }
+}
