@@ -69,6 +69,41 @@ public class LayerSemanticsTests
         Assert.That(_b.ToArray(dx), Is.EqualTo(new float[] { 0, 10, 20, 0, 0, 0, 0, 0 }));
     }
 
+    [TestCase(6, 8)]
+    [TestCase(5, 7)] // odd sides: the last row and column are not pooled
+    public void TwoByTwoPoolingMatchesAReferenceWithTiesAndNaN(int h, int w)
+    {
+        var r = new RandomStream(9);
+        var g = new Backends.PoolGeometry(3, 2, h, w, 2, 2, 2, 2, 0, 0);
+        // Values from a small set, so windows often tie; a few NaNs.
+        var xs = Enumerable.Range(0, (int)g.InputShape.ElementCount).Select(_ => r.NextInt(20) == 0 ? float.NaN : r.NextInt(4)).ToArray();
+        var dys = Enumerable.Range(0, (int)g.OutputShape.ElementCount).Select(i => (float)(i + 1)).ToArray();
+        var x = Make(g.InputShape, xs);
+        var y = _b.Create(g.OutputShape);
+        var dx = _b.Create(g.InputShape);
+        _b.MaxPoolForward(g, x, y);
+        _b.MaxPoolBackward(g, x, y, Make(g.OutputShape, dys), dx);
+        var expectedY = new float[dys.Length];
+        var expectedDx = new float[xs.Length];
+        for (int plane = 0; plane < 6; plane++)
+            for (int p = 0; p < g.P; p++)
+                for (int q = 0; q < g.Q; q++)
+                {
+                    int best = -1;
+                    foreach (var (dh, dw) in new[] { (0, 0), (0, 1), (1, 0), (1, 1) })
+                    {
+                        int i = (plane * h + 2 * p + dh) * w + 2 * q + dw;
+                        if (best < 0 || xs[i] > xs[best] || (float.IsNaN(xs[i]) && !float.IsNaN(xs[best]))) best = i;
+                        if (float.IsNaN(xs[best])) break;
+                    }
+                    int o = (plane * g.P + p) * g.Q + q;
+                    expectedY[o] = xs[best];
+                    expectedDx[best] += dys[o];
+                }
+        Assert.That(_b.ToArray(y), Is.EqualTo(expectedY));
+        Assert.That(_b.ToArray(dx), Is.EqualTo(expectedDx));
+    }
+
     [Test]
     public void BatchNormTrainingUpdatesRunningStatisticsAndEvaluationUsesThem()
     {
