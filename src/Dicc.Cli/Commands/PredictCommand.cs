@@ -70,7 +70,7 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         bool tenCrop = config.Options.TenCropTest;
         float[] probabilities;
         string device;
-        using (var backend = BackendFactory.Create(settings.Device))
+        using (var backend = Devices.Create(console, settings.Device))
         {
             device = backend.Description;
             var (model, _) = RunModel.Load(backend, run, which);

@@ -46,7 +46,7 @@ public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Se
         PartitionMode partition;
         try { partition = PartitionModes.Parse(settings.Partition); }
         catch (FormatException e) { throw new UsageException($"--partition: {e.Message}"); }
-        using var backend = BackendFactory.Create(settings.Device);
+        using var backend = Devices.Create(console, settings.Device);
         int steps = settings.Steps ?? (backend.Name == "cpu" ? 5 : 200);
         var timing = StepBenchmark.Measure(backend, arch, settings.Width, settings.Batch, steps, partition,
             settings.Json ? null : what => console.MarkupLine($"[grey]timing {what}...[/]"));

@@ -60,7 +60,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
         catch (FormatException e) { throw new UsageException($"--rule: {e.Message}"); }
         var mode = settings.Json ? OutputMode.Json : settings.Quiet ? OutputMode.Quiet : OutputMode.Normal;
 
-        using var backend = BackendFactory.Create(settings.Device);
+        using var backend = Devices.Create(console, settings.Device);
         bool cpu = backend.Name == "cpu";
         var faces = new SyntheticFaceOptions
         {

@@ -60,7 +60,7 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
             "train" => Engine.Data.Split.Train,
             _ => throw new UsageException($"--split: '{settings.Split}' is not test, val or train."),
         };
-        using var backend = BackendFactory.Create(settings.Device);
+        using var backend = Devices.Create(console, settings.Device);
         var (model, config) = RunModel.Load(backend, run, settings.Checkpoint);
         var d = config.Dataset;
         var loadOptions = new DatasetLoadOptions { ClassNames = settings.Classes?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) };

@@ -82,7 +82,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainSettings>
     private TrainingOutcome RunOne(TrainSettings settings, Engine.Data.DatasetSplits data, TrainingOptions options, RunDirectory run,
         DatasetDescription description, bool resume, CancellationToken cancel)
     {
-        using var backend = BackendFactory.Create(settings.Device);
+        using var backend = Devices.Create(console, settings.Device);
         var display = new TrainingDisplay(console, settings.OutputMode, Path.GetFileName(run.Path));
         var trainer = new Trainer(backend, data, options, run, description) { Observer = display };
         var outcome = display.Run(options.Epochs, () => trainer.Run(resume, cancel));

@@ -15,12 +15,30 @@ public static class BackendFactory
     /// <summary>Whether a CUDA backend could be created (a driver, a device and the libraries are present).</summary>
     internal static Func<bool>? CudaAvailable { get; set; }
 
+    /// <summary>Why the latest <c>auto</c> choice fell back to the CPU although a GPU was found (null when it did not).</summary>
+    public static string? AutoFallbackReason { get; private set; }
+
     public static Backend Create(string device)
     {
         ArgumentNullException.ThrowIfNull(device);
         string d = device.Trim().ToLowerInvariant();
         if (d == "cpu") return new CpuBackend();
-        if (d == "auto") return CudaAvailable?.Invoke() == true && CudaFactory is not null ? CudaFactory(0) : new CpuBackend();
+        if (d == "auto")
+        {
+            AutoFallbackReason = null;
+            if (CudaAvailable?.Invoke() != true || CudaFactory is null) return new CpuBackend();
+            try
+            {
+                return CudaFactory(0);
+            }
+            catch (InputException e)
+            {
+                // A GPU that is present but cannot be used (too old, out of memory, a library that fails to
+                // start): auto means "the best that works", so train on the CPU and say why.
+                AutoFallbackReason = e.Message;
+                return new CpuBackend();
+            }
+        }
         if (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal))
         {
             int ordinal = 0;
