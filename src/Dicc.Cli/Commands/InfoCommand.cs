@@ -18,6 +18,12 @@ public sealed class InfoCommand(IAnsiConsole console) : Command<InfoCommand.Sett
         public bool Json { get; init; }
     }
 
+    private static string CpuDescription()
+    {
+        using var cpu = new Engine.Backends.Cpu.CpuBackend();
+        return cpu.Description;
+    }
+
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var cuda = CudaInfo.Probe();
@@ -31,6 +37,7 @@ public sealed class InfoCommand(IAnsiConsole console) : Command<InfoCommand.Sett
             {
                 Avx2.IsSupported ? "AVX2" : null, Fma.IsSupported ? "FMA" : null, Avx512F.IsSupported ? "AVX-512F" : null,
             }.Where(f => f is not null))),
+            ("cpu backend", CpuDescription()),
             ("backends", cuda.IsUsable ? "cpu, cuda" : "cpu (cuda: not usable here, see below)"),
             ("cuda driver", cuda.DriverVersion ?? $"unavailable: {cuda.DriverError}"),
         };
