@@ -63,7 +63,7 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
         using var backend = Devices.Create(console, settings.Device);
         var (model, config) = RunModel.Load(backend, run, settings.Checkpoint);
         var d = config.Dataset;
-        var loadOptions = new DatasetLoadOptions { ClassNames = settings.Classes?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) };
+        var loadOptions = CliValues.LoadOptions("fail", settings.Classes, ImageDataset.DefaultSize, noCache: false);
         using var data = settings.Data is not null
             ? DataArguments.Load(settings.Data, null, null, loadOptions, out _)
             : DataArguments.Load(d.Source, d.ValidationSource, d.TestSource, loadOptions, out _);

@@ -173,11 +173,8 @@ public sealed class TrainSettings : CommandSettings
         return o;
     }
 
-    public DatasetLoadOptions ToLoadOptions() => new()
-    {
-        OnBadImage = OnBadImage is null ? BadInputPolicy.Fail : ParseEnum<BadInputPolicy>("--on-bad-image", OnBadImage),
-        ClassNames = Classes?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-    };
+    public DatasetLoadOptions ToLoadOptions() =>
+        CliValues.LoadOptions(OnBadImage ?? "fail", Classes, ImageDataset.DefaultSize, noCache: false);
 
     public override Spectre.Console.ValidationResult Validate()
     {

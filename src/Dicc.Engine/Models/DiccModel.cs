@@ -43,7 +43,7 @@ public sealed class DiccModel : ExpressionModel
     private readonly Sgd? _mappingSgd;
     private readonly SoftmaxCrossEntropyLoss _subclassLoss, _mappingLoss;
     private readonly StepContext _context;
-    private readonly Scratch _pseudo, _subclassProbabilities, _classLogitsOrProbabilities, _classProbabilities;
+    private readonly Scratch _pseudo, _subclassProbabilities, _classProbabilities;
     private readonly Tensor? _sumMatrix;
     private readonly Sequential _mainRoot;
 
@@ -85,7 +85,6 @@ public sealed class DiccModel : ExpressionModel
         _context = new StepContext { Training = true, Seed = options.Seed };
         _pseudo = new Scratch(backend);
         _subclassProbabilities = new Scratch(backend);
-        _classLogitsOrProbabilities = new Scratch(backend);
         _classProbabilities = new Scratch(backend);
     }
 

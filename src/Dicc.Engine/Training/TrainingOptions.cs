@@ -65,7 +65,7 @@ public sealed record TrainingOptions
     /// <summary>Read the loss back every this many steps (each read is a device sync).</summary>
     public int LogEvery { get; init; } = 10;
 
-    /// <summary>Write report pictures' data and evaluate on validation every epoch (always on).</summary>
+    /// <summary>The parsed <see cref="Schedule"/> starting at <see cref="LearningRate"/>.</summary>
     [JsonIgnore]
     public LearningRateSchedule LearningRateSchedule => LearningRateSchedule.Parse(Schedule, LearningRate);
 
