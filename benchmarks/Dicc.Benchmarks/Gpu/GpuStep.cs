@@ -130,7 +130,7 @@ internal static class GpuStep
             double clusterMs = end.ElapsedMillisecondsSince(start) / steps;
             result["cluster_ms"] = Math.Round(clusterMs, 5);
             result["cluster_share_of_step"] = Math.Round(clusterMs / stepMs, 5);
-            result["cluster_path"] = Engine.Cuda.Kernels.LaunchShapes.UsesFusedClustering(batch, 7, Vgg.FeatureSize(new VggOptions { Width = width }))
+            result["cluster_path"] = Engine.Backends.Cuda.Kernels.LaunchShapes.UsesFusedClustering(batch, 7, Vgg.FeatureSize(new VggOptions { Width = width }))
                 ? "one block" : "multi-block";
         }
         return result;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Dicc.Cli.Infrastructure;
-using Dicc.Engine.Cuda;
+using Dicc.Engine.Backends.Cuda;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -42,7 +42,7 @@ public sealed class InfoCommand(IAnsiConsole console) : Command<InfoCommand.Sett
             ("cuda driver", cuda.DriverVersion ?? $"unavailable: {cuda.DriverError}"),
         };
         for (int i = 0; i < cuda.Devices.Count; i++) rows.Add(($"gpu {i}", cuda.Devices[i].ToString() ?? ""));
-        foreach (var lib in cuda.Libraries.Where(l => l.Library != Engine.Cuda.Native.CudaLibrary.Driver))
+        foreach (var lib in cuda.Libraries.Where(l => l.Library != Engine.Backends.Cuda.Interop.CudaLibrary.Driver))
             rows.Add((lib.Name, lib.IsLoaded ? $"{lib.Version} ({lib.Path})" : $"unavailable: {lib.Error}"));
         if (cuda.NvrtcArchitectures.Count > 0)
             rows.Add(("nvrtc targets", string.Join(" ", cuda.NvrtcArchitectures.Select(a => $"sm_{a}"))));

@@ -58,13 +58,8 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         if (size < crop) throw new UsageException($"--size {size} is smaller than the run's {crop}x{crop} crop.");
         var files = ExpandFiles(settings.Files);
 
-        // Decode like the loaders do: grayscale (PIL's luminance), resized to size x size.
-        int imageBytes = size * size;
-        var pixels = new byte[files.Count * imageBytes];
-        var buffer = Array.Empty<byte>();
-        for (int i = 0; i < files.Count; i++)
-            if (ImageDecoding.DecodeFile(files[i], pixels.AsSpan(i * imageBytes, imageBytes), size, ref buffer) is { } problem)
-                throw new UsageException($"{files[i]}: {problem}.");
+        // Decoded like the loaders do: grayscale (PIL's luminance), resized to size x size.
+        var pixels = FaceImages.Decode(files, size);
 
         var classNames = config.Dataset.ClassNames;
         bool tenCrop = config.Options.TenCropTest;
@@ -160,9 +155,8 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         {
             if (Directory.Exists(argument))
             {
-                var images = Directory.EnumerateFiles(argument).Where(f => ImageDecoding.HasImageExtension(f) && !ImageDecoding.IsIgnoredName(Path.GetFileName(f)))
-                    .Order(StringComparer.Ordinal).ToList();
-                if (images.Count == 0) throw new UsageException($"folder '{argument}' holds no image files ({string.Join(", ", ImageDecoding.Extensions)}).");
+                var images = FaceImages.ListFolder(argument);
+                if (images.Count == 0) throw new UsageException($"folder '{argument}' holds no image files ({string.Join(", ", FaceImages.Extensions)}).");
                 files.AddRange(images);
             }
             else if (File.Exists(argument)) files.Add(argument);

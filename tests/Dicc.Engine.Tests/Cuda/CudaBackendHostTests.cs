@@ -2,10 +2,10 @@ using Dicc.Engine.Backends;
 using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Clustering;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Libraries;
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Libraries;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Randomness;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
@@ -177,7 +177,7 @@ public class CudaBackendHostTests
     [Test]
     public void StatusKinds_AreTheKernelHeadersValues()
     {
-        string header = Dicc.Engine.Cuda.Compilation.KernelSources.Header;
+        string header = Dicc.Engine.Backends.Cuda.Compilation.KernelSources.Header;
         foreach (var (name, kind) in new[]
                  {
                      ("CROSS_ENTROPY_LABEL", DeviceStatusKind.CrossEntropyLabel), ("GATHER_INDEX", DeviceStatusKind.GatherIndex),

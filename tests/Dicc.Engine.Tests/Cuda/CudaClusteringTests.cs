@@ -1,8 +1,7 @@
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Clustering;
-using Dicc.Engine.Cuda.Clustering;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Randomness;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;

@@ -1,5 +1,5 @@
-using Dicc.Engine.Cuda;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
 namespace Dicc.Engine.Tests.Cuda;

@@ -1,4 +1,4 @@
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
 namespace Dicc.Engine.Tests.Cuda;

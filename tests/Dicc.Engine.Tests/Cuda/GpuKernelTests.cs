@@ -1,7 +1,7 @@
 using Dicc.Engine.Backends.Cpu;
-using Dicc.Engine.Cuda.Compilation;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Compilation;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
 

@@ -1,9 +1,9 @@
 using Dicc.Engine.Backends;
 using Dicc.Engine.Backends.Cpu;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Libraries;
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Libraries;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
 

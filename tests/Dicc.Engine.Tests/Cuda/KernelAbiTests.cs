@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
-using Dicc.Engine.Cuda.Compilation;
-using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Compilation;
+using Dicc.Engine.Backends.Cuda.Kernels;
 using NUnit.Framework;
 
 namespace Dicc.Engine.Tests.Cuda;
@@ -137,6 +137,6 @@ public class KernelStructLayoutTests
 
     private static string CType(Type t) =>
         t == typeof(double) ? "double" : t == typeof(float) ? "float" : t == typeof(ulong) ? "u64"
-        : t == typeof(Dicc.Engine.Cuda.Runtime.DevicePointer) ? "pointer"
+        : t == typeof(Dicc.Engine.Backends.Cuda.Runtime.DevicePointer) ? "pointer"
         : t == typeof(int) || t.IsEnum ? "int" : throw new FormatException($"unexpected mirror field type {t}");
 }

@@ -1,7 +1,7 @@
 using System.Text;
-using Dicc.Engine.Cuda.Compilation;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Compilation;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
 namespace Dicc.Engine.Tests.Cuda;
@@ -235,7 +235,7 @@ public class NvrtcCompilationTests
     public unsafe void NvrtcStatus_BecomesACudaExceptionNamingApiAndStatus()
     {
         // A null program is rejected by NVRTC itself: a real failing call.
-        var e = Assert.Throws<CudaException>(() => CudaCheck.ThrowIfFailed(Dicc.Engine.Cuda.Native.Nvrtc.nvrtcCompileProgram(0, 0, null)))!;
+        var e = Assert.Throws<CudaException>(() => CudaCheck.ThrowIfFailed(Dicc.Engine.Backends.Cuda.Interop.Nvrtc.nvrtcCompileProgram(0, 0, null)))!;
         Assert.That(e.Api, Is.EqualTo("nvrtcCompileProgram"));
         Assert.That(e.StatusName, Is.EqualTo("NVRTC_ERROR_INVALID_PROGRAM"));
         Assert.That(e.Message, Does.StartWith("nvrtcCompileProgram failed: NVRTC_ERROR_INVALID_PROGRAM (4)"));

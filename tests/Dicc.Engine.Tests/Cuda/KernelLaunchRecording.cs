@@ -1,8 +1,8 @@
 using System.Text.RegularExpressions;
 using Dicc.Engine.Backends;
-using Dicc.Engine.Cuda.Compilation;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Compilation;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Runtime;
 
 namespace Dicc.Engine.Tests.Cuda;
 

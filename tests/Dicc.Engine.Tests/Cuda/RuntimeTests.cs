@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 using Dicc.Engine.Backends;
-using Dicc.Engine.Cuda.Libraries;
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Libraries;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
 namespace Dicc.Engine.Tests.Cuda;

@@ -1,7 +1,7 @@
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Libraries;
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Libraries;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cuda;

@@ -1,4 +1,4 @@
-using Dicc.Engine.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Kernels;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cuda;

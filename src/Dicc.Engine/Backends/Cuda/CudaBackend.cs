@@ -1,11 +1,11 @@
 using Dicc.Engine.Clustering;
-using Dicc.Engine.Cuda.Compilation;
-using Dicc.Engine.Cuda.Kernels;
-using Dicc.Engine.Cuda.Libraries;
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
+using Dicc.Engine.Backends.Cuda.Compilation;
+using Dicc.Engine.Backends.Cuda.Kernels;
+using Dicc.Engine.Backends.Cuda.Libraries;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
-using static Dicc.Engine.Cuda.Runtime.CudaCheck;
+using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 
 namespace Dicc.Engine.Backends.Cuda;
 

@@ -1,5 +1,4 @@
 using Dicc.Engine.Clustering;
-using Dicc.Engine.Cuda.Clustering;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cuda;

@@ -1,6 +1,6 @@
-using Dicc.Engine.Cuda.Native;
-using Dicc.Engine.Cuda.Runtime;
-using static Dicc.Engine.Cuda.Runtime.CudaCheck;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
+using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 
 namespace Dicc.Engine.Backends.Cuda;
 

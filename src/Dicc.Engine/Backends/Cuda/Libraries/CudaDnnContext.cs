@@ -1,0 +1,402 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
+using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
+
+namespace Dicc.Engine.Backends.Cuda.Libraries;
+
+/// <summary>
+/// The descriptors and algorithms of one convolution geometry, chosen while planning: heuristically
+/// (cudnnGet*Algorithm_v7, preferring deterministic algorithms within the workspace limit) or by measuring
+/// (<see cref="CudaDnnContext.MeasureAlgorithms"/>). <see cref="WorkspaceBytes"/> is what the three passes need.
+/// </summary>
+public sealed class CudnnConvolutionPlan : IDisposable
+{
+    internal CudnnConvolutionPlan(ConvolutionGeometry geometry, CudnnMathType mathType, CudnnTensorDescriptor x, CudnnFilterDescriptor w,
+        CudnnTensorDescriptor y, CudnnTensorDescriptor bias, CudnnConvolutionDescriptor convolution)
+    {
+        Geometry = geometry;
+        MathType = mathType;
+        (X, W, Y, Bias, Convolution) = (x, w, y, bias, convolution);
+    }
+
+    public ConvolutionGeometry Geometry { get; }
+
+    /// <summary>The math the convolution descriptor allows (algorithms needing more are not chosen).</summary>
+    public CudnnMathType MathType { get; }
+
+    public CudnnTensorDescriptor X { get; }
+    public CudnnFilterDescriptor W { get; }
+    public CudnnTensorDescriptor Y { get; }
+    public CudnnTensorDescriptor Bias { get; }
+    public CudnnConvolutionDescriptor Convolution { get; }
+
+    /// <summary>cudnnConvolutionFwdAlgo_t chosen.</summary>
+    public int ForwardAlgorithm { get; internal set; }
+
+    /// <summary>cudnnConvolutionBwdDataAlgo_t chosen.</summary>
+    public int BackwardDataAlgorithm { get; internal set; }
+
+    /// <summary>cudnnConvolutionBwdFilterAlgo_t chosen.</summary>
+    public int BackwardFilterAlgorithm { get; internal set; }
+
+    public long ForwardWorkspaceBytes { get; internal set; }
+    public long BackwardDataWorkspaceBytes { get; internal set; }
+    public long BackwardFilterWorkspaceBytes { get; internal set; }
+
+    public long WorkspaceBytes => Math.Max(ForwardWorkspaceBytes, Math.Max(BackwardDataWorkspaceBytes, BackwardFilterWorkspaceBytes));
+
+    /// <summary>Frees the descriptors now (the context frees them otherwise).</summary>
+    public void Dispose()
+    {
+        Convolution.Dispose();
+        Bias.Dispose();
+        Y.Dispose();
+        W.Dispose();
+        X.Dispose();
+    }
+
+    public override string ToString() =>
+        $"{Geometry}: fwd algo {ForwardAlgorithm} ({ForwardWorkspaceBytes} B), bwd-data algo {BackwardDataAlgorithm} ({BackwardDataWorkspaceBytes} B), " +
+        $"bwd-filter algo {BackwardFilterAlgorithm} ({BackwardFilterWorkspaceBytes} B)";
+}
+
+/// <summary>Descriptors of a batch-normalised tensor ([N,C,H,W], or [N,C] as [N,C,1,1]) and its per-channel parameters.</summary>
+public sealed class CudnnBatchNormPlan : IDisposable
+{
+    internal CudnnBatchNormPlan(CudnnTensorDescriptor x, CudnnTensorDescriptor perChannel) => (X, PerChannel) = (x, perChannel);
+    public CudnnTensorDescriptor X { get; }
+    public CudnnTensorDescriptor PerChannel { get; }
+
+    public void Dispose()
+    {
+        PerChannel.Dispose();
+        X.Dispose();
+    }
+}
+
+/// <summary>Descriptors of a max-pooling geometry.</summary>
+public sealed class CudnnPoolingPlan : IDisposable
+{
+    internal CudnnPoolingPlan(PoolGeometry geometry, CudnnTensorDescriptor x, CudnnTensorDescriptor y, CudnnPoolingDescriptor pooling) =>
+        (Geometry, X, Y, Pooling) = (geometry, x, y, pooling);
+    public PoolGeometry Geometry { get; }
+    public CudnnTensorDescriptor X { get; }
+    public CudnnTensorDescriptor Y { get; }
+    public CudnnPoolingDescriptor Pooling { get; }
+
+    public void Dispose()
+    {
+        Pooling.Dispose();
+        Y.Dispose();
+        X.Dispose();
+    }
+}
+
+/// <summary>
+/// A cuDNN 9 handle bound to a stream, with the float32 NCHW operations of a VGG training step: convolution
+/// forward / backward-data / backward-filter (+ bias), batch normalisation (training, inference, backward;
+/// PyTorch semantics: running statistics with the unbiased variance, saved mean and inverse standard
+/// deviation), max pooling and ReLU. Plans (descriptors, algorithms) are made while planning; the operations
+/// allocate nothing and do not synchronise. Workspaces are the caller's device memory.
+/// </summary>
+public sealed unsafe class CudaDnnContext : CudaResource
+{
+    private nint _handle;
+    private CudaStream _stream;
+
+    public CudaDnnContext(CudaContext context, CudaStream? stream = null) : base(RequireCudnn(context))
+    {
+        context.Bind();
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnCreate(out _handle));
+            _stream = stream ?? context.Stream;
+            ThrowIfFailed(CuDnn.cudnnSetStream(_handle, _stream.Handle));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private static CudaContext RequireCudnn(CudaContext context)
+    {
+        CudaLibraries.Require(CudaLibrary.Cudnn);
+        return context;
+    }
+
+    /// <summary>cuDNN's version as the library encodes it (major * 10000 + minor * 100 + patch for cuDNN 9), without a device.</summary>
+    public static long Version
+    {
+        get
+        {
+            CudaLibraries.Require(CudaLibrary.Cudnn);
+            return (long)CuDnn.cudnnGetVersion();
+        }
+    }
+
+    /// <summary>"9.10.2" from 91002.</summary>
+    public static string FormatVersion(long version) => $"{version / 10000}.{version % 10000 / 100}.{version % 100}";
+
+    public nint Handle
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _handle;
+        }
+    }
+
+    public CudaStream Stream
+    {
+        get => _stream;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Context.Bind();
+            ThrowIfFailed(CuDnn.cudnnSetStream(Handle, value.Handle));
+            _stream = value;
+        }
+    }
+
+    // ---- planning -----------------------------------------------------------------------------------
+
+    public CudnnTensorDescriptor CreateTensorDescriptor(int n, int c, int h, int w) => new(Context, n, c, h, w);
+
+    /// <summary>
+    /// Descriptors and heuristic algorithms for a convolution; each algorithm is the first cuDNN ranks that
+    /// fits <paramref name="workspaceLimitBytes"/>, deterministic ones first when <paramref name="preferDeterministic"/>.
+    /// The default math is full float32 (<see cref="CudnnMathType.Fma"/>): cuDNN's own default may use TF32
+    /// tensor cores on Ampere and later, which is faster and rounds inputs to 10 mantissa bits
+    /// (<see cref="CudnnMathType.TensorOpAllowConversion"/> asks for that explicitly).
+    /// </summary>
+    public CudnnConvolutionPlan PlanConvolution(in ConvolutionGeometry g, long workspaceLimitBytes = 256L << 20,
+        CudnnMathType mathType = CudnnMathType.Fma, bool preferDeterministic = true)
+    {
+        g.Validate();
+        Context.Bind();
+        var plan = new CudnnConvolutionPlan(g, mathType,
+            new CudnnTensorDescriptor(Context, g.N, g.C, g.H, g.W),
+            new CudnnFilterDescriptor(Context, g.K, g.C, g.R, g.S),
+            new CudnnTensorDescriptor(Context, g.N, g.K, g.P, g.Q),
+            new CudnnTensorDescriptor(Context, 1, g.K, 1, 1),
+            new CudnnConvolutionDescriptor(Context, g.PadH, g.PadW, g.StrideH, g.StrideW, mathType));
+        ThrowIfFailed(CuDnn.cudnnGetConvolution2dForwardOutputDim(plan.Convolution.Handle, plan.X.Handle, plan.W.Handle,
+            out int n, out int k, out int p, out int q));
+        if (n != g.N || k != g.K || p != g.P || q != g.Q)
+            throw new InvalidOperationException($"cuDNN computes output [{n},{k},{p},{q}] for {g}, the engine {g.OutputShape}.");
+
+        var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionForwardAlgorithm_v7(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
+            plan.Y.Handle, CuDnn.ForwardAlgorithmCount, out int count, perf));
+        (plan.ForwardAlgorithm, plan.ForwardWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "forward", g);
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.X.Handle, CuDnn.BackwardDataAlgorithmCount, out count, perf));
+        (plan.BackwardDataAlgorithm, plan.BackwardDataWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-data", g);
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.W.Handle, CuDnn.BackwardFilterAlgorithmCount, out count, perf));
+        (plan.BackwardFilterAlgorithm, plan.BackwardFilterWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-filter", g);
+        RefreshWorkspaceSizes(plan);
+        return plan;
+    }
+
+    /// <summary>
+    /// Times every algorithm on real buffers (cudnnFind*AlgorithmEx) and keeps the fastest that fits the
+    /// workspace (deterministic ones first when asked). Writes into y, dx and dw (scratch here). Synchronises.
+    /// </summary>
+    public void MeasureAlgorithms(CudnnConvolutionPlan plan, DevicePointer x, DevicePointer w, DevicePointer y,
+        DevicePointer dx, DevicePointer dw, DevicePointer workspace, long workspaceBytes, bool preferDeterministic = true)
+    {
+        Context.Bind();
+        var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
+        ThrowIfFailed(CuDnn.cudnnFindConvolutionForwardAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
+            plan.Convolution.Handle, plan.Y.Handle, y.Address, CuDnn.ForwardAlgorithmCount, out int count, perf, workspace.Address, (nuint)workspaceBytes));
+        (plan.ForwardAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "forward", plan.Geometry);
+        ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardDataAlgorithmEx(Handle, plan.W.Handle, w.Address, plan.Y.Handle, y.Address,
+            plan.Convolution.Handle, plan.X.Handle, dx.Address, CuDnn.BackwardDataAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
+        (plan.BackwardDataAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-data", plan.Geometry);
+        ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.Y.Handle, y.Address,
+            plan.Convolution.Handle, plan.W.Handle, dw.Address, CuDnn.BackwardFilterAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
+        (plan.BackwardFilterAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-filter", plan.Geometry);
+        RefreshWorkspaceSizes(plan);
+    }
+
+    private void RefreshWorkspaceSizes(CudnnConvolutionPlan plan)
+    {
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionForwardWorkspaceSize(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
+            plan.Y.Handle, plan.ForwardAlgorithm, out nuint fwd));
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardDataWorkspaceSize(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.X.Handle, plan.BackwardDataAlgorithm, out nuint bwdData));
+        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.W.Handle, plan.BackwardFilterAlgorithm, out nuint bwdFilter));
+        plan.ForwardWorkspaceBytes = (long)fwd;
+        plan.BackwardDataWorkspaceBytes = (long)bwdData;
+        plan.BackwardFilterWorkspaceBytes = (long)bwdFilter;
+    }
+
+    /// <summary>
+    /// The first usable algorithm in cuDNN's ranking that fits the workspace and the math type (full float32
+    /// excludes tensor-op entries), deterministic ones first when asked.
+    /// </summary>
+    internal static (int Algorithm, long Workspace) Choose(CudnnConvolutionAlgoPerf* perf, int count, long workspaceLimit,
+        CudnnMathType math, bool preferDeterministic, string pass, in ConvolutionGeometry g)
+    {
+        for (int round = preferDeterministic ? 0 : 1; round < 2; round++)
+            for (int i = 0; i < count; i++)
+            {
+                var p = perf[i];
+                if (p.Status != CudnnStatus.Success || (long)p.Memory > workspaceLimit) continue;
+                if (math == CudnnMathType.Fma && p.MathType is not (CudnnMathType.Fma or CudnnMathType.Default)) continue;
+                if (round == 0 && p.Determinism != CudnnDeterminism.Deterministic) continue;
+                return (p.Algorithm, (long)p.Memory);
+            }
+        throw new InvalidOperationException(
+            $"cuDNN offers no {pass} convolution algorithm for {g} with {math} math within a {workspaceLimit}-byte workspace ({count} candidates).");
+    }
+
+    public CudnnBatchNormPlan PlanBatchNorm(int n, int c, int h = 1, int w = 1)
+    {
+        Context.Bind();
+        var x = new CudnnTensorDescriptor(Context, n, c, h, w);
+        return new CudnnBatchNormPlan(x, new CudnnTensorDescriptor(Context, x));
+    }
+
+    public CudnnPoolingPlan PlanMaxPool(in PoolGeometry g)
+    {
+        g.Validate();
+        Context.Bind();
+        return new CudnnPoolingPlan(g,
+            new CudnnTensorDescriptor(Context, g.N, g.C, g.H, g.W),
+            new CudnnTensorDescriptor(Context, g.N, g.C, g.P, g.Q),
+            new CudnnPoolingDescriptor(Context, g.WindowH, g.WindowW, g.PadH, g.PadW, g.StrideH, g.StrideW));
+    }
+
+    // ---- convolution --------------------------------------------------------------------------------
+
+    /// <summary>y = conv(x, w) (+ bias [K] when not null).</summary>
+    public void ConvolutionForward(CudnnConvolutionPlan plan, DevicePointer x, DevicePointer w, DevicePointer bias, DevicePointer y,
+        DevicePointer workspace, long workspaceBytes)
+    {
+        RequireWorkspace(plan.ForwardWorkspaceBytes, workspaceBytes);
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnConvolutionForward(Handle, &one, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
+            plan.Convolution.Handle, plan.ForwardAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.Y.Handle, y.Address));
+        if (!bias.IsNull)
+            ThrowIfFailed(CuDnn.cudnnAddTensor(Handle, &one, plan.Bias.Handle, bias.Address, &one, plan.Y.Handle, y.Address));
+    }
+
+    /// <summary>dx = dL/dx from dy and w.</summary>
+    public void ConvolutionBackwardData(CudnnConvolutionPlan plan, DevicePointer dy, DevicePointer w, DevicePointer dx,
+        DevicePointer workspace, long workspaceBytes)
+    {
+        RequireWorkspace(plan.BackwardDataWorkspaceBytes, workspaceBytes);
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnConvolutionBackwardData(Handle, &one, plan.W.Handle, w.Address, plan.Y.Handle, dy.Address,
+            plan.Convolution.Handle, plan.BackwardDataAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.X.Handle, dx.Address));
+    }
+
+    /// <summary>dw = dL/dw (overwritten) and, when dbias is not null, dbias = sums of dy over N, P, Q.</summary>
+    public void ConvolutionBackwardFilter(CudnnConvolutionPlan plan, DevicePointer x, DevicePointer dy, DevicePointer dw,
+        DevicePointer dbias, DevicePointer workspace, long workspaceBytes)
+    {
+        RequireWorkspace(plan.BackwardFilterWorkspaceBytes, workspaceBytes);
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnConvolutionBackwardFilter(Handle, &one, plan.X.Handle, x.Address, plan.Y.Handle, dy.Address,
+            plan.Convolution.Handle, plan.BackwardFilterAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.W.Handle, dw.Address));
+        if (!dbias.IsNull)
+            ThrowIfFailed(CuDnn.cudnnConvolutionBackwardBias(Handle, &one, plan.Y.Handle, dy.Address, &zero, plan.Bias.Handle, dbias.Address));
+    }
+
+    // ---- batch normalisation ------------------------------------------------------------------------
+
+    /// <summary>
+    /// Training mode: y = gamma (x - mean) / sqrt(var + eps) + beta with batch statistics;
+    /// running = (1 - momentum) running + momentum batch (unbiased variance for the running variance);
+    /// saves mean and 1 / sqrt(var + eps) for the backward pass.
+    /// </summary>
+    public void BatchNormForwardTraining(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer y, DevicePointer gamma, DevicePointer beta,
+        double momentum, double epsilon, DevicePointer runningMean, DevicePointer runningVar, DevicePointer saveMean, DevicePointer saveInvStd)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnBatchNormalizationForwardTraining(Handle, CudnnBatchNormMode.Spatial, &one, &zero,
+            plan.X.Handle, x.Address, plan.X.Handle, y.Address, plan.PerChannel.Handle, gamma.Address, beta.Address, momentum,
+            runningMean.Address, runningVar.Address, epsilon, saveMean.Address, saveInvStd.Address));
+    }
+
+    /// <summary>Evaluation mode with the running statistics.</summary>
+    public void BatchNormForwardInference(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer y, DevicePointer gamma, DevicePointer beta,
+        DevicePointer runningMean, DevicePointer runningVar, double epsilon)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnBatchNormalizationForwardInference(Handle, CudnnBatchNormMode.Spatial, &one, &zero,
+            plan.X.Handle, x.Address, plan.X.Handle, y.Address, plan.PerChannel.Handle, gamma.Address, beta.Address,
+            runningMean.Address, runningVar.Address, epsilon));
+    }
+
+    /// <summary>Backward of the training forward: dx, dgamma, dbeta (overwritten), from the saved statistics.</summary>
+    public void BatchNormBackward(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer dy, DevicePointer gamma, DevicePointer saveMean,
+        DevicePointer saveInvStd, double epsilon, DevicePointer dx, DevicePointer dgamma, DevicePointer dbeta)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnBatchNormalizationBackward(Handle, CudnnBatchNormMode.Spatial, &one, &zero, &one, &zero,
+            plan.X.Handle, x.Address, plan.X.Handle, dy.Address, plan.X.Handle, dx.Address, plan.PerChannel.Handle, gamma.Address,
+            dgamma.Address, dbeta.Address, epsilon, saveMean.Address, saveInvStd.Address));
+    }
+
+    // ---- pooling and activation ---------------------------------------------------------------------
+
+    public void MaxPoolForward(CudnnPoolingPlan plan, DevicePointer x, DevicePointer y)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnPoolingForward(Handle, plan.Pooling.Handle, &one, plan.X.Handle, x.Address, &zero, plan.Y.Handle, y.Address));
+    }
+
+    public void MaxPoolBackward(CudnnPoolingPlan plan, DevicePointer x, DevicePointer y, DevicePointer dy, DevicePointer dx)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnPoolingBackward(Handle, plan.Pooling.Handle, &one, plan.Y.Handle, y.Address, plan.Y.Handle, dy.Address,
+            plan.X.Handle, x.Address, &zero, plan.X.Handle, dx.Address));
+    }
+
+    /// <summary>y = max(x, 0) over a tensor of <paramref name="shape"/>.</summary>
+    public void ReluForward(CudnnActivationDescriptor relu, CudnnTensorDescriptor shape, DevicePointer x, DevicePointer y)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnActivationForward(Handle, relu.Handle, &one, shape.Handle, x.Address, &zero, shape.Handle, y.Address));
+    }
+
+    /// <summary>dx = dy where y &gt; 0 (x is the forward input, y its output).</summary>
+    public void ReluBackward(CudnnActivationDescriptor relu, CudnnTensorDescriptor shape, DevicePointer x, DevicePointer y,
+        DevicePointer dy, DevicePointer dx)
+    {
+        float one = 1f, zero = 0f;
+        Context.Bind();
+        ThrowIfFailed(CuDnn.cudnnActivationBackward(Handle, relu.Handle, &one, shape.Handle, y.Address, shape.Handle, dy.Address,
+            shape.Handle, x.Address, &zero, shape.Handle, dx.Address));
+    }
+
+    private static void RequireWorkspace(long needed, long given)
+    {
+        if (given < needed) throw new ArgumentException($"The convolution needs a {needed}-byte workspace; {given} bytes were given.");
+    }
+
+    internal override int DisposalRank => 1;
+
+    private protected override void Release()
+    {
+        if (_handle == 0) return;
+        CuDnn.cudnnDestroy(_handle);
+        _handle = 0;
+    }
+}

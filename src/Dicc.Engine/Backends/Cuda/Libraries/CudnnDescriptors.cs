@@ -1,0 +1,177 @@
+using Dicc.Engine.Backends.Cuda.Interop;
+using Dicc.Engine.Backends.Cuda.Runtime;
+using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
+
+namespace Dicc.Engine.Backends.Cuda.Libraries;
+
+/// <summary>A cuDNN descriptor (host-side shape information), owned by the context like every other handle.</summary>
+public abstract class CudnnDescriptor : CudaResource
+{
+    private protected nint _handle;
+
+    private protected CudnnDescriptor(CudaContext context) : base(RequireCudnn(context)) { }
+
+    private static CudaContext RequireCudnn(CudaContext context)
+    {
+        CudaLibraries.Require(CudaLibrary.Cudnn); // before registering anything
+        return context;
+    }
+
+    public nint Handle
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _handle;
+        }
+    }
+
+    internal override int DisposalRank => 2;
+}
+
+/// <summary>A dense float32 NCHW tensor shape.</summary>
+public sealed class CudnnTensorDescriptor : CudnnDescriptor
+{
+    public CudnnTensorDescriptor(CudaContext context, int n, int c, int h, int w) : base(context)
+    {
+        (N, C, H, W) = (n, c, h, w);
+        ThrowIfFailed(CuDnn.cudnnCreateTensorDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnSetTensor4dDescriptor(_handle, CudnnTensorFormat.Nchw, CudnnDataType.Float, n, c, h, w));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The per-channel [1, C, 1, 1] descriptor cuDNN's spatial batch normalisation wants for x's shape.</summary>
+    internal CudnnTensorDescriptor(CudaContext context, CudnnTensorDescriptor x) : base(context)
+    {
+        (N, C, H, W) = (1, x.C, 1, 1);
+        ThrowIfFailed(CuDnn.cudnnCreateTensorDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnDeriveBNTensorDescriptor(_handle, x.Handle, CudnnBatchNormMode.Spatial));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public int N { get; }
+    public int C { get; }
+    public int H { get; }
+    public int W { get; }
+
+    private protected override void Release()
+    {
+        if (_handle != 0) CuDnn.cudnnDestroyTensorDescriptor(_handle);
+        _handle = 0;
+    }
+}
+
+/// <summary>Float32 convolution weights [K, C, R, S] (NCHW order).</summary>
+public sealed class CudnnFilterDescriptor : CudnnDescriptor
+{
+    public CudnnFilterDescriptor(CudaContext context, int k, int c, int r, int s) : base(context)
+    {
+        ThrowIfFailed(CuDnn.cudnnCreateFilterDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnSetFilter4dDescriptor(_handle, CudnnDataType.Float, CudnnTensorFormat.Nchw, k, c, r, s));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private protected override void Release()
+    {
+        if (_handle != 0) CuDnn.cudnnDestroyFilterDescriptor(_handle);
+        _handle = 0;
+    }
+}
+
+/// <summary>A 2-D cross-correlation (PyTorch's Conv2d) with float32 accumulation.</summary>
+public sealed class CudnnConvolutionDescriptor : CudnnDescriptor
+{
+    public CudnnConvolutionDescriptor(CudaContext context, int padH, int padW, int strideH, int strideW, CudnnMathType mathType)
+        : base(context)
+    {
+        ThrowIfFailed(CuDnn.cudnnCreateConvolutionDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnSetConvolution2dDescriptor(_handle, padH, padW, strideH, strideW, 1, 1,
+                CudnnConvolutionMode.CrossCorrelation, CudnnDataType.Float));
+            ThrowIfFailed(CuDnn.cudnnSetConvolutionMathType(_handle, mathType));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private protected override void Release()
+    {
+        if (_handle != 0) CuDnn.cudnnDestroyConvolutionDescriptor(_handle);
+        _handle = 0;
+    }
+}
+
+/// <summary>Max pooling (deterministic backward: the gradient goes to one maximum, as on the CPU).</summary>
+public sealed class CudnnPoolingDescriptor : CudnnDescriptor
+{
+    public CudnnPoolingDescriptor(CudaContext context, int windowH, int windowW, int padH, int padW, int strideH, int strideW)
+        : base(context)
+    {
+        ThrowIfFailed(CuDnn.cudnnCreatePoolingDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnSetPooling2dDescriptor(_handle, CudnnPoolingMode.MaxDeterministic, CudnnNanPropagation.NotPropagate,
+                windowH, windowW, padH, padW, strideH, strideW));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private protected override void Release()
+    {
+        if (_handle != 0) CuDnn.cudnnDestroyPoolingDescriptor(_handle);
+        _handle = 0;
+    }
+}
+
+/// <summary>A ReLU activation.</summary>
+public sealed class CudnnActivationDescriptor : CudnnDescriptor
+{
+    public CudnnActivationDescriptor(CudaContext context) : base(context)
+    {
+        ThrowIfFailed(CuDnn.cudnnCreateActivationDescriptor(out _handle));
+        try
+        {
+            ThrowIfFailed(CuDnn.cudnnSetActivationDescriptor(_handle, CudnnActivationMode.Relu, CudnnNanPropagation.NotPropagate, 0.0));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private protected override void Release()
+    {
+        if (_handle != 0) CuDnn.cudnnDestroyActivationDescriptor(_handle);
+        _handle = 0;
+    }
+}

@@ -1,0 +1,66 @@
+namespace Dicc.Engine.Backends.Cuda.Runtime;
+
+/// <summary>A CUDA, NVRTC, cuBLAS or cuDNN call failed: the API, the status name and the library's text.</summary>
+public class CudaException : Exception
+{
+    public CudaException(string api, string statusName, int statusCode, string description, string? detail = null)
+        : base(Format(api, statusName, statusCode, description, detail))
+    {
+        Api = api;
+        StatusName = statusName;
+        StatusCode = statusCode;
+    }
+
+    public CudaException(string message) : base(message)
+    {
+        Api = "";
+        StatusName = "";
+    }
+
+    public CudaException(string message, Exception inner) : base(message, inner)
+    {
+        Api = "";
+        StatusName = "";
+    }
+
+    /// <summary>The function that failed, e.g. "cuMemAlloc_v2".</summary>
+    public string Api { get; }
+
+    /// <summary>The status as the library names it, e.g. "CUDA_ERROR_OUT_OF_MEMORY".</summary>
+    public string StatusName { get; }
+
+    /// <summary>The numeric status.</summary>
+    public int StatusCode { get; }
+
+    private static string Format(string api, string name, int code, string description, string? detail)
+    {
+        string text = $"{api} failed: {name} ({code})";
+        if (!string.IsNullOrWhiteSpace(description) && description != name) text += $": {description}";
+        if (!string.IsNullOrWhiteSpace(detail)) text += $" [{detail.Trim()}]";
+        return text;
+    }
+}
+
+/// <summary>
+/// CUDA cannot be used here: a library is missing (the message names what was searched), no NVIDIA driver,
+/// or no device. Every CUDA entry point throws this, and only this, for an unusable machine.
+/// </summary>
+public sealed class CudaUnavailableException : CudaException
+{
+    public CudaUnavailableException(string message) : base(message) { }
+    public CudaUnavailableException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>CUDA C source did not compile; the message carries the NVRTC log.</summary>
+public sealed class CudaCompilationException : CudaException
+{
+    public CudaCompilationException(string programName, string log, string options)
+        : base($"NVRTC could not compile {programName} (options: {options}):{Environment.NewLine}{log.TrimEnd()}")
+    {
+        ProgramName = programName;
+        Log = log;
+    }
+
+    public string ProgramName { get; }
+    public string Log { get; }
+}

@@ -1,0 +1,104 @@
+using Dicc.Engine.Backends.Cuda.Interop;
+using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
+
+namespace Dicc.Engine.Backends.Cuda.Runtime;
+
+/// <summary>An ordered queue of device work. Work on one stream runs in order; streams run concurrently.</summary>
+public sealed class CudaStream : CudaResource
+{
+    private nint _handle;
+
+    internal CudaStream(CudaContext context, bool nonBlocking) : base(context)
+    {
+        context.Bind();
+        ThrowIfFailed(CudaDriver.cuStreamCreate(out _handle, nonBlocking ? CudaDriver.StreamNonBlocking : 0));
+    }
+
+    private CudaStream(CudaContext context, nint handle) : base(context, owned: false) => _handle = handle;
+
+    /// <summary>
+    /// A view of a stream created elsewhere, e.g. an application's <c>cudaStream_t</c> on the same device (the
+    /// CUDA runtime uses the primary context too); 0 is the legacy default stream. Disposing the view leaves
+    /// the stream alone.
+    /// </summary>
+    public static CudaStream Wrap(CudaContext context, nint handle)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new CudaStream(context, handle);
+    }
+
+    /// <summary>The CUstream handle (for cuBLAS, cuDNN, or an embedding application).</summary>
+    public nint Handle
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _handle;
+        }
+    }
+
+    /// <summary>Blocks until everything queued so far has finished.</summary>
+    public void Synchronize()
+    {
+        Context.Bind();
+        ThrowIfFailed(CudaDriver.cuStreamSynchronize(Handle));
+    }
+
+    /// <summary>True when all queued work has finished (does not block).</summary>
+    public bool IsIdle
+    {
+        get
+        {
+            Context.Bind();
+            var r = CudaDriver.cuStreamQuery(Handle);
+            if (r == CuResult.NotReady) return false;
+            ThrowIfFailed(r);
+            return true;
+        }
+    }
+
+    /// <summary>Makes later work on this stream wait until <paramref name="evt"/> has completed (no host wait).</summary>
+    public void Wait(CudaEvent evt)
+    {
+        Context.Bind();
+        ThrowIfFailed(CudaDriver.cuStreamWaitEvent(Handle, evt.Handle, 0));
+    }
+
+    /// <summary>
+    /// Starts recording instead of running: work queued on this stream until <see cref="EndCapture"/> becomes a
+    /// graph that can be replayed with one launch. Nothing may synchronise the stream (or, in global mode, the
+    /// device) while capturing.
+    /// </summary>
+    public void BeginCapture(StreamCaptureMode mode = StreamCaptureMode.ThreadLocal)
+    {
+        Context.Bind();
+        ThrowIfFailed(CudaDriver.cuStreamBeginCapture_v2(Handle, mode));
+    }
+
+    /// <summary>Ends the capture and instantiates the recorded work as an executable graph owned by the context.</summary>
+    public CudaGraph EndCapture()
+    {
+        Context.Bind();
+        ThrowIfFailed(CudaDriver.cuStreamEndCapture(Handle, out nint graph));
+        return new CudaGraph(Context, graph);
+    }
+
+    public bool IsCapturing
+    {
+        get
+        {
+            Context.Bind();
+            ThrowIfFailed(CudaDriver.cuStreamIsCapturing(Handle, out var status));
+            return status != CuStreamCaptureStatus.None;
+        }
+    }
+
+    internal override int DisposalRank => 7;
+
+    private protected override void Release()
+    {
+        if (_handle == 0 || !IsOwned) return;
+        CudaDriver.cuStreamDestroy_v2(_handle);
+        _handle = 0;
+    }
+}
