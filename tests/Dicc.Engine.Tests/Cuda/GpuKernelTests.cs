@@ -11,7 +11,7 @@ namespace Dicc.Engine.Tests.Cuda;
 [Category("Gpu")]
 public class GpuKernelTests : GpuFixture
 {
-    private CoreKernels _kernels = null!;
+    private DeviceKernels _kernels = null!;
     private CpuBackend _cpu = null!;
     private string _cacheDir = "";
 
@@ -20,7 +20,7 @@ public class GpuKernelTests : GpuFixture
     {
         // A private cache: the first load compiles with NVRTC, so this also checks NVRTC against the real device.
         _cacheDir = Path.Combine(Path.GetTempPath(), "dicc-gpu-kernels-" + Guid.NewGuid().ToString("N"));
-        _kernels = CoreKernels.Load(Context, new KernelModuleLoader(new KernelCache(_cacheDir), KernelModuleLoader.Default.PrebuiltDirectory));
+        _kernels = DeviceKernels.Load(Context, new KernelModuleLoader(new KernelCache(_cacheDir), KernelModuleLoader.Default.PrebuiltDirectory));
         foreach (var m in _kernels.Modules) TestContext.Progress.WriteLine($"{m.Name}: {m.Origin}");
         _cpu = new CpuBackend();
     }
@@ -58,10 +58,10 @@ public class GpuKernelTests : GpuFixture
     [Test]
     public void KernelsFromACacheHit_LoadAndRun()
     {
-        var again = CoreKernels.Load(Context, new KernelModuleLoader(new KernelCache(_cacheDir), prebuiltDirectory: null));
+        var again = DeviceKernels.Load(Context, new KernelModuleLoader(new KernelCache(_cacheDir), prebuiltDirectory: null));
         Assert.That(again.Modules.Select(m => m.Origin), Has.All.StartWith("cache"));
         using var x = Context.Allocate<float>(5);
-        again.Fill(null, x.DevicePointer, 4.25f, 5);
+        again.Elementwise.Fill(null, x.DevicePointer, 4.25f, 5);
         Assert.That(Read(x), Is.All.EqualTo(4.25f));
     }
 
@@ -77,9 +77,9 @@ public class GpuKernelTests : GpuFixture
         using var y = Context.Allocate<float>(n);
         using var dx = Context.Allocate<float>(n);
         using var prod = Context.Allocate<float>(n);
-        _kernels.ReluForward(null, x.DevicePointer, y.DevicePointer, n);
-        _kernels.ReluBackward(null, y.DevicePointer, dy.DevicePointer, dx.DevicePointer, n);
-        _kernels.Multiply(null, x.DevicePointer, dy.DevicePointer, prod.DevicePointer, n);
+        _kernels.Elementwise.ReluForward(null, x.DevicePointer, y.DevicePointer, n);
+        _kernels.Elementwise.ReluBackward(null, y.DevicePointer, dy.DevicePointer, dx.DevicePointer, n);
+        _kernels.Elementwise.Multiply(null, x.DevicePointer, dy.DevicePointer, prod.DevicePointer, n);
 
         Tensor cx = Cpu(xs, n), cdy = Cpu(dys, n), cy = _cpu.Create(new Shape(n)), cdx = _cpu.Create(new Shape(n)), cp = _cpu.Create(new Shape(n));
         _cpu.ReluForward(cx, cy);
@@ -89,7 +89,7 @@ public class GpuKernelTests : GpuFixture
         Assert.That(Read(dx), Is.EqualTo(_cpu.ToArray(cdx)));
         Assert.That(Read(prod), Is.EqualTo(_cpu.ToArray(cp)));
 
-        _kernels.Fill(null, y.DevicePointer, -0.375f, n);
+        _kernels.Elementwise.Fill(null, y.DevicePointer, -0.375f, n);
         Assert.That(Read(y), Is.All.EqualTo(-0.375f));
     }
 
@@ -102,7 +102,7 @@ public class GpuKernelTests : GpuFixture
         using var x = Upload(xs);
         using var y = Context.Allocate<float>(n);
         using var mask = Context.Allocate<float>(n);
-        _kernels.DropoutForward(null, x.DevicePointer, y.DevicePointer, mask.DevicePointer, n, p, seed, offset);
+        _kernels.Dropout.Forward(null, x.DevicePointer, y.DevicePointer, mask.DevicePointer, n, p, seed, offset);
 
         Tensor cx = Cpu(xs, n), cy = _cpu.Create(new Shape(n)), cm = _cpu.Create(new Shape(n));
         _cpu.DropoutForward(cx, cy, cm, p, seed, offset);
@@ -127,7 +127,7 @@ public class GpuKernelTests : GpuFixture
         {
             var gs = TestSupport.RandomFloats(n, 100 + (ulong)step);
             using var g = Upload(gs);
-            _kernels.SgdStep(null, w.DevicePointer, g.DevicePointer, v.DevicePointer, n, 0.01f, 0.9f, 5e-4f, nesterov);
+            _kernels.Optimizer.SgdStep(null, w.DevicePointer, g.DevicePointer, v.DevicePointer, n, 0.01f, 0.9f, 5e-4f, nesterov);
             _cpu.CopyIn<float>(cg, gs);
             _cpu.SgdStep(cw, cg, cv, 0.01f, 0.9f, 5e-4f, nesterov);
         }
@@ -144,7 +144,7 @@ public class GpuKernelTests : GpuFixture
         var zs = TestSupport.RandomFloats(rows * k, 41, scale: 8f);
         using var z = Upload(zs);
         using var p = Context.Allocate<float>(rows * k);
-        _kernels.Softmax(null, z.DevicePointer, p.DevicePointer, rows, k);
+        _kernels.Softmax.Softmax(null, z.DevicePointer, p.DevicePointer, rows, k);
         Tensor cz = Cpu(zs, rows, k), cp = _cpu.Create(new Shape(rows, k));
         _cpu.Softmax(cz, cp);
         // Float sums over up to k/128 + 7 terms per row against the CPU's double sum: a few ulp.
@@ -166,10 +166,10 @@ public class GpuKernelTests : GpuFixture
         using var w = Upload(weights);
         using var loss = Context.Allocate<float>(1);
         using var dz = Context.Allocate<float>(rows * k);
-        using var ws = Context.Allocate<float>(CoreKernels.CrossEntropyWorkspaceFloats(rows));
+        using var ws = Context.Allocate<float>(SoftmaxKernels.CrossEntropyWorkspaceFloats(rows));
         using var status = Context.Allocate<int>(1);
-        _kernels.SoftmaxCrossEntropy(null, z.DevicePointer, y.DevicePointer, weighted ? w.DevicePointer : DevicePointer.Null,
-            loss.DevicePointer, dz.DevicePointer, ws, status.DevicePointer, rows, k);
+        _kernels.Softmax.CrossEntropy(null, z.DevicePointer, y.DevicePointer, weighted ? w.DevicePointer : DevicePointer.Null,
+            loss.DevicePointer, dz.DevicePointer, ws.DevicePointer, status.DevicePointer, rows, k, DevicePointer.Null);
 
         Tensor cz = Cpu(zs, rows, k), cy = _cpu.Create(new Shape(rows), DType.Int32), cw = Cpu(weights, k);
         _cpu.CopyIn<int>(cy, labels);
@@ -191,10 +191,10 @@ public class GpuKernelTests : GpuFixture
         using var z = Upload(TestSupport.RandomFloats(rows * k, 61));
         using var y = Upload(new[] { 0, 1, 2, 4, 3, -1 }); // row 3 is the first invalid one
         using var loss = Context.Allocate<float>(1);
-        using var ws = Context.Allocate<float>(CoreKernels.CrossEntropyWorkspaceFloats(rows));
+        using var ws = Context.Allocate<float>(SoftmaxKernels.CrossEntropyWorkspaceFloats(rows));
         using var status = Context.Allocate<int>(1);
-        _kernels.SoftmaxCrossEntropy(null, z.DevicePointer, y.DevicePointer, DevicePointer.Null, loss.DevicePointer,
-            DevicePointer.Null, ws, status.DevicePointer, rows, k);
+        _kernels.Softmax.CrossEntropy(null, z.DevicePointer, y.DevicePointer, DevicePointer.Null, loss.DevicePointer,
+            DevicePointer.Null, ws.DevicePointer, status.DevicePointer, rows, k, DevicePointer.Null);
         Context.Stream.Synchronize();
         Assert.That(rows - status.ToArray()[0], Is.EqualTo(3));
         Assert.That(float.IsNaN(loss.ToArray()[0]), Is.True);

@@ -72,7 +72,7 @@ public class KernelAbiTests
     [Test]
     public void LaunchBlockSizes_AreTheDocumentedOnes()
     {
-        var documented = TrainingKernels.BlockThreads.Concat(ClusteringKernels.BlockThreads).ToDictionary();
+        var documented = KernelLaunchRecording.UnloadedLaunchers().All.SelectMany(l => l.BlockThreads).ToDictionary();
         foreach (var l in _launches.Where(l => documented.ContainsKey(l.Kernel)))
             Assert.That(l.Config.Block.X, Is.EqualTo((uint)documented[l.Kernel]), l.Kernel);
         foreach (var l in _launches)

@@ -46,8 +46,16 @@ public class KernelSourceTests
     }
 
     [Test]
-    public void CoreKernelModules_AreAllEmbedded() =>
-        Assert.That(KernelSources.Modules, Is.SupersetOf(CoreKernels.ModuleNames));
+    public void EveryModule_HasExactlyOneLauncherClassNamedAfterIt()
+    {
+        var launchers = KernelLaunchRecording.UnloadedLaunchers().All.ToList();
+        Assert.That(launchers.Select(l => l.Module), Is.EquivalentTo(KernelSources.Modules), "one launcher class per kernels/*.cu");
+        foreach (var l in launchers)
+        {
+            string stem = Path.GetFileNameWithoutExtension(l.Module);
+            Assert.That(l.GetType().Name, Is.EqualTo(char.ToUpperInvariant(stem[0]) + stem[1..] + "Kernels"), l.Module);
+        }
+    }
 
     [Test]
     public void SourceHash_IgnoresCarriageReturnsAndSeesEveryCharacter()

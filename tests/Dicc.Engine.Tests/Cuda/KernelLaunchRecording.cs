@@ -10,7 +10,7 @@ namespace Dicc.Engine.Tests.Cuda;
 internal sealed record RecordedLaunch(string Module, string Kernel, LaunchConfig Config, int[] Sizes, string Kinds);
 
 /// <summary>
-/// Runs every launcher of the engine (CoreKernels, TrainingKernels, ClusteringKernels) against recording kernels,
+/// Runs every launcher of the engine (<see cref="DeviceKernels"/>, one class per kernels/*.cu) against recording kernels,
 /// without a GPU, with the shapes the CUDA backend uses (VGG layers, a DICC batch): what each launch would pass
 /// to cuLaunchKernel can then be checked against the kernels NVRTC compiles.
 /// </summary>
@@ -26,6 +26,15 @@ internal static unsafe class KernelLaunchRecording
         }
     }
 
+    private sealed class NoLaunch : IKernelLauncher
+    {
+        public static readonly NoLaunch Instance = new();
+        public void Launch(nint function, in LaunchConfig config, nint stream, void** arguments, int* sizes, byte* kinds, int count) { }
+    }
+
+    /// <summary>Every launcher over kernels that launch nothing (to inspect the launchers themselves).</summary>
+    public static DeviceKernels UnloadedLaunchers() => new(null, 1, (_, name) => new CudaKernel(null, null, 1, name, NoLaunch.Instance));
+
     public static IReadOnlyList<RecordedLaunch> RecordAll()
     {
         var launches = new List<RecordedLaunch>();
@@ -33,42 +42,40 @@ internal static unsafe class KernelLaunchRecording
         var p = new DevicePointer(0x7000_0000);
         const int sms = 132;
 
-        var core = new CoreKernels(null, sms, Resolve);
-        core.Fill(null, p, 1f, 1000);
-        core.ReluForward(null, p, p, 1000);
-        core.ReluBackward(null, p, p, p, 1000);
-        core.Multiply(null, p, p, p, 1000);
-        core.DropoutForward(null, p, p, p, 1000, 0.5f, 7, 1L << 32);
-        core.SgdStep(null, p, p, p, 1000, 0.01f, 0.9f, 5e-4f, false);
-        core.Softmax(null, p, p, 32, 253);
-        core.SoftmaxCrossEntropy(null, p, p, p, p, p, p, p, 32, 253, p);
+        var k = new DeviceKernels(null, sms, Resolve);
+        k.Elementwise.Fill(null, p, 1f, 1000);
+        k.Elementwise.ReluForward(null, p, p, 1000);
+        k.Elementwise.ReluBackward(null, p, p, p, 1000);
+        k.Elementwise.Multiply(null, p, p, p, 1000);
+        k.Dropout.Forward(null, p, p, p, 1000, 0.5f, 7, 1L << 32);
+        k.Optimizer.SgdStep(null, p, p, p, 1000, 0.01f, 0.9f, 5e-4f, false);
+        k.Softmax.Softmax(null, p, p, 32, 253);
+        k.Softmax.CrossEntropy(null, p, p, p, p, p, p, p, 32, 253, p);
 
-        var training = new TrainingKernels(sms, Resolve);
         foreach (var (n, c, spatial) in new[] { (256, 64, 44 * 44), (8, 512, 1), (2, 7, 1) })
         {
-            training.BatchNormTrainingForward(null, p, p, p, p, p, p, p, p, n, c, spatial, 0.1f, 1e-5f, p);
-            training.BatchNormInferenceForward(null, p, p, p, p, p, p, n, c, spatial, 1e-5f, p);
-            training.BatchNormBackward(null, p, p, p, p, p, p, p, p, n, c, spatial, p);
-            training.ChannelSums(null, p, p, n, c, spatial, p);
-            training.AddChannelBias(null, p, p, n, c, spatial);
+            k.Normalization.TrainingForward(null, p, p, p, p, p, p, p, p, n, c, spatial, 0.1f, 1e-5f, p);
+            k.Normalization.InferenceForward(null, p, p, p, p, p, p, n, c, spatial, 1e-5f, p);
+            k.Normalization.Backward(null, p, p, p, p, p, p, p, p, n, c, spatial, p);
+            k.Bias.ChannelSums(null, p, p, n, c, spatial, p);
+            k.Bias.AddChannelBias(null, p, p, n, c, spatial);
         }
         var pool = new PoolGeometry(32, 64, 44, 44, 2, 2, 2, 2, 0, 0);
-        training.MaxPoolForward(null, p, p, pool);
-        training.MaxPoolBackward(null, p, p, p, pool);
-        training.AddRowBias(null, p, p, 32, 7);
-        training.ColumnSums(null, p, p, 32, 7);
-        training.CheckIndices(null, p, 32, 100, (int)DeviceStatusKind.CropIndex, p);
-        training.Gather(null, p, 100, p, p, 32, p);
+        k.Pooling.MaxPoolForward(null, p, p, pool);
+        k.Pooling.MaxPoolBackward(null, p, p, p, pool);
+        k.Bias.AddRowBias(null, p, p, 32, 7);
+        k.Bias.ColumnSums(null, p, p, 32, 7);
+        k.Data.CheckIndices(null, p, 32, 100, DeviceStatusKind.CropIndex, p);
+        k.Data.Gather(null, p, 100, p, p, 32, p);
         foreach (var mode in new[] { CropMode.Random, CropMode.Center, CropMode.TenCrop })
-            training.CropImages(null, p, p, p, 100, 48, 48, 32, mode, 44, 1, 0);
+            k.Data.CropImages(null, p, p, p, 100, 48, 48, 32, mode, 44, 1, 0);
 
-        var clustering = new ClusteringKernels(sms, Resolve);
         var state = new ClusterState { Centers = p, Seen = p, Step = p, SubCounts = p, SubOffsets = p };
         var work = new ClusterWork { Sums = p, Distances = p, ClassMax = p, Counts = p, Starts = p, Order = p, NonFinite = p, Abort = p };
         // The largest fused batch for a 7-class, 512-wide problem: its dynamic shared memory is the most the fused kernel asks for.
         int fusedN = Enumerable.Range(1, LaunchShapes.FusedBatchLimit).Last(n => LaunchShapes.UsesFusedClustering(n, 7, 512));
-        clustering.Fused(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = fusedN, Classes = 7, Dim = 512 }, state, p);
-        clustering.MultiBlock(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = 4096, Classes = 7, Dim = 512, Partition = 1 }, state, work, p);
+        k.Clustering.Fused(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = fusedN, Classes = 7, Dim = 512 }, state, p);
+        k.Clustering.MultiBlock(null, p, p, p, new ClusterShape { Keep = 0.99, Blend = 0.01, N = 4096, Classes = 7, Dim = 512, Partition = 1 }, state, work, p);
         return launches;
     }
 

@@ -72,7 +72,7 @@ public sealed partial class CudaBackend
         var plan = PlanConvolution(g);
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
         _dnn.ConvolutionForward(plan, P(x), P(w), DevicePointer.Null, P(y), ws, bytes);
-        if (bias is not null) _training.AddChannelBias(_stream, P(y), P(bias), g.N, g.K, g.P * g.Q);
+        if (bias is not null) _kernels.Bias.AddChannelBias(_stream, P(y), P(bias), g.N, g.K, g.P * g.Q);
     }
 
     protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
@@ -88,7 +88,7 @@ public sealed partial class CudaBackend
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
         _dnn.ConvolutionBackwardFilter(plan, P(x), P(dy), P(dw), DevicePointer.Null, ws, bytes);
         if (dbias is null) return;
-        var scratch = _biasScratch.Ensure(TrainingKernels.ChannelSumsWorkspaceBytes(g.N, g.K, g.P * g.Q));
-        _training.ChannelSums(_stream, P(dy), P(dbias), g.N, g.K, g.P * g.Q, scratch);
+        var scratch = _biasScratch.Ensure(BiasKernels.ChannelSumsWorkspaceBytes(g.N, g.K, g.P * g.Q));
+        _kernels.Bias.ChannelSums(_stream, P(dy), P(dbias), g.N, g.K, g.P * g.Q, scratch);
     }
 }

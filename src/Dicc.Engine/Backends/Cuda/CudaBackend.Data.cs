@@ -11,10 +11,10 @@ public sealed partial class CudaBackend
     {
         int count = images.Shape[0], height = images.Shape[1], width = images.Shape[2], n = checked((int)indices.ElementCount);
         if (n == 0) return;
-        _training.CheckIndices(_stream, P(indices), n, count, (int)DeviceStatusKind.CropIndex, _status.Record);
-        _training.CropImages(_stream, P(images), P(indices), P(output), count, height, width, n, mode, crop, seed, firstSample);
+        _kernels.Data.CheckIndices(_stream, P(indices), n, count, DeviceStatusKind.CropIndex, _status.Record);
+        _kernels.Data.CropImages(_stream, P(images), P(indices), P(output), count, height, width, n, mode, crop, seed, firstSample);
     }
 
     protected override void GatherCore(Tensor values, Tensor indices, Tensor output) =>
-        _training.Gather(_stream, P(values), checked((int)values.ElementCount), P(indices), P(output), checked((int)indices.ElementCount), _status.Record);
+        _kernels.Data.Gather(_stream, P(values), checked((int)values.ElementCount), P(indices), P(output), checked((int)indices.ElementCount), _status.Record);
 }

@@ -13,7 +13,7 @@ public sealed partial class CudaBackend
         if (n == 0) return;
         // y [n, out] = x [n, in] w^T, w [out, in]
         _blas.GemmRowMajor(false, true, n, fout, fin, 1f, P(x), fin, P(w), fin, 0f, P(y), fout);
-        if (b is not null) _training.AddRowBias(_stream, P(y), P(b), n, fout);
+        if (b is not null) _kernels.Bias.AddRowBias(_stream, P(y), P(b), n, fout);
     }
 
     protected override void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout)
@@ -22,14 +22,14 @@ public sealed partial class CudaBackend
         if (dx is not null && n > 0) _blas.GemmRowMajor(false, false, n, fin, fout, 1f, P(dy), fout, P(w), fin, 0f, P(dx), fin);
         // dw [out, in] = dy^T [out, n] x [n, in] (k = n = 0 writes zeros, as the CPU)
         _blas.GemmRowMajor(true, false, fout, fin, n, 1f, P(dy), fout, P(x), fin, 0f, P(dw), fin);
-        if (db is not null) _training.ColumnSums(_stream, P(dy), P(db), n, fout);
+        if (db is not null) _kernels.Bias.ColumnSums(_stream, P(dy), P(db), n, fout);
     }
 
     protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
     {
         int rows = logits.Shape[0], k = logits.Shape[1];
         if (rows == 0 || k == 0) return;
-        _core.Softmax(_stream, P(logits), P(probabilities), rows, k);
+        _kernels.Softmax.Softmax(_stream, P(logits), P(probabilities), rows, k);
     }
 
     protected override void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
@@ -38,12 +38,12 @@ public sealed partial class CudaBackend
         if (rows == 0 || k == 0)
         {
             // The CPU's 0 / 0 (rows == 0), or every label out of range (k == 0: the first row's).
-            _core.Fill(_stream, P(loss), float.NaN, 1);
-            if (rows > 0) _training.CheckIndices(_stream, P(labels), rows, 0, (int)DeviceStatusKind.CrossEntropyLabel, _status.Record);
+            _kernels.Elementwise.Fill(_stream, P(loss), float.NaN, 1);
+            if (rows > 0) _kernels.Data.CheckIndices(_stream, P(labels), rows, 0, DeviceStatusKind.CrossEntropyLabel, _status.Record);
             return;
         }
-        var workspace = _crossEntropyScratch.Ensure(CoreKernels.CrossEntropyWorkspaceFloats(rows) * sizeof(float));
-        _core.SoftmaxCrossEntropy(_stream, P(logits), P(labels), PointerOrNull(classWeights), P(loss), PointerOrNull(dlogits), workspace,
+        var workspace = _crossEntropyScratch.Ensure(SoftmaxKernels.CrossEntropyWorkspaceFloats(rows) * sizeof(float));
+        _kernels.Softmax.CrossEntropy(_stream, P(logits), P(labels), PointerOrNull(classWeights), P(loss), PointerOrNull(dlogits), workspace,
             _crossEntropyStatus.Pointer, rows, k, _status.Record);
     }
 }

@@ -15,8 +15,8 @@ public sealed partial class CudaBackend
         Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
     {
         var (n, c, spatial) = NormalizationDims(x);
-        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
-        _training.BatchNormTrainingForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), P(saveMean), P(saveInvStd),
+        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        _kernels.Normalization.TrainingForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), P(saveMean), P(saveInvStd),
             n, c, spatial, momentum, epsilon, scratch);
     }
 
@@ -25,15 +25,15 @@ public sealed partial class CudaBackend
     {
         var (n, c, spatial) = NormalizationDims(x);
         if (n == 0) return;
-        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
-        _training.BatchNormInferenceForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), n, c, spatial, epsilon, scratch);
+        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        _kernels.Normalization.InferenceForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), n, c, spatial, epsilon, scratch);
     }
 
     protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd, Tensor dx,
         Tensor dgamma, Tensor dbeta)
     {
         var (n, c, spatial) = NormalizationDims(x);
-        var scratch = _normalizationScratch.Ensure(TrainingKernels.BatchNormWorkspaceBytes(n, c, spatial));
-        _training.BatchNormBackward(_stream, P(x), P(dy), P(gamma), P(saveMean), P(saveInvStd), P(dx), P(dgamma), P(dbeta), n, c, spatial, scratch);
+        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        _kernels.Normalization.Backward(_stream, P(x), P(dy), P(gamma), P(saveMean), P(saveInvStd), P(dx), P(dgamma), P(dbeta), n, c, spatial, scratch);
     }
 }

@@ -7,8 +7,8 @@ namespace Dicc.Engine.Backends.Cuda;
 // order; these kernels do exactly that, and sum overlapping windows' gradients in the CPU's order.
 public sealed partial class CudaBackend
 {
-    protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y) => _training.MaxPoolForward(_stream, P(x), P(y), g);
+    protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y) => _kernels.Pooling.MaxPoolForward(_stream, P(x), P(y), g);
 
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) =>
-        _training.MaxPoolBackward(_stream, P(x), P(dy), P(dx), g);
+        _kernels.Pooling.MaxPoolBackward(_stream, P(x), P(dy), P(dx), g);
 }

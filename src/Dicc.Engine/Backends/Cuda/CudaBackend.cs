@@ -58,9 +58,7 @@ public sealed unsafe partial class CudaBackend : Backend
     private readonly DeviceStatusMonitor _status;
     private readonly CudaBlas _blas;
     private readonly CudaDnnContext _dnn;
-    private readonly CoreKernels _core;
-    private readonly TrainingKernels _training;
-    private readonly ClusteringKernels _clustering;
+    private readonly DeviceKernels _kernels;
     private readonly DeviceAllocation _blasWorkspace, _crossEntropyStatus;
     private readonly Dictionary<ConvolutionGeometry, CudnnConvolutionPlan> _convolutionPlans = [];
     private readonly GrowOnlyScratch _workspace, _normalizationScratch, _crossEntropyScratch, _biasScratch;
@@ -86,10 +84,7 @@ public sealed unsafe partial class CudaBackend : Backend
         ThrowIfFailed(CuBlas.cublasSetWorkspace_v2(_blas.Handle, _blasWorkspace.Pointer.Address, (nuint)_blasWorkspace.Bytes));
         _dnn = new CudaDnnContext(context, _stream);
 
-        var loader = options.KernelLoader ?? KernelModuleLoader.Default;
-        _core = CoreKernels.Load(context, loader);
-        _training = TrainingKernels.Load(context, loader);
-        _clustering = ClusteringKernels.Load(context, loader);
+        _kernels = DeviceKernels.Load(context, options.KernelLoader);
 
         _workspaceLimit = options.ConvolutionWorkspaceLimitBytes ?? Math.Min(1L << 30, context.Device.TotalMemoryBytes / 8);
         _workspace = new GrowOnlyScratch(_pool);
@@ -219,7 +214,7 @@ public sealed unsafe partial class CudaBackend : Backend
 
     internal DeviceMemoryPool Pool => _pool;
     internal DeviceStatusMonitor Status => _status;
-    internal ClusteringKernels ClusteringKernels => _clustering;
+    internal ClusteringKernels ClusteringKernels => _kernels.Clustering;
 
     // ---- memory -----------------------------------------------------------------------------------
 
@@ -260,25 +255,25 @@ public sealed unsafe partial class CudaBackend : Backend
         ThrowIfFailed(CudaDriver.cuMemcpyDtoDAsync_v2(P(dst).Address, P(src).Address, (nuint)bytes, _stream.Handle));
     }
 
-    protected override void FillCore(Tensor dst, float value) => _core.Fill(_stream, P(dst), value, dst.ElementCount);
+    protected override void FillCore(Tensor dst, float value) => _kernels.Elementwise.Fill(_stream, P(dst), value, dst.ElementCount);
 
     /// <summary>Waits for every op issued so far; throws a failed device-side check as the CPU backend would.</summary>
     public override void Synchronize() => _status.Check(_stream);
 
     // ---- elementwise and optimiser --------------------------------------------------------------------
 
-    protected override void ReluForwardCore(Tensor x, Tensor y) => _core.ReluForward(_stream, P(x), P(y), x.ElementCount);
+    protected override void ReluForwardCore(Tensor x, Tensor y) => _kernels.Elementwise.ReluForward(_stream, P(x), P(y), x.ElementCount);
 
-    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx) => _core.ReluBackward(_stream, P(y), P(dy), P(dx), y.ElementCount);
+    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx) => _kernels.Elementwise.ReluBackward(_stream, P(y), P(dy), P(dx), y.ElementCount);
 
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset) =>
-        _core.DropoutForward(_stream, P(x), P(y), P(mask), x.ElementCount, p, seed, offset);
+        _kernels.Dropout.Forward(_stream, P(x), P(y), P(mask), x.ElementCount, p, seed, offset);
 
-    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result) => _core.Multiply(_stream, P(a), P(b), P(result), a.ElementCount);
+    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result) => _kernels.Elementwise.Multiply(_stream, P(a), P(b), P(result), a.ElementCount);
 
     protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate, float momentumFactor,
         float weightDecay, bool nesterov) =>
-        _core.SgdStep(_stream, P(weights), P(grads), P(momentum), weights.ElementCount, learningRate, momentumFactor, weightDecay, nesterov);
+        _kernels.Optimizer.SgdStep(_stream, P(weights), P(grads), P(momentum), weights.ElementCount, learningRate, momentumFactor, weightDecay, nesterov);
 
     // ---- clustering ---------------------------------------------------------------------------------
 

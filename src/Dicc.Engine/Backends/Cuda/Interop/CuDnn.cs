@@ -52,18 +52,6 @@ public enum CudnnMathType
     Fma = 3,
 }
 
-/// <summary>cudnnNanPropagation_t.</summary>
-internal enum CudnnNanPropagation { NotPropagate = 0, Propagate = 1 }
-
-/// <summary>cudnnPoolingMode_t.</summary>
-internal enum CudnnPoolingMode { Max = 0, AverageIncludePadding = 1, AverageExcludePadding = 2, MaxDeterministic = 3 }
-
-/// <summary>cudnnActivationMode_t.</summary>
-internal enum CudnnActivationMode { Sigmoid = 0, Relu = 1, Tanh = 2, ClippedRelu = 3, Elu = 4, Identity = 5 }
-
-/// <summary>cudnnBatchNormMode_t.</summary>
-internal enum CudnnBatchNormMode { PerActivation = 0, Spatial = 1, SpatialPersistent = 2 }
-
 /// <summary>cudnnDeterminism_t.</summary>
 internal enum CudnnDeterminism { NonDeterministic = 0, Deterministic = 1 }
 
@@ -111,50 +99,6 @@ internal static unsafe partial class CuDnn
         int k, int c, int h, int w);
     [LibraryImport(Lib)]
     public static partial CudnnStatus cudnnAddTensor(nint handle, float* alpha, nint aDesc, ulong a, float* beta, nint cDesc, ulong c);
-
-    // ---- cudnn_ops: pooling ----
-    [LibraryImport(Lib)] public static partial CudnnStatus cudnnCreatePoolingDescriptor(out nint desc);
-    [LibraryImport(Lib)] public static partial CudnnStatus cudnnDestroyPoolingDescriptor(nint desc);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnSetPooling2dDescriptor(nint desc, CudnnPoolingMode mode, CudnnNanPropagation nan,
-        int windowHeight, int windowWidth, int verticalPadding, int horizontalPadding, int verticalStride, int horizontalStride);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnPoolingForward(nint handle, nint poolingDesc, float* alpha, nint xDesc, ulong x,
-        float* beta, nint yDesc, ulong y);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnPoolingBackward(nint handle, nint poolingDesc, float* alpha, nint yDesc, ulong y,
-        nint dyDesc, ulong dy, nint xDesc, ulong x, float* beta, nint dxDesc, ulong dx);
-
-    // ---- cudnn_ops: activation ----
-    [LibraryImport(Lib)] public static partial CudnnStatus cudnnCreateActivationDescriptor(out nint desc);
-    [LibraryImport(Lib)] public static partial CudnnStatus cudnnDestroyActivationDescriptor(nint desc);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnSetActivationDescriptor(nint desc, CudnnActivationMode mode, CudnnNanPropagation reluNan, double coef);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnActivationForward(nint handle, nint activationDesc, float* alpha, nint xDesc, ulong x,
-        float* beta, nint yDesc, ulong y);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnActivationBackward(nint handle, nint activationDesc, float* alpha, nint yDesc, ulong y,
-        nint dyDesc, ulong dy, nint xDesc, ulong x, float* beta, nint dxDesc, ulong dx);
-
-    // ---- cudnn_ops: batch normalisation ----
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnDeriveBNTensorDescriptor(nint derivedBnDesc, nint xDesc, CudnnBatchNormMode mode);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnBatchNormalizationForwardTraining(nint handle, CudnnBatchNormMode mode,
-        float* alpha, float* beta, nint xDesc, ulong x, nint yDesc, ulong y,
-        nint bnScaleBiasMeanVarDesc, ulong bnScale, ulong bnBias, double exponentialAverageFactor,
-        ulong resultRunningMean, ulong resultRunningVariance, double epsilon, ulong resultSaveMean, ulong resultSaveInvVariance);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnBatchNormalizationForwardInference(nint handle, CudnnBatchNormMode mode,
-        float* alpha, float* beta, nint xDesc, ulong x, nint yDesc, ulong y,
-        nint bnScaleBiasMeanVarDesc, ulong bnScale, ulong bnBias, ulong estimatedMean, ulong estimatedVariance, double epsilon);
-    [LibraryImport(Lib)]
-    public static partial CudnnStatus cudnnBatchNormalizationBackward(nint handle, CudnnBatchNormMode mode,
-        float* alphaDataDiff, float* betaDataDiff, float* alphaParamDiff, float* betaParamDiff,
-        nint xDesc, ulong x, nint dyDesc, ulong dy, nint dxDesc, ulong dx,
-        nint dBnScaleBiasDesc, ulong bnScale, ulong dBnScaleResult, ulong dBnBiasResult, double epsilon,
-        ulong savedMean, ulong savedInvVariance);
 
     // ---- cudnn_cnn: convolution descriptor ----
     [LibraryImport(Lib)] public static partial CudnnStatus cudnnCreateConvolutionDescriptor(out nint desc);

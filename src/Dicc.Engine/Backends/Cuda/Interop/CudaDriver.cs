@@ -71,27 +71,6 @@ internal enum CuFunctionAttribute
     MaxDynamicSharedSizeBytes = 8,
 }
 
-/// <summary>CUstreamCaptureMode (cuda.h 12.6).</summary>
-public enum StreamCaptureMode
-{
-    /// <summary>Other threads may not make potentially unsafe API calls while this stream captures.</summary>
-    Global = 0,
-
-    /// <summary>Only this thread is restricted while capturing.</summary>
-    ThreadLocal = 1,
-
-    /// <summary>No restrictions; the caller promises not to mix capture with unsafe calls.</summary>
-    Relaxed = 2,
-}
-
-/// <summary>CUstreamCaptureStatus (cuda.h 12.6).</summary>
-internal enum CuStreamCaptureStatus
-{
-    None = 0,
-    Active = 1,
-    Invalidated = 2,
-}
-
 internal static unsafe partial class CudaDriver
 {
     private const string Lib = "dicc-cuda";
@@ -164,15 +143,6 @@ internal static unsafe partial class CudaDriver
         uint gridDimX, uint gridDimY, uint gridDimZ,
         uint blockDimX, uint blockDimY, uint blockDimZ,
         uint sharedMemBytes, nint stream, void** kernelParams, void** extra);
-
-    // ---- stream capture and graphs ----
-    [LibraryImport(Lib)] public static partial CuResult cuStreamBeginCapture_v2(nint stream, StreamCaptureMode mode);
-    [LibraryImport(Lib)] public static partial CuResult cuStreamEndCapture(nint stream, out nint graph);
-    [LibraryImport(Lib)] public static partial CuResult cuStreamIsCapturing(nint stream, out CuStreamCaptureStatus status);
-    [LibraryImport(Lib)] public static partial CuResult cuGraphInstantiateWithFlags(out nint graphExec, nint graph, ulong flags);
-    [LibraryImport(Lib)] public static partial CuResult cuGraphLaunch(nint graphExec, nint stream);
-    [LibraryImport(Lib)] public static partial CuResult cuGraphExecDestroy(nint graphExec);
-    [LibraryImport(Lib)] public static partial CuResult cuGraphDestroy(nint graph);
 
     /// <summary>"CUDA_ERROR_..." for a status, or null when the driver does not know it.</summary>
     public static string? ErrorName(CuResult status) =>

@@ -11,6 +11,8 @@ namespace Dicc.Engine.Backends.Cuda.Kernels;
 [StructLayout(LayoutKind.Sequential)]
 internal struct NormShape
 {
+    public static implicit operator KernelArgument(in NormShape value) => KernelArgument.Struct(value);
+
     public int N, C, Spatial, Segments;
     public float Momentum, Epsilon;
 }
@@ -19,6 +21,8 @@ internal struct NormShape
 [StructLayout(LayoutKind.Sequential)]
 internal struct PoolShape
 {
+    public static implicit operator KernelArgument(in PoolShape value) => KernelArgument.Struct(value);
+
     public int Planes, H, W, WindowH, WindowW, StrideH, StrideW, PadH, PadW, P, Q;
 
     public static PoolShape Of(in PoolGeometry g) => new()
@@ -32,6 +36,8 @@ internal struct PoolShape
 [StructLayout(LayoutKind.Sequential)]
 internal struct CropShape
 {
+    public static implicit operator KernelArgument(in CropShape value) => KernelArgument.Struct(value);
+
     public ulong Seed, FirstSample, Stream;
     public int Count, Height, Width, N, Mode, Crop;
 }
@@ -40,6 +46,8 @@ internal struct CropShape
 [StructLayout(LayoutKind.Sequential)]
 internal struct ClusterShape
 {
+    public static implicit operator KernelArgument(in ClusterShape value) => KernelArgument.Struct(value);
+
     public double Keep, Blend;
     public int N, Classes, Dim, Partition;
 }
@@ -48,6 +56,8 @@ internal struct ClusterShape
 [StructLayout(LayoutKind.Sequential)]
 internal struct ClusterState
 {
+    public static implicit operator KernelArgument(in ClusterState value) => KernelArgument.Struct(value);
+
     public DevicePointer Centers, Seen, Step, SubCounts, SubOffsets;
 }
 
@@ -55,6 +65,8 @@ internal struct ClusterState
 [StructLayout(LayoutKind.Sequential)]
 internal struct ClusterWork
 {
+    public static implicit operator KernelArgument(in ClusterWork value) => KernelArgument.Struct(value);
+
     public DevicePointer Sums, Distances, ClassMax, Counts, Starts, Order, NonFinite, Abort;
 }
 

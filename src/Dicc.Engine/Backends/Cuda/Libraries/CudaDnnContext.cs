@@ -61,44 +61,11 @@ public sealed class CudnnConvolutionPlan : IDisposable
         $"bwd-filter algo {BackwardFilterAlgorithm} ({BackwardFilterWorkspaceBytes} B)";
 }
 
-/// <summary>Descriptors of a batch-normalised tensor ([N,C,H,W], or [N,C] as [N,C,1,1]) and its per-channel parameters.</summary>
-public sealed class CudnnBatchNormPlan : IDisposable
-{
-    internal CudnnBatchNormPlan(CudnnTensorDescriptor x, CudnnTensorDescriptor perChannel) => (X, PerChannel) = (x, perChannel);
-    public CudnnTensorDescriptor X { get; }
-    public CudnnTensorDescriptor PerChannel { get; }
-
-    public void Dispose()
-    {
-        PerChannel.Dispose();
-        X.Dispose();
-    }
-}
-
-/// <summary>Descriptors of a max-pooling geometry.</summary>
-public sealed class CudnnPoolingPlan : IDisposable
-{
-    internal CudnnPoolingPlan(PoolGeometry geometry, CudnnTensorDescriptor x, CudnnTensorDescriptor y, CudnnPoolingDescriptor pooling) =>
-        (Geometry, X, Y, Pooling) = (geometry, x, y, pooling);
-    public PoolGeometry Geometry { get; }
-    public CudnnTensorDescriptor X { get; }
-    public CudnnTensorDescriptor Y { get; }
-    public CudnnPoolingDescriptor Pooling { get; }
-
-    public void Dispose()
-    {
-        Pooling.Dispose();
-        Y.Dispose();
-        X.Dispose();
-    }
-}
-
 /// <summary>
-/// A cuDNN 9 handle bound to a stream, with the float32 NCHW operations of a VGG training step: convolution
-/// forward / backward-data / backward-filter (+ bias), batch normalisation (training, inference, backward;
-/// PyTorch semantics: running statistics with the unbiased variance, saved mean and inverse standard
-/// deviation), max pooling and ReLU. Plans (descriptors, algorithms) are made while planning; the operations
-/// allocate nothing and do not synchronise. Workspaces are the caller's device memory.
+/// A cuDNN 9 handle bound to a stream, with the float32 NCHW convolutions of a VGG training step: forward,
+/// backward-data and backward-filter (+ bias). Batch normalisation, pooling and ReLU are our own kernels
+/// (docs/gpu.md says why). Plans (descriptors, algorithms) are made while planning; the operations allocate
+/// nothing and do not synchronise. Workspaces are the caller's device memory.
 /// </summary>
 public sealed unsafe class CudaDnnContext : CudaResource
 {
@@ -256,23 +223,6 @@ public sealed unsafe class CudaDnnContext : CudaResource
             $"cuDNN offers no {pass} convolution algorithm for {g} with {math} math within a {workspaceLimit}-byte workspace ({count} candidates).");
     }
 
-    public CudnnBatchNormPlan PlanBatchNorm(int n, int c, int h = 1, int w = 1)
-    {
-        Context.Bind();
-        var x = new CudnnTensorDescriptor(Context, n, c, h, w);
-        return new CudnnBatchNormPlan(x, new CudnnTensorDescriptor(Context, x));
-    }
-
-    public CudnnPoolingPlan PlanMaxPool(in PoolGeometry g)
-    {
-        g.Validate();
-        Context.Bind();
-        return new CudnnPoolingPlan(g,
-            new CudnnTensorDescriptor(Context, g.N, g.C, g.H, g.W),
-            new CudnnTensorDescriptor(Context, g.N, g.C, g.P, g.Q),
-            new CudnnPoolingDescriptor(Context, g.WindowH, g.WindowW, g.PadH, g.PadW, g.StrideH, g.StrideW));
-    }
-
     // ---- convolution --------------------------------------------------------------------------------
 
     /// <summary>y = conv(x, w) (+ bias [K] when not null).</summary>
@@ -310,80 +260,6 @@ public sealed unsafe class CudaDnnContext : CudaResource
             plan.Convolution.Handle, plan.BackwardFilterAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.W.Handle, dw.Address));
         if (!dbias.IsNull)
             ThrowIfFailed(CuDnn.cudnnConvolutionBackwardBias(Handle, &one, plan.Y.Handle, dy.Address, &zero, plan.Bias.Handle, dbias.Address));
-    }
-
-    // ---- batch normalisation ------------------------------------------------------------------------
-
-    /// <summary>
-    /// Training mode: y = gamma (x - mean) / sqrt(var + eps) + beta with batch statistics;
-    /// running = (1 - momentum) running + momentum batch (unbiased variance for the running variance);
-    /// saves mean and 1 / sqrt(var + eps) for the backward pass.
-    /// </summary>
-    public void BatchNormForwardTraining(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer y, DevicePointer gamma, DevicePointer beta,
-        double momentum, double epsilon, DevicePointer runningMean, DevicePointer runningVar, DevicePointer saveMean, DevicePointer saveInvStd)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnBatchNormalizationForwardTraining(Handle, CudnnBatchNormMode.Spatial, &one, &zero,
-            plan.X.Handle, x.Address, plan.X.Handle, y.Address, plan.PerChannel.Handle, gamma.Address, beta.Address, momentum,
-            runningMean.Address, runningVar.Address, epsilon, saveMean.Address, saveInvStd.Address));
-    }
-
-    /// <summary>Evaluation mode with the running statistics.</summary>
-    public void BatchNormForwardInference(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer y, DevicePointer gamma, DevicePointer beta,
-        DevicePointer runningMean, DevicePointer runningVar, double epsilon)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnBatchNormalizationForwardInference(Handle, CudnnBatchNormMode.Spatial, &one, &zero,
-            plan.X.Handle, x.Address, plan.X.Handle, y.Address, plan.PerChannel.Handle, gamma.Address, beta.Address,
-            runningMean.Address, runningVar.Address, epsilon));
-    }
-
-    /// <summary>Backward of the training forward: dx, dgamma, dbeta (overwritten), from the saved statistics.</summary>
-    public void BatchNormBackward(CudnnBatchNormPlan plan, DevicePointer x, DevicePointer dy, DevicePointer gamma, DevicePointer saveMean,
-        DevicePointer saveInvStd, double epsilon, DevicePointer dx, DevicePointer dgamma, DevicePointer dbeta)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnBatchNormalizationBackward(Handle, CudnnBatchNormMode.Spatial, &one, &zero, &one, &zero,
-            plan.X.Handle, x.Address, plan.X.Handle, dy.Address, plan.X.Handle, dx.Address, plan.PerChannel.Handle, gamma.Address,
-            dgamma.Address, dbeta.Address, epsilon, saveMean.Address, saveInvStd.Address));
-    }
-
-    // ---- pooling and activation ---------------------------------------------------------------------
-
-    public void MaxPoolForward(CudnnPoolingPlan plan, DevicePointer x, DevicePointer y)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnPoolingForward(Handle, plan.Pooling.Handle, &one, plan.X.Handle, x.Address, &zero, plan.Y.Handle, y.Address));
-    }
-
-    public void MaxPoolBackward(CudnnPoolingPlan plan, DevicePointer x, DevicePointer y, DevicePointer dy, DevicePointer dx)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnPoolingBackward(Handle, plan.Pooling.Handle, &one, plan.Y.Handle, y.Address, plan.Y.Handle, dy.Address,
-            plan.X.Handle, x.Address, &zero, plan.X.Handle, dx.Address));
-    }
-
-    /// <summary>y = max(x, 0) over a tensor of <paramref name="shape"/>.</summary>
-    public void ReluForward(CudnnActivationDescriptor relu, CudnnTensorDescriptor shape, DevicePointer x, DevicePointer y)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnActivationForward(Handle, relu.Handle, &one, shape.Handle, x.Address, &zero, shape.Handle, y.Address));
-    }
-
-    /// <summary>dx = dy where y &gt; 0 (x is the forward input, y its output).</summary>
-    public void ReluBackward(CudnnActivationDescriptor relu, CudnnTensorDescriptor shape, DevicePointer x, DevicePointer y,
-        DevicePointer dy, DevicePointer dx)
-    {
-        float one = 1f, zero = 0f;
-        Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnActivationBackward(Handle, relu.Handle, &one, shape.Handle, y.Address, shape.Handle, dy.Address,
-            shape.Handle, x.Address, &zero, shape.Handle, dx.Address));
     }
 
     private static void RequireWorkspace(long needed, long given)

@@ -47,22 +47,6 @@ public sealed class CudnnTensorDescriptor : CudnnDescriptor
         }
     }
 
-    /// <summary>The per-channel [1, C, 1, 1] descriptor cuDNN's spatial batch normalisation wants for x's shape.</summary>
-    internal CudnnTensorDescriptor(CudaContext context, CudnnTensorDescriptor x) : base(context)
-    {
-        (N, C, H, W) = (1, x.C, 1, 1);
-        ThrowIfFailed(CuDnn.cudnnCreateTensorDescriptor(out _handle));
-        try
-        {
-            ThrowIfFailed(CuDnn.cudnnDeriveBNTensorDescriptor(_handle, x.Handle, CudnnBatchNormMode.Spatial));
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
-    }
-
     public int N { get; }
     public int C { get; }
     public int H { get; }
@@ -122,56 +106,6 @@ public sealed class CudnnConvolutionDescriptor : CudnnDescriptor
     private protected override void Release()
     {
         if (_handle != 0) CuDnn.cudnnDestroyConvolutionDescriptor(_handle);
-        _handle = 0;
-    }
-}
-
-/// <summary>Max pooling (deterministic backward: the gradient goes to one maximum, as on the CPU).</summary>
-public sealed class CudnnPoolingDescriptor : CudnnDescriptor
-{
-    public CudnnPoolingDescriptor(CudaContext context, int windowH, int windowW, int padH, int padW, int strideH, int strideW)
-        : base(context)
-    {
-        ThrowIfFailed(CuDnn.cudnnCreatePoolingDescriptor(out _handle));
-        try
-        {
-            ThrowIfFailed(CuDnn.cudnnSetPooling2dDescriptor(_handle, CudnnPoolingMode.MaxDeterministic, CudnnNanPropagation.NotPropagate,
-                windowH, windowW, padH, padW, strideH, strideW));
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
-    }
-
-    private protected override void Release()
-    {
-        if (_handle != 0) CuDnn.cudnnDestroyPoolingDescriptor(_handle);
-        _handle = 0;
-    }
-}
-
-/// <summary>A ReLU activation.</summary>
-public sealed class CudnnActivationDescriptor : CudnnDescriptor
-{
-    public CudnnActivationDescriptor(CudaContext context) : base(context)
-    {
-        ThrowIfFailed(CuDnn.cudnnCreateActivationDescriptor(out _handle));
-        try
-        {
-            ThrowIfFailed(CuDnn.cudnnSetActivationDescriptor(_handle, CudnnActivationMode.Relu, CudnnNanPropagation.NotPropagate, 0.0));
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
-    }
-
-    private protected override void Release()
-    {
-        if (_handle != 0) CuDnn.cudnnDestroyActivationDescriptor(_handle);
         _handle = 0;
     }
 }

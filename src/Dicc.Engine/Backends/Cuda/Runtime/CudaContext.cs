@@ -94,9 +94,6 @@ public sealed class CudaContext : IDisposable
     /// <summary>Page-locked host memory, for truly asynchronous copies.</summary>
     public CudaPinnedHostBuffer<T> AllocatePinned<T>(long count) where T : unmanaged => new(this, count);
 
-    /// <summary>One device allocation carved into aligned views: the way to plan a step's memory.</summary>
-    public CudaDeviceArena CreateArena(long capacityBytes) => new(this, capacityBytes);
-
     /// <summary>Loads a module from PTX (NUL-terminated text), a cubin or a fatbin image.</summary>
     public CudaModule LoadModule(ReadOnlySpan<byte> image, string name) => new(this, image, name);
 

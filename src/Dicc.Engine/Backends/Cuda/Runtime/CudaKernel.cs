@@ -16,7 +16,7 @@ public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint SharedMem
 
 /// <summary>
 /// Where a packed launch goes: the driver, or a recorder in tests. The sizes and kinds describe each argument
-/// (bytes; <see cref="CudaKernel.ArgumentKind{T}"/>); both are null for a launch without arguments.
+/// (bytes; <see cref="KernelArgument.Kind"/>); both are null for a launch without arguments.
 /// </summary>
 internal unsafe interface IKernelLauncher
 {
@@ -25,13 +25,14 @@ internal unsafe interface IKernelLauncher
 
 /// <summary>
 /// A kernel of a loaded module. Launches are typed and allocation-free: <c>Launch(config, stream, a1, a2, ...)</c>
-/// copies each argument to the stack, packs pointers to them into a stack array and calls cuLaunchKernel.
+/// takes the arguments as <see cref="KernelArgument"/>s on the stack, packs pointers to them into a stack array and
+/// calls cuLaunchKernel.
 /// Nothing is boxed and nothing synchronises: the launch is queued on the stream and the call returns.
 /// Arguments must have exactly the size of the kernel's parameters: <see cref="DevicePointer"/> for pointers,
 /// <c>long</c> for <c>long long</c>, <c>int</c>, <c>float</c>, <c>ulong</c> for <c>unsigned long long</c>.
 /// A null stream means the context's stream.
 /// </summary>
-public sealed unsafe partial class CudaKernel
+public sealed unsafe class CudaKernel
 {
     private readonly CudaContext? _context;
     private readonly IKernelLauncher _launcher;
@@ -86,22 +87,27 @@ public sealed unsafe partial class CudaKernel
         return v;
     }
 
-    private void Submit(in LaunchConfig config, CudaStream? stream, void** arguments, int* sizes, byte* kinds, int count)
-    {
-        nint s = stream is not null ? stream.Handle : _context?.Stream.Handle ?? 0;
-        _context?.Bind();
-        _launcher.Launch(_function, config, s, arguments, sizes, kinds, count);
-    }
-
     /// <summary>
-    /// How an argument of type <typeparamref name="T"/> appears among a kernel's PTX parameters: 'f' a .f32,
-    /// 'd' a .f64, 'i' an integer or pointer (.u32/.s32/.u64/.s64/.b32/.b64), 'b' a struct (an aligned .b8 array).
+    /// Queues the kernel on <paramref name="stream"/> (null: the context's stream) with these arguments, in the
+    /// order of the kernel's parameters. Each argument must have exactly its parameter's size: <see cref="DevicePointer"/>
+    /// for pointers, <c>long</c> for <c>long long</c>, <c>ulong</c> for <c>unsigned long long</c>, <c>int</c>, <c>float</c>,
+    /// and <see cref="KernelArgument.Struct{T}"/> for struct parameters (KernelAbiTests checks every launch against the PTX).
     /// </summary>
-    internal static byte ArgumentKind<T>() where T : unmanaged =>
-        typeof(T) == typeof(float) ? (byte)'f' :
-        typeof(T) == typeof(double) ? (byte)'d' :
-        typeof(T) == typeof(int) || typeof(T) == typeof(uint) || typeof(T) == typeof(long) || typeof(T) == typeof(ulong)
-            || typeof(T) == typeof(DevicePointer) || typeof(T) == typeof(nint) ? (byte)'i' : (byte)'b';
+    public void Launch(in LaunchConfig config, CudaStream? stream, params ReadOnlySpan<KernelArgument> arguments)
+    {
+        int count = arguments.Length;
+        void** pointers = stackalloc void*[Math.Max(1, count)];
+        int* sizes = stackalloc int[Math.Max(1, count)];
+        byte* kinds = stackalloc byte[Math.Max(1, count)];
+        fixed (KernelArgument* a = arguments)
+        {
+            KernelArgument.Pack(a, count, pointers, sizes, kinds);
+            nint s = stream is not null ? stream.Handle : _context?.Stream.Handle ?? 0;
+            _context?.Bind();
+            if (count == 0) _launcher.Launch(_function, config, s, null, null, null, 0);
+            else _launcher.Launch(_function, config, s, pointers, sizes, kinds, count);
+        }
+    }
 
     private sealed class DriverLauncher : IKernelLauncher
     {

@@ -64,35 +64,6 @@ public sealed class CudaStream : CudaResource
         ThrowIfFailed(CudaDriver.cuStreamWaitEvent(Handle, evt.Handle, 0));
     }
 
-    /// <summary>
-    /// Starts recording instead of running: work queued on this stream until <see cref="EndCapture"/> becomes a
-    /// graph that can be replayed with one launch. Nothing may synchronise the stream (or, in global mode, the
-    /// device) while capturing.
-    /// </summary>
-    public void BeginCapture(StreamCaptureMode mode = StreamCaptureMode.ThreadLocal)
-    {
-        Context.Bind();
-        ThrowIfFailed(CudaDriver.cuStreamBeginCapture_v2(Handle, mode));
-    }
-
-    /// <summary>Ends the capture and instantiates the recorded work as an executable graph owned by the context.</summary>
-    public CudaGraph EndCapture()
-    {
-        Context.Bind();
-        ThrowIfFailed(CudaDriver.cuStreamEndCapture(Handle, out nint graph));
-        return new CudaGraph(Context, graph);
-    }
-
-    public bool IsCapturing
-    {
-        get
-        {
-            Context.Bind();
-            ThrowIfFailed(CudaDriver.cuStreamIsCapturing(Handle, out var status));
-            return status != CuStreamCaptureStatus.None;
-        }
-    }
-
     internal override int DisposalRank => 7;
 
     private protected override void Release()
