@@ -1,3 +1,4 @@
+using Dicc.Engine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;

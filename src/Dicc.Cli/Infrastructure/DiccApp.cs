@@ -1,3 +1,4 @@
+using Dicc.Engine;
 using Dicc.Cli.Commands;
 using Spectre.Console;
 using Spectre.Console.Cli;

@@ -58,7 +58,7 @@ public sealed class MaxPool2d : Layer
 /// </summary>
 public sealed class Dropout : Layer
 {
-    private Scratch? _maskScratch;
+    private GrowOnlyBuffer? _maskScratch;
     private Tensor? _mask;
     private ulong _salt;
 
@@ -81,7 +81,7 @@ public sealed class Dropout : Layer
 
     public override void Prepare(Shape input, Backend backend)
     {
-        _maskScratch ??= new Scratch(backend);
+        _maskScratch ??= new GrowOnlyBuffer(backend);
         _mask = _maskScratch.View(input);
     }
 

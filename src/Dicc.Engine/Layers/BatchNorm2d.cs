@@ -10,7 +10,7 @@ namespace Dicc.Engine.Layers;
 public sealed class BatchNorm2d : Layer
 {
     private Tensor? _runningMean, _runningVar, _saveMean, _saveInvStd;
-    private Scratch? _dxScratch;
+    private GrowOnlyBuffer? _dxScratch;
 
     public BatchNorm2d(int channels, float momentum = 0.1f, float epsilon = 1e-5f)
     {
@@ -44,7 +44,7 @@ public sealed class BatchNorm2d : Layer
         backend.Fill(_runningVar, 1f);
         _saveMean = backend.Create(shape);
         _saveInvStd = backend.Create(shape);
-        _dxScratch = new Scratch(backend);
+        _dxScratch = new GrowOnlyBuffer(backend);
     }
 
     public override Shape OutputShape(Shape input)

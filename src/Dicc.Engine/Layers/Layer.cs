@@ -65,23 +65,3 @@ public abstract class Layer
 
     public override string ToString() => $"{GetType().Name}({Name})";
 }
-
-/// <summary>
-/// Grow-only memory for one purpose (an activation, a mask): views of any shape up to the largest one
-/// requested so far. Allocates only when a larger shape is planned.
-/// </summary>
-internal sealed class Scratch(Backend backend)
-{
-    private Storage? _storage;
-
-    public Tensor View(Shape shape, DType dtype = DType.Float32)
-    {
-        long bytes = Math.Max(1, shape.ElementCount) * dtype.SizeInBytes();
-        if (_storage is null || _storage.SizeInBytes < bytes)
-        {
-            _storage?.Dispose();
-            _storage = backend.Allocate(bytes);
-        }
-        return new Tensor(_storage, shape, dtype);
-    }
-}

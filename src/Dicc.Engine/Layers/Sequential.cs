@@ -12,7 +12,7 @@ namespace Dicc.Engine.Layers;
 public sealed class Sequential : Layer
 {
     private readonly List<Layer> _layers;
-    private Scratch[] _activationMemory = [], _gradientMemory = [];
+    private GrowOnlyBuffer[] _activationMemory = [], _gradientMemory = [];
     private Tensor[] _activations = [], _gradients = []; // index i = input of layer i (i >= 1)
     private Shape? _preparedFor;
 
@@ -37,12 +37,12 @@ public sealed class Sequential : Layer
     public override void Bind(Backend backend)
     {
         foreach (var l in _layers) l.Bind(backend);
-        _activationMemory = new Scratch[_layers.Count];
-        _gradientMemory = new Scratch[_layers.Count];
+        _activationMemory = new GrowOnlyBuffer[_layers.Count];
+        _gradientMemory = new GrowOnlyBuffer[_layers.Count];
         for (int i = 1; i < _layers.Count; i++)
         {
-            _activationMemory[i] = new Scratch(backend);
-            _gradientMemory[i] = new Scratch(backend);
+            _activationMemory[i] = new GrowOnlyBuffer(backend);
+            _gradientMemory[i] = new GrowOnlyBuffer(backend);
         }
     }
 

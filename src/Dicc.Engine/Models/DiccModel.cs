@@ -43,7 +43,7 @@ public sealed class DiccModel : ExpressionModel
     private readonly Sgd? _mappingSgd;
     private readonly SoftmaxCrossEntropyLoss _subclassLoss, _mappingLoss;
     private readonly StepContext _context;
-    private readonly Scratch _pseudo, _subclassProbabilities, _classProbabilities;
+    private readonly GrowOnlyBuffer _pseudo, _subclassProbabilities, _classProbabilities;
     private readonly Tensor? _sumMatrix;
     private readonly Sequential _mainRoot;
 
@@ -83,9 +83,9 @@ public sealed class DiccModel : ExpressionModel
             backend.CopyIn<float>(_sumMatrix, m);
         }
         _context = new StepContext { Training = true, Seed = options.Seed };
-        _pseudo = new Scratch(backend);
-        _subclassProbabilities = new Scratch(backend);
-        _classProbabilities = new Scratch(backend);
+        _pseudo = new GrowOnlyBuffer(backend);
+        _subclassProbabilities = new GrowOnlyBuffer(backend);
+        _classProbabilities = new GrowOnlyBuffer(backend);
     }
 
     public DiccOptions Options { get; }

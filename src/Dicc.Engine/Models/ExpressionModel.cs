@@ -100,7 +100,7 @@ public sealed class BaselineModel : ExpressionModel
     private readonly Sgd _sgd;
     private readonly Training.SoftmaxCrossEntropyLoss _loss;
     private readonly StepContext _context;
-    private readonly Scratch _probabilities;
+    private readonly GrowOnlyBuffer _probabilities;
 
     public BaselineModel(Backend backend, VggOptions vgg, int classes, ModelTrainingOptions options) : base(backend, classes)
     {
@@ -108,7 +108,7 @@ public sealed class BaselineModel : ExpressionModel
         _sgd = new Sgd(Network.Parameters, options.Sgd);
         _loss = new Training.SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
         _context = new StepContext { Training = true, Seed = options.Seed };
-        _probabilities = new Scratch(backend);
+        _probabilities = new GrowOnlyBuffer(backend);
     }
 
     public Network Network { get; }

@@ -11,7 +11,7 @@ namespace Dicc.Engine.Models;
 /// </summary>
 public sealed class Network
 {
-    private readonly Scratch _output, _outputGrad;
+    private readonly GrowOnlyBuffer _output, _outputGrad;
     private Shape? _inputShape;
     private Tensor? _y, _dy;
 
@@ -23,8 +23,8 @@ public sealed class Network
         Parameters = new ParameterSet(backend, root.Parameters);
         Parameters.Initialize(new RandomStream(seed, stream: Dropout.StableHash("init:" + name)));
         root.Bind(backend);
-        _output = new Scratch(backend);
-        _outputGrad = new Scratch(backend);
+        _output = new GrowOnlyBuffer(backend);
+        _outputGrad = new GrowOnlyBuffer(backend);
     }
 
     public Layer Root { get; }

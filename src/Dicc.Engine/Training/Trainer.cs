@@ -112,7 +112,7 @@ public sealed class Trainer
         {
             if (File.Exists(_run.LastCheckpoint))
                 throw new InputException($"{_run.Path} already holds a run; use --resume to continue it or choose another --out.");
-            _run.WriteConfig(new RunConfig(EngineVersion, _options, _description,
+            _run.WriteConfig(new RunConfig(EngineInfo.Version, _options, _description,
                 (Model as Models.DiccModel)?.Options.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
             _run.WriteMetrics([]);
         }
@@ -247,7 +247,7 @@ public sealed class Trainer
         var w = new CheckpointWriter();
         Model.Save(w);
         w.AddMetadata("format", "dicc-checkpoint-1");
-        w.AddMetadata("engine_version", EngineVersion);
+        w.AddMetadata("engine_version", EngineInfo.Version);
         w.AddMetadata("method", _options.Method.ToString().ToLowerInvariant());
         state.WriteTo(w);
         w.Save(path);
@@ -262,9 +262,6 @@ public sealed class Trainer
         Observer?.Message($"Resuming {_run.Path} at epoch {state.Epoch + 1}, batch {state.Batch + 1}.");
         return state;
     }
-
-    public static string EngineVersion { get; } =
-        typeof(Trainer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     /// <summary>The trainer's own counters, saved in checkpoint metadata.</summary>
     private sealed class Progress

@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends;
 using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Backends.Cuda.Kernels;
@@ -13,14 +14,14 @@ namespace Dicc.Engine.Tests.Cuda;
 [Category("Gpu")]
 public unsafe class GpuBlasTests : GpuFixture
 {
-    private CudaBlas _blas = null!;
+    private CublasContext _blas = null!;
 
     [OneTimeSetUp]
     public void CreateHandle()
     {
         TestSupport.RequireLibraryOrIgnore(CudaLibrary.Cublas);
-        _blas = new CudaBlas(Context);
-        var (major, minor, patch) = CudaBlas.Version;
+        _blas = new CublasContext(Context);
+        var (major, minor, patch) = CublasContext.Version;
         TestContext.Progress.WriteLine($"cuBLAS {major}.{minor}.{patch}");
     }
 
@@ -95,16 +96,16 @@ public unsafe class GpuBlasTests : GpuFixture
 [Category("Gpu")]
 public class GpuDnnTests : GpuFixture
 {
-    private CudaDnnContext _dnn = null!;
+    private CudnnContext _dnn = null!;
     private CpuBackend _cpu = null!;
 
     [OneTimeSetUp]
     public void CreateHandle()
     {
         TestSupport.RequireLibraryOrIgnore(CudaLibrary.Cudnn);
-        _dnn = new CudaDnnContext(Context);
+        _dnn = new CudnnContext(Context);
         _cpu = new CpuBackend();
-        TestContext.Progress.WriteLine($"cuDNN {CudaDnnContext.FormatVersion(CudaDnnContext.Version)}");
+        TestContext.Progress.WriteLine($"cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}");
     }
 
     [OneTimeTearDown]

@@ -195,14 +195,14 @@ public class NativeLibraryProbeTests
         Assert.That(probe.CandidateFolders(CudaLibrarySpec.Driver), Does.Contain("/usr/local/nvidia/lib64"));
     }
 
-    // ---- the real machine: whatever is missing must surface as CudaUnavailableException -------------
+    // ---- the real machine: whatever is missing must surface as GpuUnavailableException -------------
 
     [Test]
     public void WithoutDriver_CreatingAContextThrowsCudaUnavailable()
     {
         var driver = CudaLibraries.TryLoad(CudaLibrary.Driver);
         if (driver.IsLoaded) Assert.Ignore($"This machine has a CUDA driver ({driver.Path}); the no-driver path is not exercised here.");
-        var e = Assert.Throws<CudaUnavailableException>(() => CudaContext.Create())!;
+        var e = Assert.Throws<GpuUnavailableException>(() => CudaContext.Create())!;
         Assert.That(e.Message, Does.Contain("CUDA driver (libcuda.so.1 or libcuda.so) could not be loaded"));
         Assert.That(e.Message, Does.Contain("/usr/local/nvidia/lib64"));
     }
@@ -212,7 +212,7 @@ public class NativeLibraryProbeTests
     {
         var cudnn = CudaLibraries.TryLoad(CudaLibrary.Cudnn);
         if (cudnn.IsLoaded) Assert.Ignore($"This machine has cuDNN ({cudnn.Path}).");
-        var e = Assert.Throws<CudaUnavailableException>(() => _ = CudaDnnContext.Version)!;
+        var e = Assert.Throws<GpuUnavailableException>(() => _ = CudnnContext.Version)!;
         Assert.That(e.Message, Does.Contain("libcudnn.so.9"));
     }
 
@@ -221,7 +221,7 @@ public class NativeLibraryProbeTests
     {
         var cublas = CudaLibraries.TryLoad(CudaLibrary.Cublas);
         if (cublas.IsLoaded) Assert.Ignore($"This machine has cuBLAS ({cublas.Path}).");
-        var e = Assert.Throws<CudaUnavailableException>(() => _ = CudaBlas.Version)!;
+        var e = Assert.Throws<GpuUnavailableException>(() => _ = CublasContext.Version)!;
         Assert.That(e.Message, Does.Contain("libcublas.so.12"));
     }
 

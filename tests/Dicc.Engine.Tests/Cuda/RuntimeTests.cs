@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda;
 using System.Runtime.InteropServices;
 using Dicc.Engine.Backends;
 using Dicc.Engine.Backends.Cuda.Libraries;
@@ -135,11 +136,11 @@ public unsafe class RuntimeTests
         };
         fixed (CudnnConvolutionAlgoPerf* p = perf)
         {
-            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, true, "forward", g), Is.EqualTo((4, 200L)));
-            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, false, "forward", g), Is.EqualTo((0, 100L)));
-            Assert.That(CudaDnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Default, true, "forward", g), Is.EqualTo((3, 50L)));
+            Assert.That(CudnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, true, "forward", g), Is.EqualTo((4, 200L)));
+            Assert.That(CudnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Fma, false, "forward", g), Is.EqualTo((0, 100L)));
+            Assert.That(CudnnContext.Choose(p, perf.Length, 1 << 20, CudnnMathType.Default, true, "forward", g), Is.EqualTo((3, 50L)));
             string? message = null;
-            try { CudaDnnContext.Choose(p, 3, 10, CudnnMathType.Fma, true, "forward", g); }
+            try { CudnnContext.Choose(p, 3, 10, CudnnMathType.Fma, true, "forward", g); }
             catch (InvalidOperationException e) { message = e.Message; }
             Assert.That(message, Does.Contain("no forward convolution algorithm").And.Contain("10-byte workspace"));
         }

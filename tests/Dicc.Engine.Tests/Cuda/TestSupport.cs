@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends.Cuda.Interop;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
@@ -25,7 +26,7 @@ internal static class TestSupport
         {
             return CudaContext.Create();
         }
-        catch (CudaUnavailableException e)
+        catch (GpuUnavailableException e)
         {
             if (GpuRequired) Assert.Fail($"{RequireGpuVariable} is set but CUDA is unavailable: {e.Message}");
             Assert.Ignore($"No usable CUDA device: {e.Message}");

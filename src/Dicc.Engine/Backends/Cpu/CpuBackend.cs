@@ -12,7 +12,7 @@ namespace Dicc.Engine.Backends.Cpu;
 /// </summary>
 public sealed unsafe partial class CpuBackend : Backend
 {
-    private CpuStorage? _workspace;
+    private readonly GrowOnlyBuffer _workspace;
     private readonly List<CpuStorage> _owned = [];
 
     public override string Name => "cpu";
@@ -28,18 +28,11 @@ public sealed unsafe partial class CpuBackend : Backend
 
     public override void Synchronize() { }
 
-    public override void ReserveWorkspace(long sizeInBytes)
-    {
-        if (_workspace is not null && _workspace.SizeInBytes >= sizeInBytes) return;
-        _workspace?.Dispose();
-        _workspace = new CpuStorage(this, Math.Max(64, sizeInBytes));
-    }
+    public CpuBackend() => _workspace = new GrowOnlyBuffer(this);
 
-    private float* Workspace(long floats)
-    {
-        ReserveWorkspace(floats * sizeof(float));
-        return (float*)_workspace!.Pointer;
-    }
+    public override void ReserveWorkspace(long sizeInBytes) => _workspace.Ensure(sizeInBytes);
+
+    private float* Workspace(long floats) => (float*)((CpuStorage)_workspace.Ensure(floats * sizeof(float))).Pointer;
 
     public override void Dispose()
     {
@@ -48,8 +41,7 @@ public sealed unsafe partial class CpuBackend : Backend
             foreach (var s in _owned) s.Dispose();
             _owned.Clear();
         }
-        _workspace?.Dispose();
-        _workspace = null;
+        _workspace.Dispose();
         base.Dispose();
     }
 

@@ -58,12 +58,12 @@ public sealed partial class CudaBackend
     public override void ReserveWorkspace(long sizeInBytes)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _workspace.Ensure(sizeInBytes);
+        Scratch(_workspace, sizeInBytes);
     }
 
     private (DevicePointer Pointer, long Bytes) Workspace(long needed)
     {
-        var pointer = _workspace.Ensure(needed); // a no-op when the layer reserved it while planning
+        var pointer = Scratch(_workspace, needed); // a no-op when the layer reserved it while planning
         return (pointer, _workspace.Bytes);
     }
 
@@ -88,7 +88,7 @@ public sealed partial class CudaBackend
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
         _dnn.ConvolutionBackwardFilter(plan, P(x), P(dy), P(dw), DevicePointer.Null, ws, bytes);
         if (dbias is null) return;
-        var scratch = _biasScratch.Ensure(BiasKernels.ChannelSumsWorkspaceBytes(g.N, g.K, g.P * g.Q));
+        var scratch = Scratch(_biasScratch, BiasKernels.ChannelSumsWorkspaceBytes(g.N, g.K, g.P * g.Q));
         _kernels.Bias.ChannelSums(_stream, P(dy), P(dbias), g.N, g.K, g.P * g.Q, scratch);
     }
 }

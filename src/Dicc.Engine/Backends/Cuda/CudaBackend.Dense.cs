@@ -5,7 +5,7 @@ namespace Dicc.Engine.Backends.Cuda;
 
 // Linear layers (cuBLAS, pedantic float32: no TF32, no reduced-precision reductions), softmax and the
 // softmax cross-entropy (the engine's kernels). The GEMMs take the CPU backend's row-major arguments;
-// CudaBlas.GemmRowMajor turns them into cuBLAS's column-major call (ColumnMajorGemm).
+// CublasContext.GemmRowMajor turns them into cuBLAS's column-major call (ColumnMajorGemm).
 public sealed partial class CudaBackend
 {
     protected override void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout)
@@ -42,7 +42,7 @@ public sealed partial class CudaBackend
             if (rows > 0) _kernels.Data.CheckIndices(_stream, P(labels), rows, 0, DeviceStatusKind.CrossEntropyLabel, _status.Record);
             return;
         }
-        var workspace = _crossEntropyScratch.Ensure(SoftmaxKernels.CrossEntropyWorkspaceFloats(rows) * sizeof(float));
+        var workspace = Scratch(_crossEntropyScratch, SoftmaxKernels.CrossEntropyWorkspaceFloats(rows) * sizeof(float));
         _kernels.Softmax.CrossEntropy(_stream, P(logits), P(labels), PointerOrNull(classWeights), P(loss), PointerOrNull(dlogits), workspace,
             _crossEntropyStatus.Pointer, rows, k, _status.Record);
     }

@@ -15,7 +15,7 @@ public sealed partial class CudaBackend
         Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
     {
         var (n, c, spatial) = NormalizationDims(x);
-        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        var scratch = Scratch(_normalizationScratch, NormalizationKernels.WorkspaceBytes(n, c, spatial));
         _kernels.Normalization.TrainingForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), P(saveMean), P(saveInvStd),
             n, c, spatial, momentum, epsilon, scratch);
     }
@@ -25,7 +25,7 @@ public sealed partial class CudaBackend
     {
         var (n, c, spatial) = NormalizationDims(x);
         if (n == 0) return;
-        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        var scratch = Scratch(_normalizationScratch, NormalizationKernels.WorkspaceBytes(n, c, spatial));
         _kernels.Normalization.InferenceForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), n, c, spatial, epsilon, scratch);
     }
 
@@ -33,7 +33,7 @@ public sealed partial class CudaBackend
         Tensor dgamma, Tensor dbeta)
     {
         var (n, c, spatial) = NormalizationDims(x);
-        var scratch = _normalizationScratch.Ensure(NormalizationKernels.WorkspaceBytes(n, c, spatial));
+        var scratch = Scratch(_normalizationScratch, NormalizationKernels.WorkspaceBytes(n, c, spatial));
         _kernels.Normalization.Backward(_stream, P(x), P(dy), P(gamma), P(saveMean), P(saveInvStd), P(dx), P(dgamma), P(dbeta), n, c, spatial, scratch);
     }
 }

@@ -56,12 +56,12 @@ public sealed unsafe partial class CudaBackend : Backend
     private readonly DeviceMemoryPool _pool;
     private readonly HostStaging _staging;
     private readonly DeviceStatusMonitor _status;
-    private readonly CudaBlas _blas;
-    private readonly CudaDnnContext _dnn;
+    private readonly CublasContext _blas;
+    private readonly CudnnContext _dnn;
     private readonly DeviceKernels _kernels;
     private readonly DeviceAllocation _blasWorkspace, _crossEntropyStatus;
     private readonly Dictionary<ConvolutionGeometry, CudnnConvolutionPlan> _convolutionPlans = [];
-    private readonly GrowOnlyScratch _workspace, _normalizationScratch, _crossEntropyScratch, _biasScratch;
+    private readonly GrowOnlyBuffer _workspace, _normalizationScratch, _crossEntropyScratch, _biasScratch;
     private readonly long _workspaceLimit;
     private bool _disposed;
 
@@ -76,21 +76,21 @@ public sealed unsafe partial class CudaBackend : Backend
         _status = new DeviceStatusMonitor(context, _pool);
         _crossEntropyStatus = _pool.Allocate(sizeof(int));
 
-        _blas = new CudaBlas(context, _stream);
+        _blas = new CublasContext(context, _stream);
         _blas.MathMode = CublasMathMode.Pedantic;
         // cuBLAS allocates a workspace on first use unless given one; cublasSetStream (in the constructor) resets it,
         // so it is set afterwards. 32 MiB is cuBLAS's recommendation for Hopper (4 MiB before).
         _blasWorkspace = _pool.Allocate(context.Device.ComputeCapabilityMajor >= 9 ? 32L << 20 : 4L << 20);
-        ThrowIfFailed(CuBlas.cublasSetWorkspace_v2(_blas.Handle, _blasWorkspace.Pointer.Address, (nuint)_blasWorkspace.Bytes));
-        _dnn = new CudaDnnContext(context, _stream);
+        ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_blas.Handle, _blasWorkspace.Pointer.Address, (nuint)_blasWorkspace.Bytes));
+        _dnn = new CudnnContext(context, _stream);
 
         _kernels = DeviceKernels.Load(context, options.KernelLoader);
 
         _workspaceLimit = options.ConvolutionWorkspaceLimitBytes ?? Math.Min(1L << 30, context.Device.TotalMemoryBytes / 8);
-        _workspace = new GrowOnlyScratch(_pool);
-        _normalizationScratch = new GrowOnlyScratch(_pool);
-        _crossEntropyScratch = new GrowOnlyScratch(_pool);
-        _biasScratch = new GrowOnlyScratch(_pool);
+        _workspace = new GrowOnlyBuffer(this);
+        _normalizationScratch = new GrowOnlyBuffer(this);
+        _crossEntropyScratch = new GrowOnlyBuffer(this);
+        _biasScratch = new GrowOnlyBuffer(this);
         _stream.Synchronize();
     }
 
@@ -102,19 +102,26 @@ public sealed unsafe partial class CudaBackend : Backend
     {
         options ??= new CudaBackendOptions();
         string device = ordinal == 0 ? "--device cuda" : $"--device cuda:{ordinal}";
+        int count;
         CudaContext context;
         try
         {
-            int count = CudaDevices.Count;
-            if (count == 0) throw new GpuUnavailableException($"{device}: the NVIDIA driver reports no CUDA device. Use --device cpu.");
-            if (ordinal < 0 || ordinal >= count)
-                throw new GpuUnavailableException($"{device}: this machine has {count} CUDA device{(count == 1 ? "" : "s")} (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")}).");
-            var info = CudaDevices.Get(ordinal);
-            string? problem = SupportProblem(info);
-            if (problem is not null) throw new GpuUnavailableException($"{device}: {problem}");
+            count = CudaDevices.Count;
+        }
+        catch (GpuUnavailableException e)
+        {
+            throw new GpuUnavailableException($"{device}: CUDA cannot be used on this machine. {e.Message} Use --device cpu.", e);
+        }
+        if (count == 0) throw new GpuUnavailableException($"{device}: the NVIDIA driver reports no CUDA device. Use --device cpu.");
+        if (ordinal < 0 || ordinal >= count)
+            throw new GpuUnavailableException($"{device}: this machine has {count} CUDA device{(count == 1 ? "" : "s")} (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")}).");
+        string? problem = SupportProblem(CudaDevices.Get(ordinal));
+        if (problem is not null) throw new GpuUnavailableException($"{device}: {problem}");
+        try
+        {
             context = CudaContext.Create(ordinal);
         }
-        catch (CudaUnavailableException e)
+        catch (GpuUnavailableException e)
         {
             throw new GpuUnavailableException($"{device}: CUDA cannot be used on this machine. {e.Message} Use --device cpu.", e);
         }
@@ -137,7 +144,7 @@ public sealed unsafe partial class CudaBackend : Backend
             context.Dispose();
             Exception? mapped = e switch
             {
-                CudaUnavailableException => new GpuUnavailableException($"{device}: {e.Message} Use --device cpu.", e),
+                GpuUnavailableException => new GpuUnavailableException($"{device}: {e.Message} Use --device cpu.", e),
                 NotSupportedException when e.Message.Contains("NVRTC", StringComparison.Ordinal) => new GpuUnavailableException(
                     $"{device}: the kernels cannot be compiled for {info}: {e.Message} " +
                     "Use an NVRTC that supports this GPU (DICC_NVRTC_PATH), prebuilt kernels (build-kernels.ps1), or --device cpu.", e),
@@ -198,7 +205,7 @@ public sealed unsafe partial class CudaBackend : Backend
 
     public override string Description =>
         $"{_context.Device.Name} (cuda:{Ordinal}, compute capability {_context.Device.ComputeCapabilityMajor}.{_context.Device.ComputeCapabilityMinor}, " +
-        $"{_context.Device.TotalMemoryBytes / (double)(1L << 30):F0} GiB), cuDNN {CudaDnnContext.FormatVersion(CudaDnnContext.Version)}, float32 without TF32";
+        $"{_context.Device.TotalMemoryBytes / (double)(1L << 30):F0} GiB), cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}, float32 without TF32";
 
     /// <summary>cuMemAlloc calls so far: constant once a training step has planned its memory.</summary>
     public long DeviceAllocationCount => _pool.DeviceAllocations;
@@ -228,6 +235,9 @@ public sealed unsafe partial class CudaBackend : Backend
     internal static DevicePointer Pointer(Tensor t) => ((CudaStorage)t.Storage).Pointer.Offset(t.Offset * t.DType.SizeInBytes());
 
     private static DevicePointer P(Tensor t) => Pointer(t);
+
+    /// <summary>The device address of a grow-only scratch buffer of at least <paramref name="bytes"/> bytes.</summary>
+    private static DevicePointer Scratch(GrowOnlyBuffer buffer, long bytes) => ((CudaStorage)buffer.Ensure(bytes)).Pointer;
     private static DevicePointer PointerOrNull(Tensor? t) => t is null ? DevicePointer.Null : Pointer(t);
 
     protected override void CopyInCore(Tensor dst, ReadOnlySpan<byte> src)
@@ -299,21 +309,5 @@ public sealed unsafe partial class CudaBackend : Backend
         _pool.Dispose();
         _context.Dispose(); // handles, modules, events, the stream and anything else the context owns
         base.Dispose();
-    }
-
-    /// <summary>A scratch buffer that grows (while planning) and is never shrunk.</summary>
-    private sealed class GrowOnlyScratch(DeviceMemoryPool pool)
-    {
-        private DeviceAllocation? _allocation;
-
-        public long Bytes => _allocation?.Bytes ?? 0;
-
-        public DevicePointer Ensure(long bytes)
-        {
-            if (_allocation is not null && _allocation.Bytes >= bytes) return _allocation.Pointer;
-            _allocation?.Dispose();
-            _allocation = pool.Allocate(Math.Max(bytes, BlockAllocator.Alignment));
-            return _allocation.Pointer;
-        }
     }
 }

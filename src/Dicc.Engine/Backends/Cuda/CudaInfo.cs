@@ -78,10 +78,10 @@ public static class CudaInfo
         }));
         libraries.Add(Report(CudaLibraries.TryLoad(CudaLibrary.Cublas), () =>
         {
-            var (major, minor, patch) = CudaBlas.Version;
+            var (major, minor, patch) = CublasContext.Version;
             return $"{major}.{minor}.{patch}";
         }));
-        libraries.Add(Report(CudaLibraries.TryLoad(CudaLibrary.Cudnn), () => CudaDnnContext.FormatVersion(CudaDnnContext.Version)));
+        libraries.Add(Report(CudaLibraries.TryLoad(CudaLibrary.Cudnn), () => CudnnContext.FormatVersion(CudnnContext.Version)));
 
         string? cacheDir = null, prebuiltDir = null;
         var prebuilt = new List<string>();

@@ -1,9 +1,10 @@
 namespace Dicc.Engine.Backends.Cuda;
 
 /// <summary>
-/// The CUDA backend cannot run here: no driver or device, a library missing (cuDNN 9, cuBLAS, NVRTC), or a GPU
-/// older than the kernels support. The message says what was needed, what was found and what to try; the CLI
-/// prints it as an input error (exit code 2).
+/// CUDA cannot be used here: no driver or device, a library missing (the driver, NVRTC, cuBLAS, cuDNN 9; the
+/// message names every place searched), or a GPU older than the kernels support. Every CUDA entry point throws
+/// this, and only this, for an unusable machine. The message says what was needed, what was found and what to
+/// try; the CLI prints it as an input error (exit code 2).
 /// </summary>
 public sealed class GpuUnavailableException : InputException
 {

@@ -103,7 +103,7 @@ public sealed class KernelModuleLoader
             {
                 return LoadImage(context, prebuilt);
             }
-            catch (CudaException e) when (e is not CudaUnavailableException)
+            catch (CudaException)
             {
                 // No code for this device in the fatbin (or PTX too new for the driver): compile instead.
             }
@@ -114,7 +114,7 @@ public sealed class KernelModuleLoader
         {
             return LoadImage(context, image);
         }
-        catch (CudaException e) when (e is not CudaUnavailableException && image.Origin.StartsWith("cache", StringComparison.Ordinal))
+        catch (CudaException) when (image.Origin.StartsWith("cache", StringComparison.Ordinal))
         {
             // A damaged or stale cache entry: compile afresh (this overwrites it).
             return LoadImage(context, Compile(module, context.Device.ComputeCapability, refresh: true));

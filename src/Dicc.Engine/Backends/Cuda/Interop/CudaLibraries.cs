@@ -8,7 +8,7 @@ namespace Dicc.Engine.Backends.Cuda.Interop;
 /// The process-wide state of the NVIDIA libraries: each is probed once (see <see cref="NativeLibraryProbe"/>),
 /// and the engine's P/Invoke declarations (which use private import names such as "dicc-cudnn") resolve to
 /// the handle found. Every entry point calls <see cref="Require"/> before its first native call, so a missing
-/// library surfaces as one <see cref="CudaUnavailableException"/> naming what was searched, never as a
+/// library surfaces as one <see cref="GpuUnavailableException"/> naming what was searched, never as a
 /// DllNotFoundException.
 /// </summary>
 public static class CudaLibraries
@@ -17,11 +17,11 @@ public static class CudaLibraries
     private static readonly Dictionary<CudaLibrary, LibraryLoadResult> Results = [];
     private static bool _resolverInstalled;
 
-    /// <summary>Loads the library (once) or throws <see cref="CudaUnavailableException"/> saying what was searched.</summary>
+    /// <summary>Loads the library (once) or throws <see cref="GpuUnavailableException"/> saying what was searched.</summary>
     public static void Require(CudaLibrary library)
     {
         var r = TryLoad(library);
-        if (!r.IsLoaded) throw new CudaUnavailableException(r.Error ?? $"{r.DisplayName} could not be loaded.");
+        if (!r.IsLoaded) throw new GpuUnavailableException(r.Error ?? $"{r.DisplayName} could not be loaded.");
     }
 
     /// <summary>Loads the library (once) and reports how; never throws.</summary>

@@ -35,10 +35,10 @@ public sealed class CudnnTensorDescriptor : CudnnDescriptor
     public CudnnTensorDescriptor(CudaContext context, int n, int c, int h, int w) : base(context)
     {
         (N, C, H, W) = (n, c, h, w);
-        ThrowIfFailed(CuDnn.cudnnCreateTensorDescriptor(out _handle));
+        ThrowIfFailed(Cudnn.cudnnCreateTensorDescriptor(out _handle));
         try
         {
-            ThrowIfFailed(CuDnn.cudnnSetTensor4dDescriptor(_handle, CudnnTensorFormat.Nchw, CudnnDataType.Float, n, c, h, w));
+            ThrowIfFailed(Cudnn.cudnnSetTensor4dDescriptor(_handle, CudnnTensorFormat.Nchw, CudnnDataType.Float, n, c, h, w));
         }
         catch
         {
@@ -54,7 +54,7 @@ public sealed class CudnnTensorDescriptor : CudnnDescriptor
 
     private protected override void Release()
     {
-        if (_handle != 0) CuDnn.cudnnDestroyTensorDescriptor(_handle);
+        if (_handle != 0) Cudnn.cudnnDestroyTensorDescriptor(_handle);
         _handle = 0;
     }
 }
@@ -64,10 +64,10 @@ public sealed class CudnnFilterDescriptor : CudnnDescriptor
 {
     public CudnnFilterDescriptor(CudaContext context, int k, int c, int r, int s) : base(context)
     {
-        ThrowIfFailed(CuDnn.cudnnCreateFilterDescriptor(out _handle));
+        ThrowIfFailed(Cudnn.cudnnCreateFilterDescriptor(out _handle));
         try
         {
-            ThrowIfFailed(CuDnn.cudnnSetFilter4dDescriptor(_handle, CudnnDataType.Float, CudnnTensorFormat.Nchw, k, c, r, s));
+            ThrowIfFailed(Cudnn.cudnnSetFilter4dDescriptor(_handle, CudnnDataType.Float, CudnnTensorFormat.Nchw, k, c, r, s));
         }
         catch
         {
@@ -78,7 +78,7 @@ public sealed class CudnnFilterDescriptor : CudnnDescriptor
 
     private protected override void Release()
     {
-        if (_handle != 0) CuDnn.cudnnDestroyFilterDescriptor(_handle);
+        if (_handle != 0) Cudnn.cudnnDestroyFilterDescriptor(_handle);
         _handle = 0;
     }
 }
@@ -89,12 +89,12 @@ public sealed class CudnnConvolutionDescriptor : CudnnDescriptor
     public CudnnConvolutionDescriptor(CudaContext context, int padH, int padW, int strideH, int strideW, CudnnMathType mathType)
         : base(context)
     {
-        ThrowIfFailed(CuDnn.cudnnCreateConvolutionDescriptor(out _handle));
+        ThrowIfFailed(Cudnn.cudnnCreateConvolutionDescriptor(out _handle));
         try
         {
-            ThrowIfFailed(CuDnn.cudnnSetConvolution2dDescriptor(_handle, padH, padW, strideH, strideW, 1, 1,
+            ThrowIfFailed(Cudnn.cudnnSetConvolution2dDescriptor(_handle, padH, padW, strideH, strideW, 1, 1,
                 CudnnConvolutionMode.CrossCorrelation, CudnnDataType.Float));
-            ThrowIfFailed(CuDnn.cudnnSetConvolutionMathType(_handle, mathType));
+            ThrowIfFailed(Cudnn.cudnnSetConvolutionMathType(_handle, mathType));
         }
         catch
         {
@@ -105,7 +105,7 @@ public sealed class CudnnConvolutionDescriptor : CudnnDescriptor
 
     private protected override void Release()
     {
-        if (_handle != 0) CuDnn.cudnnDestroyConvolutionDescriptor(_handle);
+        if (_handle != 0) Cudnn.cudnnDestroyConvolutionDescriptor(_handle);
         _handle = 0;
     }
 }

@@ -54,7 +54,7 @@ internal static class CudaCheck
         if (status is CuResult.NoDevice or CuResult.StubLibrary or CuResult.DeviceUnavailable or CuResult.SystemDriverMismatch
                 or CuResult.CompatNotSupportedOnDevice
             || (status == CuResult.NotInitialized && api == nameof(CudaDriver.cuInit)))
-            throw new CudaUnavailableException($"CUDA is not usable on this machine: {api} returned {name} ({(int)status}){(text.Length > 0 ? ": " + text : "")}.");
+            throw new GpuUnavailableException($"CUDA is not usable on this machine: {api} returned {name} ({(int)status}){(text.Length > 0 ? ": " + text : "")}.");
         throw new CudaException(api, name, (int)status, text);
     }
 
@@ -64,13 +64,13 @@ internal static class CudaCheck
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowCublas(CublasStatus status, string? call) =>
-        throw new CudaException(ApiName(call), SafeText(() => CuBlas.StatusName(status)) ?? $"CUBLAS_STATUS {(int)status}", (int)status,
-            SafeText(() => CuBlas.StatusString(status)) ?? "");
+        throw new CudaException(ApiName(call), SafeText(() => Cublas.StatusName(status)) ?? $"CUBLAS_STATUS {(int)status}", (int)status,
+            SafeText(() => Cublas.StatusString(status)) ?? "");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowCudnn(CudnnStatus status, string? call) =>
-        throw new CudaException(ApiName(call), SafeText(() => CuDnn.ErrorString(status)) ?? $"CUDNN_STATUS {(int)status}", (int)status, "",
-            SafeText(CuDnn.LastErrorString));
+        throw new CudaException(ApiName(call), SafeText(() => Cudnn.ErrorString(status)) ?? $"CUDNN_STATUS {(int)status}", (int)status, "",
+            SafeText(Cudnn.LastErrorString));
 
     /// <summary>Error text is best effort: an old library without the text function must not hide the real error.</summary>
     private static string? SafeText(Func<string?> get)

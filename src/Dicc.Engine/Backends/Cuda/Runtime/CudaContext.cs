@@ -28,13 +28,13 @@ public sealed class CudaContext : IDisposable
     }
 
     /// <summary>
-    /// Opens device <paramref name="ordinal"/>. Throws <see cref="CudaUnavailableException"/> when the driver
+    /// Opens device <paramref name="ordinal"/>. Throws <see cref="GpuUnavailableException"/> when the driver
     /// library is missing or no device is present, with a message that says which.
     /// </summary>
     public static CudaContext Create(int ordinal = 0)
     {
         int count = CudaDevices.Count;
-        if (count == 0) throw new CudaUnavailableException("The NVIDIA driver is loaded but reports no CUDA device.");
+        if (count == 0) throw new GpuUnavailableException("The NVIDIA driver is loaded but reports no CUDA device.");
         if (ordinal < 0 || ordinal >= count)
             throw new ArgumentOutOfRangeException(nameof(ordinal), ordinal, $"CUDA device ordinals are 0..{count - 1}.");
         return new CudaContext(ordinal);

@@ -38,7 +38,7 @@ public static class CudaDevices
     private static readonly object Gate = new();
     private static bool _initialized;
 
-    /// <summary>Loads libcuda and calls cuInit once; throws <see cref="CudaUnavailableException"/> without driver or device.</summary>
+    /// <summary>Loads libcuda and calls cuInit once; throws <see cref="GpuUnavailableException"/> without driver or device.</summary>
     public static void EnsureInitialized()
     {
         lock (Gate)

@@ -41,16 +41,6 @@ public class CudaException : Exception
     }
 }
 
-/// <summary>
-/// CUDA cannot be used here: a library is missing (the message names what was searched), no NVIDIA driver,
-/// or no device. Every CUDA entry point throws this, and only this, for an unusable machine.
-/// </summary>
-public sealed class CudaUnavailableException : CudaException
-{
-    public CudaUnavailableException(string message) : base(message) { }
-    public CudaUnavailableException(string message, Exception inner) : base(message, inner) { }
-}
-
 /// <summary>CUDA C source did not compile; the message carries the NVRTC log.</summary>
 public sealed class CudaCompilationException : CudaException
 {

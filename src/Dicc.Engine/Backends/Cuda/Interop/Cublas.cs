@@ -61,7 +61,7 @@ public enum CudaDataType
     BFloat16 = 14, // CUDA_R_16BF
 }
 
-internal static unsafe partial class CuBlas
+internal static unsafe partial class Cublas
 {
     private const string Lib = "dicc-cublas";
 

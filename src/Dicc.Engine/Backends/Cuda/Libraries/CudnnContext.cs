@@ -8,7 +8,7 @@ namespace Dicc.Engine.Backends.Cuda.Libraries;
 /// <summary>
 /// The descriptors and algorithms of one convolution geometry, chosen while planning: heuristically
 /// (cudnnGet*Algorithm_v7, preferring deterministic algorithms within the workspace limit) or by measuring
-/// (<see cref="CudaDnnContext.MeasureAlgorithms"/>). <see cref="WorkspaceBytes"/> is what the three passes need.
+/// (<see cref="CudnnContext.MeasureAlgorithms"/>). <see cref="WorkspaceBytes"/> is what the three passes need.
 /// </summary>
 public sealed class CudnnConvolutionPlan : IDisposable
 {
@@ -67,19 +67,19 @@ public sealed class CudnnConvolutionPlan : IDisposable
 /// (docs/gpu.md says why). Plans (descriptors, algorithms) are made while planning; the operations allocate
 /// nothing and do not synchronise. Workspaces are the caller's device memory.
 /// </summary>
-public sealed unsafe class CudaDnnContext : CudaResource
+public sealed unsafe class CudnnContext : CudaResource
 {
     private nint _handle;
     private CudaStream _stream;
 
-    public CudaDnnContext(CudaContext context, CudaStream? stream = null) : base(RequireCudnn(context))
+    public CudnnContext(CudaContext context, CudaStream? stream = null) : base(RequireCudnn(context))
     {
         context.Bind();
         try
         {
-            ThrowIfFailed(CuDnn.cudnnCreate(out _handle));
+            ThrowIfFailed(Cudnn.cudnnCreate(out _handle));
             _stream = stream ?? context.Stream;
-            ThrowIfFailed(CuDnn.cudnnSetStream(_handle, _stream.Handle));
+            ThrowIfFailed(Cudnn.cudnnSetStream(_handle, _stream.Handle));
         }
         catch
         {
@@ -100,7 +100,7 @@ public sealed unsafe class CudaDnnContext : CudaResource
         get
         {
             CudaLibraries.Require(CudaLibrary.Cudnn);
-            return (long)CuDnn.cudnnGetVersion();
+            return (long)Cudnn.cudnnGetVersion();
         }
     }
 
@@ -123,7 +123,7 @@ public sealed unsafe class CudaDnnContext : CudaResource
         {
             ArgumentNullException.ThrowIfNull(value);
             Context.Bind();
-            ThrowIfFailed(CuDnn.cudnnSetStream(Handle, value.Handle));
+            ThrowIfFailed(Cudnn.cudnnSetStream(Handle, value.Handle));
             _stream = value;
         }
     }
@@ -150,20 +150,20 @@ public sealed unsafe class CudaDnnContext : CudaResource
             new CudnnTensorDescriptor(Context, g.N, g.K, g.P, g.Q),
             new CudnnTensorDescriptor(Context, 1, g.K, 1, 1),
             new CudnnConvolutionDescriptor(Context, g.PadH, g.PadW, g.StrideH, g.StrideW, mathType));
-        ThrowIfFailed(CuDnn.cudnnGetConvolution2dForwardOutputDim(plan.Convolution.Handle, plan.X.Handle, plan.W.Handle,
+        ThrowIfFailed(Cudnn.cudnnGetConvolution2dForwardOutputDim(plan.Convolution.Handle, plan.X.Handle, plan.W.Handle,
             out int n, out int k, out int p, out int q));
         if (n != g.N || k != g.K || p != g.P || q != g.Q)
             throw new InvalidOperationException($"cuDNN computes output [{n},{k},{p},{q}] for {g}, the engine {g.OutputShape}.");
 
-        var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionForwardAlgorithm_v7(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
-            plan.Y.Handle, CuDnn.ForwardAlgorithmCount, out int count, perf));
+        var perf = stackalloc CudnnConvolutionAlgoPerf[Cudnn.ForwardAlgorithmCount];
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
+            plan.Y.Handle, Cudnn.ForwardAlgorithmCount, out int count, perf));
         (plan.ForwardAlgorithm, plan.ForwardWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "forward", g);
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
-            plan.X.Handle, CuDnn.BackwardDataAlgorithmCount, out count, perf));
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.X.Handle, Cudnn.BackwardDataAlgorithmCount, out count, perf));
         (plan.BackwardDataAlgorithm, plan.BackwardDataWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-data", g);
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
-            plan.W.Handle, CuDnn.BackwardFilterAlgorithmCount, out count, perf));
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
+            plan.W.Handle, Cudnn.BackwardFilterAlgorithmCount, out count, perf));
         (plan.BackwardFilterAlgorithm, plan.BackwardFilterWorkspaceBytes) = Choose(perf, count, workspaceLimitBytes, plan.MathType, preferDeterministic, "backward-filter", g);
         RefreshWorkspaceSizes(plan);
         return plan;
@@ -177,26 +177,26 @@ public sealed unsafe class CudaDnnContext : CudaResource
         DevicePointer dx, DevicePointer dw, DevicePointer workspace, long workspaceBytes, bool preferDeterministic = true)
     {
         Context.Bind();
-        var perf = stackalloc CudnnConvolutionAlgoPerf[CuDnn.ForwardAlgorithmCount];
-        ThrowIfFailed(CuDnn.cudnnFindConvolutionForwardAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
-            plan.Convolution.Handle, plan.Y.Handle, y.Address, CuDnn.ForwardAlgorithmCount, out int count, perf, workspace.Address, (nuint)workspaceBytes));
+        var perf = stackalloc CudnnConvolutionAlgoPerf[Cudnn.ForwardAlgorithmCount];
+        ThrowIfFailed(Cudnn.cudnnFindConvolutionForwardAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
+            plan.Convolution.Handle, plan.Y.Handle, y.Address, Cudnn.ForwardAlgorithmCount, out int count, perf, workspace.Address, (nuint)workspaceBytes));
         (plan.ForwardAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "forward", plan.Geometry);
-        ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardDataAlgorithmEx(Handle, plan.W.Handle, w.Address, plan.Y.Handle, y.Address,
-            plan.Convolution.Handle, plan.X.Handle, dx.Address, CuDnn.BackwardDataAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
+        ThrowIfFailed(Cudnn.cudnnFindConvolutionBackwardDataAlgorithmEx(Handle, plan.W.Handle, w.Address, plan.Y.Handle, y.Address,
+            plan.Convolution.Handle, plan.X.Handle, dx.Address, Cudnn.BackwardDataAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
         (plan.BackwardDataAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-data", plan.Geometry);
-        ThrowIfFailed(CuDnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.Y.Handle, y.Address,
-            plan.Convolution.Handle, plan.W.Handle, dw.Address, CuDnn.BackwardFilterAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
+        ThrowIfFailed(Cudnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(Handle, plan.X.Handle, x.Address, plan.Y.Handle, y.Address,
+            plan.Convolution.Handle, plan.W.Handle, dw.Address, Cudnn.BackwardFilterAlgorithmCount, out count, perf, workspace.Address, (nuint)workspaceBytes));
         (plan.BackwardFilterAlgorithm, _) = Choose(perf, count, workspaceBytes, plan.MathType, preferDeterministic, "backward-filter", plan.Geometry);
         RefreshWorkspaceSizes(plan);
     }
 
     private void RefreshWorkspaceSizes(CudnnConvolutionPlan plan)
     {
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionForwardWorkspaceSize(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionForwardWorkspaceSize(Handle, plan.X.Handle, plan.W.Handle, plan.Convolution.Handle,
             plan.Y.Handle, plan.ForwardAlgorithm, out nuint fwd));
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardDataWorkspaceSize(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(Handle, plan.W.Handle, plan.Y.Handle, plan.Convolution.Handle,
             plan.X.Handle, plan.BackwardDataAlgorithm, out nuint bwdData));
-        ThrowIfFailed(CuDnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
+        ThrowIfFailed(Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(Handle, plan.X.Handle, plan.Y.Handle, plan.Convolution.Handle,
             plan.W.Handle, plan.BackwardFilterAlgorithm, out nuint bwdFilter));
         plan.ForwardWorkspaceBytes = (long)fwd;
         plan.BackwardDataWorkspaceBytes = (long)bwdData;
@@ -232,10 +232,10 @@ public sealed unsafe class CudaDnnContext : CudaResource
         RequireWorkspace(plan.ForwardWorkspaceBytes, workspaceBytes);
         float one = 1f, zero = 0f;
         Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnConvolutionForward(Handle, &one, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
+        ThrowIfFailed(Cudnn.cudnnConvolutionForward(Handle, &one, plan.X.Handle, x.Address, plan.W.Handle, w.Address,
             plan.Convolution.Handle, plan.ForwardAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.Y.Handle, y.Address));
         if (!bias.IsNull)
-            ThrowIfFailed(CuDnn.cudnnAddTensor(Handle, &one, plan.Bias.Handle, bias.Address, &one, plan.Y.Handle, y.Address));
+            ThrowIfFailed(Cudnn.cudnnAddTensor(Handle, &one, plan.Bias.Handle, bias.Address, &one, plan.Y.Handle, y.Address));
     }
 
     /// <summary>dx = dL/dx from dy and w.</summary>
@@ -245,7 +245,7 @@ public sealed unsafe class CudaDnnContext : CudaResource
         RequireWorkspace(plan.BackwardDataWorkspaceBytes, workspaceBytes);
         float one = 1f, zero = 0f;
         Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnConvolutionBackwardData(Handle, &one, plan.W.Handle, w.Address, plan.Y.Handle, dy.Address,
+        ThrowIfFailed(Cudnn.cudnnConvolutionBackwardData(Handle, &one, plan.W.Handle, w.Address, plan.Y.Handle, dy.Address,
             plan.Convolution.Handle, plan.BackwardDataAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.X.Handle, dx.Address));
     }
 
@@ -256,10 +256,10 @@ public sealed unsafe class CudaDnnContext : CudaResource
         RequireWorkspace(plan.BackwardFilterWorkspaceBytes, workspaceBytes);
         float one = 1f, zero = 0f;
         Context.Bind();
-        ThrowIfFailed(CuDnn.cudnnConvolutionBackwardFilter(Handle, &one, plan.X.Handle, x.Address, plan.Y.Handle, dy.Address,
+        ThrowIfFailed(Cudnn.cudnnConvolutionBackwardFilter(Handle, &one, plan.X.Handle, x.Address, plan.Y.Handle, dy.Address,
             plan.Convolution.Handle, plan.BackwardFilterAlgorithm, workspace.Address, (nuint)workspaceBytes, &zero, plan.W.Handle, dw.Address));
         if (!dbias.IsNull)
-            ThrowIfFailed(CuDnn.cudnnConvolutionBackwardBias(Handle, &one, plan.Y.Handle, dy.Address, &zero, plan.Bias.Handle, dbias.Address));
+            ThrowIfFailed(Cudnn.cudnnConvolutionBackwardBias(Handle, &one, plan.Y.Handle, dy.Address, &zero, plan.Bias.Handle, dbias.Address));
     }
 
     private static void RequireWorkspace(long needed, long given)
@@ -272,7 +272,7 @@ public sealed unsafe class CudaDnnContext : CudaResource
     private protected override void Release()
     {
         if (_handle == 0) return;
-        CuDnn.cudnnDestroy(_handle);
+        Cudnn.cudnnDestroy(_handle);
         _handle = 0;
     }
 }

@@ -68,7 +68,7 @@ internal unsafe struct CudnnConvolutionAlgoPerf
     public fixed int Reserved[3];
 }
 
-internal static unsafe partial class CuDnn
+internal static unsafe partial class Cudnn
 {
     private const string Lib = "dicc-cudnn";
 

@@ -10,21 +10,21 @@ namespace Dicc.Engine.Backends.Cuda.Libraries;
 /// column-major C^T = op(B)^T op(A)^T. The math mode defaults to full float32 (no TF32) so results match the
 /// CPU backend to float rounding; <see cref="CublasMathMode.Tf32TensorOp"/> trades that for speed.
 /// </summary>
-public sealed unsafe class CudaBlas : CudaResource
+public sealed unsafe class CublasContext : CudaResource
 {
     private nint _handle;
     private CudaStream _stream;
 
-    public CudaBlas(CudaContext context, CudaStream? stream = null) : base(context)
+    public CublasContext(CudaContext context, CudaStream? stream = null) : base(context)
     {
         CudaLibraries.Require(CudaLibrary.Cublas);
         context.Bind();
         try
         {
-            ThrowIfFailed(CuBlas.cublasCreate_v2(out _handle));
+            ThrowIfFailed(Cublas.cublasCreate_v2(out _handle));
             _stream = stream ?? context.Stream;
-            ThrowIfFailed(CuBlas.cublasSetStream_v2(_handle, _stream.Handle));
-            ThrowIfFailed(CuBlas.cublasSetMathMode(_handle, CublasMathMode.Default));
+            ThrowIfFailed(Cublas.cublasSetStream_v2(_handle, _stream.Handle));
+            ThrowIfFailed(Cublas.cublasSetMathMode(_handle, CublasMathMode.Default));
         }
         catch
         {
@@ -39,9 +39,9 @@ public sealed unsafe class CudaBlas : CudaResource
         get
         {
             CudaLibraries.Require(CudaLibrary.Cublas);
-            ThrowIfFailed(CuBlas.cublasGetProperty(CuBlas.LibraryPropertyMajor, out int major));
-            ThrowIfFailed(CuBlas.cublasGetProperty(CuBlas.LibraryPropertyMinor, out int minor));
-            ThrowIfFailed(CuBlas.cublasGetProperty(CuBlas.LibraryPropertyPatch, out int patch));
+            ThrowIfFailed(Cublas.cublasGetProperty(Cublas.LibraryPropertyMajor, out int major));
+            ThrowIfFailed(Cublas.cublasGetProperty(Cublas.LibraryPropertyMinor, out int minor));
+            ThrowIfFailed(Cublas.cublasGetProperty(Cublas.LibraryPropertyPatch, out int patch));
             return (major, minor, patch);
         }
     }
@@ -63,7 +63,7 @@ public sealed unsafe class CudaBlas : CudaResource
         {
             ArgumentNullException.ThrowIfNull(value);
             Context.Bind();
-            ThrowIfFailed(CuBlas.cublasSetStream_v2(Handle, value.Handle));
+            ThrowIfFailed(Cublas.cublasSetStream_v2(Handle, value.Handle));
             _stream = value;
         }
     }
@@ -73,7 +73,7 @@ public sealed unsafe class CudaBlas : CudaResource
         set
         {
             Context.Bind();
-            ThrowIfFailed(CuBlas.cublasSetMathMode(Handle, value));
+            ThrowIfFailed(Cublas.cublasSetMathMode(Handle, value));
         }
     }
 
@@ -84,7 +84,7 @@ public sealed unsafe class CudaBlas : CudaResource
     public void SetWorkspace(CudaDeviceVariable<byte> workspace)
     {
         Context.Bind();
-        ThrowIfFailed(CuBlas.cublasSetWorkspace_v2(Handle, workspace.DevicePointer.Address, (nuint)workspace.SizeInBytes));
+        ThrowIfFailed(Cublas.cublasSetWorkspace_v2(Handle, workspace.DevicePointer.Address, (nuint)workspace.SizeInBytes));
     }
 
     /// <summary>Column-major C = alpha op(A) op(B) + beta C (cublasSgemm, cuBLAS's own convention).</summary>
@@ -92,7 +92,7 @@ public sealed unsafe class CudaBlas : CudaResource
         DevicePointer a, int lda, DevicePointer b, int ldb, float beta, DevicePointer c, int ldc)
     {
         Context.Bind();
-        ThrowIfFailed(CuBlas.cublasSgemm_v2(Handle, transA, transB, m, n, k, &alpha, a.Address, lda, b.Address, ldb, &beta, c.Address, ldc));
+        ThrowIfFailed(Cublas.cublasSgemm_v2(Handle, transA, transB, m, n, k, &alpha, a.Address, lda, b.Address, ldb, &beta, c.Address, ldc));
     }
 
     /// <summary>
@@ -112,8 +112,8 @@ public sealed unsafe class CudaBlas : CudaResource
         DevicePointer c, CudaDataType cType, int ldc, CublasComputeType computeType = CublasComputeType.Float32)
     {
         Context.Bind();
-        ThrowIfFailed(CuBlas.cublasGemmEx(Handle, transA, transB, m, n, k, &alpha, a.Address, aType, lda, b.Address, bType, ldb,
-            &beta, c.Address, cType, ldc, computeType, CuBlas.GemmDefault));
+        ThrowIfFailed(Cublas.cublasGemmEx(Handle, transA, transB, m, n, k, &alpha, a.Address, aType, lda, b.Address, bType, ldb,
+            &beta, c.Address, cType, ldc, computeType, Cublas.GemmDefault));
     }
 
     /// <summary>Column-major batched GEMM over matrices at fixed strides (in elements).</summary>
@@ -122,7 +122,7 @@ public sealed unsafe class CudaBlas : CudaResource
         DevicePointer c, int ldc, long strideC, int batchCount)
     {
         Context.Bind();
-        ThrowIfFailed(CuBlas.cublasSgemmStridedBatched(Handle, transA, transB, m, n, k, &alpha, a.Address, lda, strideA,
+        ThrowIfFailed(Cublas.cublasSgemmStridedBatched(Handle, transA, transB, m, n, k, &alpha, a.Address, lda, strideA,
             b.Address, ldb, strideB, &beta, c.Address, ldc, strideC, batchCount));
     }
 
@@ -131,7 +131,7 @@ public sealed unsafe class CudaBlas : CudaResource
     private protected override void Release()
     {
         if (_handle == 0) return;
-        CuBlas.cublasDestroy_v2(_handle);
+        Cublas.cublasDestroy_v2(_handle);
         _handle = 0;
     }
 }
