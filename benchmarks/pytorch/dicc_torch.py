@@ -46,7 +46,7 @@ def mapping_network(subclasses, classes, hidden=128):
 
 
 class Clustering:
-    """The DICC clustering step (SPEC 2, interval mode): EMA class centres, distances, sub-interval pseudo-labels."""
+    """The DICC clustering step (docs/method.md, interval mode): EMA class centres, distances, sub-interval pseudo-labels."""
 
     def __init__(self, counts, features, decay=0.99, device="cuda"):
         self.counts = torch.tensor(counts, device=device)

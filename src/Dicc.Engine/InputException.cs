@@ -8,4 +8,11 @@ public class InputException : Exception
 {
     public InputException(string message) : base(message) { }
     public InputException(string message, Exception? inner) : base(message, inner) { }
+
+    /// <summary>
+    /// The engine parameter the message is about, as the API names it ("emaDecay", "learningRate"), or null.
+    /// Such a message starts with that name, so a front end can put its own name for the setting in its place
+    /// (the CLI writes its flag: "--ema-decay must be in [0, 1], got 1.5.").
+    /// </summary>
+    public string? Parameter { get; init; }
 }

@@ -109,7 +109,7 @@ internal static class GpuParity
                 Console.WriteLine($"parity-export: {differ} of {batch} pseudo-labels differ from {inputsPath}'s");
                 backend.CopyIn<int>(pseudo, first);
             }
-            var loss = new SoftmaxCrossEntropyLoss(backend, dicc.Options.Plan.TotalSubclasses);
+            var loss = new SoftmaxCrossEntropyLoss(backend, dicc.Options.Clustering.SubclassCount);
             loss.Compute(logits, pseudo, dicc.Main.OutputGrad);
             dicc.Main.Backward(images, context);
             AddStep(ours, dicc.Main, "subclass_logits", logits, "loss", loss.Value);

@@ -25,7 +25,8 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
         public string Subclasses { get; init; } = "";
 
         [CommandOption("--partition <interval|rank>")]
-        [Description("interval: the paper's equal distance intervals; rank: its Algorithm 1, equal-size subclasses. Default interval.")]
+        [Description("interval: the paper's equal distance intervals; rank: its Algorithm 1, equal-size subclasses.")]
+        [DefaultValue("interval")]
         public string Partition { get; init; } = "interval";
 
         [CommandOption("--centers <C.npy>")]
@@ -33,8 +34,9 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
         public string? Centers { get; init; }
 
         [CommandOption("--ema-decay <M>")]
-        [Description("Centre update c = M c + (1 - M) batch mean, M in 0..1. Default 0.99.")]
-        public double EmaDecay { get; init; } = 0.99;
+        [Description("Centre update c = M c + (1 - M) batch mean, M in 0..1.")]
+        [DefaultValue(ClusteringConfig.DefaultEmaDecay)]
+        public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
 
         [CommandOption("--out <P.npy>", true)]
         [Description("Pseudo-labels (N), int64: class c's subclasses are offset(c) .. offset(c) + Ns(c) - 1.")]
@@ -55,8 +57,6 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var partition = CliValues.Choice(settings.Partition, "--partition", "interval", "rank") == "rank" ? PartitionMode.Rank : PartitionMode.Interval;
-        if (!(settings.EmaDecay >= 0 && settings.EmaDecay <= 1))
-            throw new UsageException($"--ema-decay must be in [0, 1], got {settings.EmaDecay.ToString(CliValues.Invariant)}.");
         var options = new ClusterFileOptions
         {
             FeaturesPath = CliValues.ExistingFile(settings.Features, "--features"),

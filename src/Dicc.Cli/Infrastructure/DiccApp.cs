@@ -127,7 +127,7 @@ public static class DiccApp
         {
             CommandParseException or CommandRuntimeException or UsageException => (ExitCodes.BadUsage, OneLine(root.Message)),
             FileNotFoundException or DirectoryNotFoundException => (ExitCodes.BadUsage, OneLine(root.Message)),
-            Engine.InputException => (ExitCodes.BadUsage, OneLine(root.Message)),
+            Engine.InputException input => (ExitCodes.BadUsage, OneLine(ParameterFlags.Translate(input))),
             OperationCanceledException => (ExitCodes.InternalError, "cancelled"),
             _ => (ExitCodes.InternalError, $"{OneLine(root.Message)} ({root.GetType().Name}; set DICC_DEBUG=1 for details)"),
         };

@@ -1,6 +1,6 @@
 namespace Dicc.Cli.Infrastructure;
 
-/// <summary>SPEC 9: 0 success, 2 bad usage or bad input, 1 internal error.</summary>
+/// <summary>docs/cli.md: 0 success, 2 bad usage or bad input, 1 internal error.</summary>
 public static class ExitCodes
 {
     public const int Success = 0;

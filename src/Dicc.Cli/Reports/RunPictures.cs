@@ -8,7 +8,7 @@ using ScottPlot;
 namespace Dicc.Cli.Reports;
 
 /// <summary>
-/// The pictures of a run directory (SPEC 9): <c>confusion.png</c> (row-normalised confusion matrix of the
+/// The pictures of a run directory (docs/cli.md, "Run pictures"): <c>confusion.png</c> (row-normalised confusion matrix of the
 /// test split), <c>pr.png</c> (one-vs-rest precision-recall curve per class with its AP) and <c>curves.png</c>
 /// (training loss and validation metrics per epoch, the selected epoch marked). Drawn with ScottPlot;
 /// each file is written atomically.

@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 
 namespace Dicc.Cli.Training;
 
-/// <summary>The options of <c>dicc train</c> (SPEC 9). Unset values come from the preset.</summary>
+/// <summary>The options of <c>dicc train</c> (docs/cli.md). Unset values come from the preset.</summary>
 public sealed class TrainSettings : CommandSettings
 {
     [CommandOption("--data <PATH>")]

@@ -328,10 +328,6 @@ public abstract class Backend : IDisposable
         GatherCore(values, indices, output);
     }
 
-    /// <summary>A DICC clustering module whose state lives on this backend.</summary>
-    public abstract Clustering.ClusteringModule CreateClustering(Clustering.SubclassPlan plan, int featureDim,
-        Clustering.PartitionMode partition, double emaDecay);
-
     // ---- what backends implement -----------------------------------------------------------------
 
     protected abstract void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample);

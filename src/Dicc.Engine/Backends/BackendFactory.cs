@@ -43,10 +43,10 @@ public static class BackendFactory
         {
             int ordinal = 0;
             if (d.Length > 5 && !int.TryParse(d.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ordinal))
-                throw new InputException($"--device: '{device}' is not cuda:N with a device number N.");
-            if (CudaFactory is null) throw new InputException("--device cuda: this build has no CUDA backend; use --device cpu.");
+                throw new InputException($"device '{device}' is not cuda:N with a device number N.") { Parameter = "device" };
+            if (CudaFactory is null) throw new InputException("device cuda: this build has no CUDA backend; use the CPU.") { Parameter = "device" };
             return CudaFactory(ordinal);
         }
-        throw new InputException($"--device: unknown device '{device}'; use auto, cpu, cuda or cuda:N.");
+        throw new InputException($"device '{device}' is unknown; use auto, cpu, cuda or cuda:N.") { Parameter = "device" };
     }
 }

@@ -2,7 +2,7 @@ using Dicc.Engine.IO;
 
 namespace Dicc.Engine.Clustering;
 
-/// <summary>The options of <c>dicc cluster</c> (SPEC 9): one DICC step on arrays stored as <c>.npy</c> files.</summary>
+/// <summary>The options of <c>dicc cluster</c> (docs/method.md, ".npy files and dicc cluster"): one DICC step on arrays stored as <c>.npy</c> files.</summary>
 public sealed record ClusterFileOptions
 {
     /// <summary><c>--features</c>: [N, M] float32 or float64 (float64 is rounded to float32).</summary>
@@ -18,13 +18,13 @@ public sealed record ClusterFileOptions
     public required string OutPath { get; init; }
 
     /// <summary><c>--partition</c>.</summary>
-    public PartitionMode Partition { get; init; } = PartitionMode.Interval;
+    public PartitionMode Partition { get; init; } = ClusteringConfig.DefaultPartition;
 
     /// <summary><c>--centers</c>: [C, M] centres to start from; every class then counts as seen.</summary>
     public string? CentersPath { get; init; }
 
     /// <summary><c>--ema-decay</c>.</summary>
-    public double EmaDecay { get; init; } = 0.99;
+    public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
 
     /// <summary><c>--centers-out</c>: where the updated centres go, [C, M] float32.</summary>
     public string? CentersOutPath { get; init; }
@@ -46,9 +46,6 @@ public static class ClusterFileStep
     public static ClusterFileResult Run(ClusterFileOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!(options.EmaDecay >= 0 && options.EmaDecay <= 1))
-            throw new ClusterInputException($"--ema-decay {options.EmaDecay} is outside [0, 1].");
-
         var featureArray = Npy.Read(options.FeaturesPath);
         if (featureArray.DType is not (NpyDType.Float32 or NpyDType.Float64))
             throw new NpyFormatException(options.FeaturesPath, $"features must be float32 or float64, got {NpyDTypes.Name(featureArray.DType)}.");
@@ -97,7 +94,7 @@ public static class ClusterFileStep
             if (!float.IsFinite(features[k]))
                 throw new NpyFormatException(options.FeaturesPath, $"row {k / m}, column {k % m} is not finite ({features[k]}) after conversion to float32.");
 
-        var clustering = new IntraClassClustering(plan, m, options.Partition, options.EmaDecay, n);
+        var clustering = new IntraClassClustering(new ClusteringConfig(plan, m, options.Partition, options.EmaDecay), n);
         if (initialCenters is not null) clustering.SetCenters(initialCenters);
         var pseudo = new int[n];
         clustering.Assign(features, labels, pseudo);

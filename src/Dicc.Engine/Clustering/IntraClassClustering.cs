@@ -1,10 +1,11 @@
+using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Clustering;
 
 /// <summary>
-/// The dynamic intra-class clustering module (SPEC 2; the paper's section 3.1 and Algorithm 1), host
-/// reference implementation. Each call to <see cref="Assign"/> takes one batch of detached features and
+/// The dynamic intra-class clustering module (the paper's section 3.1 and Algorithm 1; docs/method.md), host
+/// reference implementation: works on host arrays, and on CPU-backend tensors as <see cref="IClustering"/>. Each call to <see cref="Assign(ReadOnlySpan{float}, ReadOnlySpan{int}, Span{int})"/> takes one batch of detached features and
 /// true labels, moves every present class's centre by the EMA rule, and gives each sample a pseudo-label
 /// <c>offset_c + n_i</c> from its distance to the updated centre.
 ///
@@ -14,7 +15,7 @@ namespace Dicc.Engine.Clustering;
 /// pseudo-labels exactly. Scratch is allocated at construction for <c>maxBatchSize</c> samples and only
 /// grows, so a training step allocates nothing. Not thread-safe.
 /// </summary>
-public sealed class IntraClassClustering
+public sealed class IntraClassClustering : IClustering
 {
     private readonly float[] _centers;     // [C, M], the EMA centres (state)
     private readonly bool[] _seen;         // [C] (state)
@@ -29,26 +30,15 @@ public sealed class IntraClassClustering
     private UInt128[] _keys = [];          // [N] rank mode's sort keys: distance bits, then batch position
     private int _lastBatch;
 
-    /// <param name="plan">Subclass numbers Ns per class; fixes C and K.</param>
-    /// <param name="featureDim">M, the feature width (512 for the VGG backbones).</param>
-    /// <param name="partition">Interval (the paper's equations) or rank (its Algorithm 1).</param>
-    /// <param name="emaDecay">m in <c>mu = m * mu + (1 - m) * y</c>, in [0, 1]; 0.99 by default.</param>
+    /// <param name="config">Plan, feature width, partition and EMA decay.</param>
     /// <param name="maxBatchSize">Scratch is sized for this many samples up front (it grows if a larger batch comes).</param>
-    public IntraClassClustering(SubclassPlan plan, int featureDim, PartitionMode partition = PartitionMode.Interval,
-        double emaDecay = 0.99, int maxBatchSize = 0)
+    public IntraClassClustering(ClusteringConfig config, int maxBatchSize = 0)
     {
-        ArgumentNullException.ThrowIfNull(plan);
-        if (featureDim < 1) throw new ArgumentOutOfRangeException(nameof(featureDim), featureDim, "The feature width must be at least 1.");
-        if (!(emaDecay >= 0 && emaDecay <= 1))
-            throw new ArgumentOutOfRangeException(nameof(emaDecay), emaDecay, "The EMA decay must lie in [0, 1].");
-        if (!Enum.IsDefined(partition)) throw new ArgumentOutOfRangeException(nameof(partition), partition, "Unknown partition mode.");
+        ArgumentNullException.ThrowIfNull(config);
         if (maxBatchSize < 0) throw new ArgumentOutOfRangeException(nameof(maxBatchSize), maxBatchSize, "Cannot be negative.");
-        Plan = plan;
-        FeatureDim = featureDim;
-        Partition = partition;
-        EmaDecay = emaDecay;
-        int c = plan.ClassCount;
-        long cm = checked((long)c * featureDim);
+        Config = config;
+        int c = config.ClassCount;
+        long cm = checked((long)c * config.FeatureDim);
         _centers = new float[cm];
         _seen = new bool[c];
         _sums = new double[cm];
@@ -59,21 +49,11 @@ public sealed class IntraClassClustering
         EnsureCapacity(maxBatchSize);
     }
 
-    public SubclassPlan Plan { get; }
+    public ClusteringConfig Config { get; }
 
-    /// <summary>C.</summary>
-    public int ClassCount => Plan.ClassCount;
-
-    /// <summary>K, the number of pseudo-labels.</summary>
-    public int SubclassCount => Plan.TotalSubclasses;
-
-    /// <summary>M.</summary>
-    public int FeatureDim { get; }
-
-    public PartitionMode Partition { get; }
-
-    /// <summary>m: the weight kept by the old centre in each EMA update.</summary>
-    public double EmaDecay { get; }
+    private SubclassPlan Plan => Config.Plan;
+    private int ClassCount => Config.ClassCount;
+    private int FeatureDim => Config.FeatureDim;
 
     /// <summary>Batches clustered so far (state).</summary>
     public long Step { get; private set; }
@@ -168,7 +148,7 @@ public sealed class IntraClassClustering
                 ThrowNonFinite(features, labels, c);
 
         // 3. EMA: the first batch with class c sets mu_c = y_c; later ones blend; absent classes keep theirs.
-        double keep = EmaDecay, blend = 1.0 - EmaDecay;
+        double keep = Config.EmaDecay, blend = 1.0 - Config.EmaDecay;
         for (int c = 0; c < classes; c++)
         {
             if (_classCounts[c] == 0) continue;
@@ -197,7 +177,7 @@ public sealed class IntraClassClustering
             if (count == 0) continue;
             var members = _order.AsSpan(start, count);
             int subclasses = Plan.Count(c), offset = Plan.Offset(c);
-            if (Partition == PartitionMode.Interval)
+            if (Config.Partition == PartitionMode.Interval)
                 AssignIntervals(members, subclasses, offset, pseudoLabels);
             else
                 AssignRanks(members, _keys.AsSpan(start, count), subclasses, offset, pseudoLabels);
@@ -206,6 +186,25 @@ public sealed class IntraClassClustering
         _lastBatch = n;
         Step++;
     }
+
+    /// <summary>As <see cref="Assign(ReadOnlySpan{float}, ReadOnlySpan{int}, Span{int})"/> on CPU-backend tensors.</summary>
+    public void Assign(Tensor features, Tensor labels, Tensor pseudoLabels)
+    {
+        IClustering.RequireBatch(Config, features, labels, pseudoLabels);
+        if (features.Backend is not CpuBackend)
+            throw new ArgumentException($"The CPU clustering module works on CPU tensors; these live on '{features.Backend.Name}'.", nameof(features));
+        Assign(CpuBackend.Span<float>(features), CpuBackend.Span<int>(labels), CpuBackend.Span<int>(pseudoLabels));
+    }
+
+    public ClusteringState ReadState() => new(_centers.ToArray(), _seen.ToArray(), Step);
+
+    public void WriteState(ClusteringState state)
+    {
+        IClustering.RequireState(Config, state);
+        Restore(state.Centers, state.Seen, state.Step);
+    }
+
+    void IDisposable.Dispose() { } // host arrays only
 
     private void AssignIntervals(ReadOnlySpan<int> members, int subclasses, int offset, Span<int> pseudoLabels)
     {

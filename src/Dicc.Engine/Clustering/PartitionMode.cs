@@ -1,6 +1,6 @@
 namespace Dicc.Engine.Clustering;
 
-/// <summary>How a class's distances to its centre are cut into subclasses (SPEC 2, step 4).</summary>
+/// <summary>How a class's distances to its centre are cut into subclasses (docs/method.md, "Interval or rank partition").</summary>
 public enum PartitionMode
 {
     /// <summary>

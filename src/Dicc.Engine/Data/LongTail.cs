@@ -54,7 +54,7 @@ public sealed record LongTailReport(IReadOnlyList<string> ClassNames, int[] Befo
 }
 
 /// <summary>
-/// Long-tailed subsets of a training split (SPEC 6): per-class target counts from an imbalance factor and a
+/// Long-tailed subsets of a training split (docs/data-formats.md, "Long-tailed subsets"): per-class target counts from an imbalance factor and a
 /// profile, or given explicitly, and a seeded draw of that many images per class. Validation and test
 /// splits are never touched. <see cref="Write"/> is what <c>dicc longtail</c> does: it writes a manifest
 /// (a list of the chosen image files) or a FER2013 CSV, never copies of images.

@@ -3,7 +3,7 @@ namespace Dicc.Engine.Imbalance;
 /// <summary>
 /// The effective number of samples (Cui et al., "Class-Balanced Loss Based on Effective Number of
 /// Samples", CVPR 2019): <c>E(n) = (1 - b^n) / (1 - b)</c>. The paper's resample and reweight baselines both
-/// use <c>1 / E(n_c)</c> with b = 0.9999 (SPEC 4). With b = 0 every class counts as one sample (no
+/// use <c>1 / E(n_c)</c> with b = 0.9999 (docs/method.md, "Imbalance baselines"). With b = 0 every class counts as one sample (no
 /// rebalancing); as b approaches 1, E(n) approaches n (inverse-frequency weighting).
 /// </summary>
 public static class EffectiveNumber

@@ -74,7 +74,7 @@ public sealed class ShuffleSampler(int datasetSize, ulong seed, ulong stream = 0
 }
 
 /// <summary>
-/// The <c>resample</c> rule (SPEC 4): N draws with replacement, sample i with probability proportional to
+/// The <c>resample</c> rule (docs/method.md, "Imbalance baselines"): N draws with replacement, sample i with probability proportional to
 /// <c>1 / E(n_{y_i})</c>. Drawn in two exact stages: a class c with probability
 /// <c>n_c / E(n_c)</c> (normalised; <see cref="EffectiveNumber.ResampledClassShares"/>), by inverting the
 /// cumulative distribution at a 53-bit uniform, then a uniform member of c. Each draw uses three or more

@@ -1,6 +1,6 @@
 namespace Dicc.Engine.Imbalance;
 
-/// <summary>The paper's baseline "rules" (SPEC 4), each combinable with DICC (which then uses the true class).</summary>
+/// <summary>The paper's baseline "rules" (docs/method.md, "Imbalance baselines"), each combinable with DICC (which then uses the true class).</summary>
 public enum ImbalanceRule
 {
     /// <summary>Uniform shuffling and plain cross-entropy.</summary>

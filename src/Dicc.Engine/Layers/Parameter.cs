@@ -3,7 +3,7 @@ using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Layers;
 
-/// <summary>How a parameter's initial values are drawn (SPEC 1: PyTorch's conventions).</summary>
+/// <summary>How a parameter's initial values are drawn (PyTorch's conventions; docs/method.md, "The model").</summary>
 public enum Initializer
 {
     Zeros,

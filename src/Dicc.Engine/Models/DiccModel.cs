@@ -8,15 +8,15 @@ using Dicc.Engine.Training;
 
 namespace Dicc.Engine.Models;
 
-/// <summary>DICC's own settings (SPEC 2 and 3).</summary>
+/// <summary>DICC's own settings (docs/method.md): the clustering step and the label mapping.</summary>
 public sealed record DiccOptions
 {
-    public required SubclassPlan Plan { get; init; }
-    public PartitionMode Partition { get; init; } = PartitionMode.Interval;
-    public double EmaDecay { get; init; } = 0.99;
+    /// <summary>Subclass plan, partition and EMA decay; its feature width must be the backbone's.</summary>
+    public required ClusteringConfig Clustering { get; init; }
+
     public MappingKind Mapping { get; init; } = MappingKind.Mlp;
 
-    /// <summary>Hidden width H of the label-mapping MLP (SPEC 1: 128).</summary>
+    /// <summary>Hidden width H of the label-mapping MLP (the paper's 128).</summary>
     public int MappingHidden { get; init; } = 128;
 
     /// <summary>
@@ -28,7 +28,7 @@ public sealed record DiccOptions
 }
 
 /// <summary>
-/// The DICC model (SPEC 1-3): backbone + subclass head Linear(F -> K) ("main" network) and a label-mapping
+/// The DICC model (docs/method.md): backbone + subclass head Linear(F -> K) ("main" network) and a label-mapping
 /// MLP K -> H -> H -> C ("mapping"). A training step has two phases:
 /// 1. forward the main network; cluster the detached backbone features of each class around its EMA centre
 ///    into pseudo-labels; CE(subclass logits, pseudo-labels); backward; SGD on the main network;
@@ -49,21 +49,24 @@ public sealed class DiccModel : ExpressionModel
 
     public DiccModel(Backend backend, VggOptions vgg, int classes, DiccOptions dicc, ModelTrainingOptions options) : base(backend, classes)
     {
-        if (dicc.Plan.ClassCount != classes)
-            throw new ArgumentException($"The subclass plan covers {dicc.Plan.ClassCount} classes; the data has {classes}.");
+        var plan = dicc.Clustering.Plan;
+        if (plan.ClassCount != classes)
+            throw new ArgumentException($"The subclass plan covers {plan.ClassCount} classes; the data has {classes}.");
         if (dicc.MappingHidden <= 0) throw new ArgumentException($"Mapping hidden width must be positive, got {dicc.MappingHidden}.");
         if (!(dicc.MappingLearningRateScale > 0) || double.IsInfinity(dicc.MappingLearningRateScale))
             throw new ArgumentException($"Mapping learning-rate scale must be positive, got {dicc.MappingLearningRateScale}.");
         Options = dicc;
-        int features = Vgg.FeatureSize(vgg), k = dicc.Plan.TotalSubclasses;
+        int features = Vgg.FeatureSize(vgg), k = plan.TotalSubclasses;
+        if (dicc.Clustering.FeatureDim != features)
+            throw new ArgumentException($"The clustering is configured for {dicc.Clustering.FeatureDim} features; the backbone gives {features}.");
         _mainRoot = new Sequential(Vgg.Backbone(vgg), Vgg.Head(features, k, vgg.Dropout));
         Main = new Network(_mainRoot, backend, options.Seed);
         _mainSgd = new Sgd(Main.Parameters, options.Sgd);
-        Clustering = backend.CreateClustering(dicc.Plan, features, dicc.Partition, dicc.EmaDecay);
+        Clustering = IClustering.Create(backend, dicc.Clustering);
 
         // Reweighting by true class: subclass k carries the weight of the class it belongs to.
         float[]? subclassWeights = options.ClassWeights is null ? null
-            : Enumerable.Range(0, k).Select(j => options.ClassWeights[dicc.Plan.ClassOf(j)]).ToArray();
+            : Enumerable.Range(0, k).Select(j => options.ClassWeights[plan.ClassOf(j)]).ToArray();
         _subclassLoss = new SoftmaxCrossEntropyLoss(backend, k, subclassWeights);
         _mappingLoss = new SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
 
@@ -78,7 +81,7 @@ public sealed class DiccModel : ExpressionModel
         {
             // sum mapping as a fixed [C, K] 0/1 matrix: p_c = sum of p_k over the subclasses k of c.
             var m = new float[classes * k];
-            for (int j = 0; j < k; j++) m[dicc.Plan.ClassOf(j) * k + j] = 1f;
+            for (int j = 0; j < k; j++) m[plan.ClassOf(j) * k + j] = 1f;
             _sumMatrix = backend.Create(new Shape(classes, k));
             backend.CopyIn<float>(_sumMatrix, m);
         }
@@ -97,13 +100,13 @@ public sealed class DiccModel : ExpressionModel
     public Network? Mapping { get; }
 
     /// <summary>The clustering module; its state lives on the model's backend.</summary>
-    public ClusteringModule Clustering { get; }
+    public IClustering Clustering { get; }
 
     public override long Steps => _mainSgd.Steps;
     public override long ParameterCount => Main.Parameters.Count + (Mapping?.Parameters.Count ?? 0);
 
     public override long ForwardFlops(Shape input) =>
-        Main.ForwardFlops(input) + (Mapping?.ForwardFlops(new Shape(input[0], Options.Plan.TotalSubclasses)) ?? 0);
+        Main.ForwardFlops(input) + (Mapping?.ForwardFlops(new Shape(input[0], Options.Clustering.SubclassCount)) ?? 0);
 
     /// <summary>The backbone features [N, F] of the latest forward pass (what the clustering sees).</summary>
     public Tensor Features => _mainRoot.ActivationBefore(1);
@@ -169,12 +172,12 @@ public sealed class DiccModel : ExpressionModel
             SaveNetwork(writer, Mapping, _mappingSgd, _mappingSgd!.Steps);
             writer.Add("optimizer.mapping.steps", _mappingSgd.Steps);
         }
-        int c = Clustering.ClassCount, m = Clustering.FeatureDim;
+        int c = Clustering.Config.ClassCount, m = Clustering.Config.FeatureDim;
         var state = Clustering.ReadState();
         writer.Add("dicc.centers", state.Centers, c, m);
         writer.Add("dicc.seen", state.Seen);
         writer.Add("dicc.step", state.Step);
-        writer.Add("dicc.subclasses", Options.Plan.Counts.ToArray(), c);
+        writer.Add("dicc.subclasses", Options.Clustering.Plan.Counts.ToArray(), c);
     }
 
     public override void Load(CheckpointReader reader)
@@ -186,7 +189,7 @@ public sealed class DiccModel : ExpressionModel
             LoadNetwork(reader, Mapping, _mappingSgd);
             _mappingSgd!.Steps = reader.ReadInt64("optimizer.mapping.steps");
         }
-        int c = Clustering.ClassCount, m = Clustering.FeatureDim;
+        int c = Clustering.Config.ClassCount, m = Clustering.Config.FeatureDim;
         Clustering.WriteState(new ClusteringState(reader.ReadFloats("dicc.centers", (long)c * m), reader.ReadBools("dicc.seen", c),
             reader.ReadInt64("dicc.step")));
     }

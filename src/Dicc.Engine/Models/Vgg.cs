@@ -10,7 +10,7 @@ public enum VggDepth
     Vgg19 = 19,
 }
 
-/// <summary>Options of the FER-style VGG (SPEC 1): conv3x3 + BatchNorm + ReLU blocks, five 2x2 max-pools.</summary>
+/// <summary>Options of the FER-style VGG (docs/method.md, "The model"): conv3x3 + BatchNorm + ReLU blocks, five 2x2 max-pools.</summary>
 public sealed record VggOptions
 {
     public VggDepth Depth { get; init; } = VggDepth.Vgg19;
@@ -22,7 +22,7 @@ public sealed record VggOptions
     /// <summary>Channel multiplier (1.0 = the paper's network; 0.25 makes CPU runs practical).</summary>
     public double Width { get; init; } = 1.0;
 
-    /// <summary>Dropout on the feature vector in training (SPEC 1: 0.5).</summary>
+    /// <summary>Dropout on the feature vector in training (0.5, docs/method.md).</summary>
     public float Dropout { get; init; } = 0.5f;
 
     public void Validate()

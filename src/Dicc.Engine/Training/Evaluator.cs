@@ -85,7 +85,7 @@ public sealed class Evaluator
             }
             foreach (float s in scores)
                 if (!float.IsFinite(s))
-                    throw new TrainingDivergedException("The model predicts NaN or infinite probabilities: its weights have diverged (try a lower --lr).");
+                    throw new TrainingDivergedException("The model predicts NaN or infinite probabilities: its weights have diverged (try a lower learning rate).");
             consume(start, n, scores);
         }
     }

@@ -23,7 +23,7 @@ public static class ModelFactory
         var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : SubclassPlan.Parse(options.Subclasses, classes, trainCounts);
         var dicc = new DiccOptions
         {
-            Plan = plan, Partition = options.Partition, EmaDecay = options.EmaDecay, Mapping = options.Mapping,
+            Clustering = new ClusteringConfig(plan, Vgg.FeatureSize(vgg), options.Partition, options.EmaDecay), Mapping = options.Mapping,
             MappingHidden = options.MappingHidden, MappingLearningRateScale = options.MappingLrScale,
         };
         return new DiccModel(backend, vgg, classes, dicc, training);

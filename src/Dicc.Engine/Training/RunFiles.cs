@@ -43,7 +43,7 @@ public sealed record EpochMetrics(
     double Seconds,
     double ImagesPerSecond);
 
-/// <summary>The files of a run directory (SPEC 9) and how they are read and written.</summary>
+/// <summary>The files of a run directory (docs/evaluation.md) and how they are read and written.</summary>
 public sealed class RunDirectory(string path)
 {
     public string Path { get; } = System.IO.Path.GetFullPath(path);

@@ -17,7 +17,7 @@ public static class RunModel
         {
             "best" => run.BestCheckpoint,
             "last" => run.LastCheckpoint,
-            _ => throw new InputException($"--checkpoint: '{checkpoint}' is not best or last."),
+            _ => throw new InputException($"checkpoint must be best or last, got '{checkpoint}'.") { Parameter = "checkpoint" },
         };
         if (!File.Exists(path)) throw new InputException($"{path}: not found; has the run finished an epoch?");
         var model = ModelFactory.Create(backend, config.Options, config.Dataset.ClassNames.Length, config.Dataset.TrainCounts,

@@ -45,8 +45,8 @@ public static class StepBenchmark
     public static StepTiming Measure(Backend backend, VggDepth arch, double width, int batch, int steps,
         PartitionMode partition = PartitionMode.Interval, Action<string>? progress = null)
     {
-        if (batch < 2) throw new InputException($"--batch must be at least 2, got {batch}.");
-        if (steps < 1) throw new InputException($"--steps must be at least 1, got {steps}.");
+        if (batch < 2) throw new InputException($"batch must be at least 2, got {batch}.") { Parameter = "batch" };
+        if (steps < 1) throw new InputException($"steps must be at least 1, got {steps}.") { Parameter = "steps" };
         var random = new RandomStream(7);
         var images = backend.Create(new Shape(batch, 1, Side, Side));
         var labels = backend.Create(new Shape(batch), DType.Int32);
@@ -61,16 +61,16 @@ public static class StepBenchmark
         double baselineMs = Median(steps, backend, () => baseline.TrainStep(images, labels, 1e-4f));
 
         progress?.Invoke("DICC step");
-        var plan = SubclassPlan.Preset("fer2013-b10");
-        var dicc = new DiccModel(backend, vgg, Classes, new DiccOptions { Plan = plan, Partition = partition }, training);
+        int features = Vgg.FeatureSize(vgg);
+        var clustering = new ClusteringConfig(SubclassPlan.Preset("fer2013-b10"), features, partition);
+        var dicc = new DiccModel(backend, vgg, Classes, new DiccOptions { Clustering = clustering }, training);
         double diccMs = Median(steps, backend, () => dicc.TrainStep(images, labels, 1e-4f));
 
         progress?.Invoke("clustering module");
-        int features = Vgg.FeatureSize(vgg);
         var featureTensor = backend.Create(new Shape(batch, features));
         backend.CopyIn<float>(featureTensor, Enumerable.Range(0, batch * features).Select(_ => (float)random.NextNormal()).ToArray());
         var pseudo = backend.Create(new Shape(batch), DType.Int32);
-        using var module = backend.CreateClustering(plan, features, partition, 0.99);
+        using var module = IClustering.Create(backend, clustering, batch);
         double clusteringMs = Median(Math.Max(steps, 50), backend, () => module.Assign(featureTensor, labels, pseudo));
 
         double gflop = baseline.ForwardFlops(new Shape(1, 1, Side, Side)) / 1e9;

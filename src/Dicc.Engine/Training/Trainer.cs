@@ -41,7 +41,7 @@ public sealed record TrainingOutcome(
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>
-/// Trains one model on one dataset split into a run directory (SPEC 3-7, 9): epochs of sampled,
+/// Trains one model on one dataset split into a run directory (docs/architecture.md, "Training"): epochs of sampled,
 /// augmented batches; validation after every epoch with model selection on validation accuracy only;
 /// atomic checkpoints (last, best) that resume to the same result as an uninterrupted run; and at the end
 /// the selected model's test evaluation (report.json). Every random draw is counter-based (sampler per
@@ -73,7 +73,7 @@ public sealed class Trainer
         _trainCounts = data.Train.ClassCounts();
         if (data.Train.Count < 2) throw new InputException($"{data.Source}: the training split has {data.Train.Count} images; at least 2 are needed.");
         if (data.Height < options.Crop || data.Width < options.Crop)
-            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop} crop; use --crop {Math.Min(data.Height, data.Width) - 4} (or smaller).");
+            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop}x{options.Crop} crop; use a crop of {Math.Min(data.Height, data.Width) - 4} or less.");
         _description = description ?? Describe(data);
         Model = ModelFactory.Create(backend, options, _classes, _trainCounts);
         _sampler = options.Rule.CreateSampler(data.Train.Labels, _classes, options.Seed, SamplerStream);
@@ -111,9 +111,9 @@ public sealed class Trainer
         else
         {
             if (File.Exists(_run.LastCheckpoint))
-                throw new InputException($"{_run.Path} already holds a run; use --resume to continue it or choose another --out.");
+                throw new InputException($"{_run.Path} already holds a run: resume it, or choose another run directory.");
             _run.WriteConfig(new RunConfig(EngineInfo.Version, _options, _description,
-                (Model as Models.DiccModel)?.Options.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
+                (Model as Models.DiccModel)?.Options.Clustering.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
             _run.WriteMetrics([]);
         }
         var history = _run.ReadMetrics().Where(m => m.Epoch < state.Epoch).ToList();
@@ -150,7 +150,7 @@ public sealed class Trainer
                     state.Batch = b + 1;
                     state.Seconds += clock.Elapsed.TotalSeconds;
                     Save(_run.LastCheckpoint, state);
-                    Observer?.Message($"Interrupted at epoch {epoch + 1}, batch {b + 1}/{batches}: checkpoint saved to {_run.LastCheckpoint}; continue with --resume.");
+                    Observer?.Message($"Interrupted at epoch {epoch + 1}, batch {b + 1}/{batches}: checkpoint saved to {_run.LastCheckpoint}; resume the run to continue.");
                     return new TrainingOutcome(RunStatus.Interrupted, epoch, state.BestEpoch, state.BestAccuracy, null, null, _run);
                 }
             }
@@ -177,7 +177,7 @@ public sealed class Trainer
             Observer?.EpochCompleted(metrics);
             if (cancellation.IsCancellationRequested && epoch + 1 < _options.Epochs)
             {
-                Observer?.Message($"Interrupted after epoch {epoch + 1}: checkpoint saved to {_run.LastCheckpoint}; continue with --resume.");
+                Observer?.Message($"Interrupted after epoch {epoch + 1}: checkpoint saved to {_run.LastCheckpoint}; resume the run to continue.");
                 return new TrainingOutcome(RunStatus.Interrupted, epoch + 1, state.BestEpoch, state.BestAccuracy, null, null, _run);
             }
         }
@@ -239,7 +239,7 @@ public sealed class Trainer
             : "No checkpoint was written yet.";
         throw new TrainingDivergedException(
             $"The training loss became {loss.ToString(CultureInfo.InvariantCulture)} at epoch {epoch + 1}, batch {batch + 1}: training stopped. " +
-            $"{last} Try a lower --lr (now {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}).");
+            $"{last} Try a lower learning rate (now {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}).");
     }
 
     private CheckpointWriter Save(string path, Progress state)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using Dicc.Engine.Clustering;
 using Dicc.Engine.Imbalance;
@@ -14,7 +15,7 @@ public enum TrainingMethod
 
 /// <summary>
 /// Every setting of a training run (saved as the run's config.json, so a run can be resumed and reproduced).
-/// Defaults are the paper preset (SPEC 5).
+/// Defaults are the paper preset (docs/method.md, "Presets").
 /// </summary>
 public sealed record TrainingOptions
 {
@@ -30,10 +31,10 @@ public sealed record TrainingOptions
     public TrainingMethod Method { get; init; } = TrainingMethod.Baseline;
     public ImbalanceRule Rule { get; init; } = ImbalanceRule.None;
 
-    /// <summary>auto, an explicit list ("8,1,20,..."), or a Table 5 preset name (SPEC 2).</summary>
+    /// <summary>auto, sqrt, an explicit list ("8,1,20,..."), or a Table 5 preset name (docs/method.md).</summary>
     public string Subclasses { get; init; } = SubclassPlan.AutoKeyword;
-    public PartitionMode Partition { get; init; } = PartitionMode.Interval;
-    public double EmaDecay { get; init; } = 0.99;
+    public PartitionMode Partition { get; init; } = ClusteringConfig.DefaultPartition;
+    public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
     public MappingKind Mapping { get; init; } = MappingKind.Mlp;
     public int MappingHidden { get; init; } = 128;
 
@@ -72,33 +73,37 @@ public sealed record TrainingOptions
     /// <summary>Checks every value; throws an <see cref="InputException"/> naming the first bad one.</summary>
     public void Validate()
     {
-        static void Require(bool ok, string message)
+        static void Require(bool ok, string parameter, string problem)
         {
-            if (!ok) throw new InputException(message);
+            if (!ok) throw new InputException($"{parameter} {problem}") { Parameter = parameter };
         }
-        Require(Enum.IsDefined(Arch), $"--arch: unknown architecture {(int)Arch}.");
-        Require(Width > 0 && Width <= 4, $"--width must be in (0, 4], got {Width}.");
-        Require(Dropout >= 0 && Dropout < 1, $"--dropout must be in [0, 1), got {Dropout}.");
-        Require(Crop >= 32 && Crop <= 63, $"crop {Crop} is not supported (32..63).");
-        Require(EmaDecay >= 0 && EmaDecay <= 1, $"--ema-decay must be in [0, 1], got {EmaDecay}.");
-        Require(MappingHidden > 0, $"mapping hidden width must be positive, got {MappingHidden}.");
-        Require(MappingLrScale > 0 && double.IsFinite(MappingLrScale), $"--mapping-lr-scale must be positive, got {MappingLrScale}.");
-        Require(Epochs > 0, $"--epochs must be positive, got {Epochs}.");
-        Require(BatchSize >= 2, $"--batch must be at least 2 (BatchNorm needs two samples), got {BatchSize}.");
-        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"--lr must be positive, got {LearningRate}.");
-        Require(Momentum >= 0 && Momentum < 1, $"--momentum must be in [0, 1), got {Momentum}.");
-        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"--wd must be non-negative, got {WeightDecay}.");
-        Require(EvalBatchSize > 0, $"eval batch must be positive, got {EvalBatchSize}.");
-        Require(LogEvery > 0, $"log interval must be positive, got {LogEvery}.");
+        string Text(double v) => v.ToString(CultureInfo.InvariantCulture);
+        Require(Enum.IsDefined(Arch), "arch", $"{(int)Arch} is not an architecture.");
+        Require(Width > 0 && Width <= 4, "width", $"must be in (0, 4], got {Text(Width)}.");
+        Require(Dropout >= 0 && Dropout < 1, "dropout", $"must be in [0, 1), got {Text(Dropout)}.");
+        Require(Crop >= 32 && Crop <= 63, "crop", $"must be in 32..63, got {Crop}.");
+        ClusteringConfig.ValidateEmaDecay(EmaDecay);
+        Require(MappingHidden > 0, "mappingHidden", $"must be positive, got {MappingHidden}.");
+        Require(MappingLrScale > 0 && double.IsFinite(MappingLrScale), "mappingLrScale", $"must be positive, got {Text(MappingLrScale)}.");
+        Require(Epochs > 0, "epochs", $"must be positive, got {Epochs}.");
+        Require(BatchSize >= 2, "batchSize", $"must be at least 2 (batch normalisation needs two samples), got {BatchSize}.");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), "learningRate", $"must be positive, got {Text(LearningRate)}.");
+        Require(Momentum >= 0 && Momentum < 1, "momentum", $"must be in [0, 1), got {Text(Momentum)}.");
+        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), "weightDecay", $"must be non-negative, got {Text(WeightDecay)}.");
+        Require(EvalBatchSize > 0, "evalBatchSize", $"must be positive, got {EvalBatchSize}.");
+        Require(LogEvery > 0, "logEvery", $"must be positive, got {LogEvery}.");
         try { _ = LearningRateSchedule; }
-        catch (Exception e) when (e is FormatException or ArgumentException) { throw new InputException($"--schedule: {e.Message}"); }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new InputException($"schedule '{Schedule}': {e.Message}") { Parameter = "schedule" };
+        }
     }
 
     /// <summary>The SGD settings both optimisers use.</summary>
     public SgdOptions Sgd => new() { Momentum = (float)Momentum, WeightDecay = (float)WeightDecay };
 }
 
-/// <summary>The two named presets of SPEC 5.</summary>
+/// <summary>The two named presets (docs/method.md, "Presets").</summary>
 public static class TrainingPresets
 {
     public static IReadOnlyList<string> Names { get; } = ["paper", "fer"];
@@ -122,6 +127,6 @@ public static class TrainingPresets
     {
         "paper" => Paper,
         "fer" => Fer,
-        _ => throw new InputException($"--preset: unknown preset '{name}'; use paper or fer."),
+        _ => throw new InputException($"preset '{name}' is unknown; use paper or fer.") { Parameter = "preset" },
     };
 }

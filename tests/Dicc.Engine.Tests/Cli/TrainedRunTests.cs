@@ -132,7 +132,7 @@ public class TrainedRunTests
         AssertBadUsage(Run("predict", "--run", _run.Path, "--size", "36", _temp["nothing.png"]), "does not exist");
         AssertBadUsage(Run("predict", "--run", _run.Path, "--size", "30", files[0]), "--size 30 is smaller than the run's 32x32 crop");
         AssertBadUsage(Run("predict", "--run", _run.Path, "--checkpoint", "first", files[0]), "--checkpoint: 'first' is not one of best, last");
-        AssertBadUsage(Run("predict", "--run", _run.Path, "--device", "tpu", "--size", "36", files[0]), "--device: unknown device 'tpu'");
+        AssertBadUsage(Run("predict", "--run", _run.Path, "--device", "tpu", "--size", "36", files[0]), "--device 'tpu' is unknown; use auto, cpu, cuda or cuda:N");
         AssertBadUsage(Run("predict", "--run", _temp["bad-images"], files[0]), "config.json: not found");
         AssertBadUsage(Run("predict", "--run", _run.Path), "FILES");
 

@@ -114,7 +114,7 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--data", TinyData, "--rule", "oversample" }, "--rule")]
     [TestCase(new[] { "train", "--data", TinyData, "--method", "dic" }, "--method")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--subclasses", "1,2,3" }, "has 3 entries; expected 7")]
-    [TestCase(new[] { "train", "--data", TinyData }, "smaller than the 44 crop; use --crop")]
+    [TestCase(new[] { "train", "--data", TinyData }, "smaller than the 44x44 crop; use a crop of 32 or less")]
     [TestCase(new[] { "train", "--data", TinyData, "--arch", "resnet50" }, "--arch")]
     [TestCase(new[] { "train", "--data", TinyData, "--device", "tpu" }, "--device")]
     [TestCase(new[] { "train", "--data", TinyData, "--schedule", "linear" }, "--schedule")]

@@ -44,7 +44,7 @@ public class ClusterFileStepTests
         var counts = Dicc.Engine.Imbalance.ClassStatistics.Count(labels, 7);
         var plan = SubclassPlan.Auto(counts);
         Assert.That(result.Plan, Is.EqualTo(plan));
-        var module = new IntraClassClustering(plan, 40, mode);
+        var module = new IntraClassClustering(new ClusteringConfig(plan, 40, mode));
         var expected = new int[labels.Length];
         module.Assign(features, labels, expected);
 
@@ -71,7 +71,7 @@ public class ClusterFileStepTests
             FeaturesPath = f, LabelsPath = l, Subclasses = "fer2013-b10", CentersPath = PathOf("c0.npy"), EmaDecay = 0.9,
             OutPath = PathOf("p.npy"), CentersOutPath = PathOf("c1.npy"),
         });
-        var module = new IntraClassClustering(SubclassPlan.Preset("fer2013-b10"), 33, PartitionMode.Interval, 0.9);
+        var module = new IntraClassClustering(new ClusteringConfig(SubclassPlan.Preset("fer2013-b10"), 33, PartitionMode.Interval, 0.9));
         module.SetCenters(start);
         var expected = new int[labels.Length];
         module.Assign(features, labels, expected);
@@ -104,7 +104,7 @@ public class ClusterFileStepTests
         Expect<ClusterInputException>(o => o with { CentersPath = PathOf("c-rows.npy") }, "has 5 centres but the subclass plan '4,1,6,10,8,2,8' has 7 classes");
         Expect<ClusterInputException>(o => o with { LabelsPath = PathOf("big-label.npy") }, "label 17 is 9, but the subclass plan '4,1,6,10,8,2,8' has 7 classes");
         Expect<ClusterInputException>(o => o with { LabelsPath = PathOf("negative.npy") }, "label 4 is -1; labels must be >= 0");
-        Expect<ClusterInputException>(o => o with { EmaDecay = 1.5 }, "--ema-decay 1.5 is outside [0, 1]");
+        Expect<InputException>(o => o with { EmaDecay = 1.5 }, "emaDecay must be in [0, 1], got 1.5");
         Expect<ClusterInputException>(o => o with { Subclasses = "4,1,6" }, "label 3 is 3, but the subclass plan '4,1,6' has 3 classes");
         Expect<SubclassPlanException>(o => o with { Subclasses = "4,0,6,10,8,2,8" }, "entry 2 is 0");
         Expect<SubclassPlanException>(o => o with { Subclasses = "fer2013" }, "unknown subclass preset 'fer2013'");
@@ -119,7 +119,7 @@ public class ClusterFileStepTests
         }
     }
 
-    // An independent NumPy implementation of SPEC 2 (float64 arithmetic in NumPy's own summation order,
+    // An independent NumPy implementation of the clustering step of docs/method.md (float64 arithmetic in NumPy's own summation order,
     // float32 centres), run on the .npy files this engine writes; it writes its answers with np.save.
     private const string NumPyReference = """
         import sys

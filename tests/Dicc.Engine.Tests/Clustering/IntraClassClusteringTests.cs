@@ -40,7 +40,7 @@ public class IntraClassClusteringTests
     [TestCase(45)]
     public void Interval_SeveralClasses_MatchHandComputedLabels(int m)
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([5, 1, 3, 2, 3]), m, PartitionMode.Interval);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([5, 1, 3, 2, 3]), m, PartitionMode.Interval));
         var pseudo = Run(clustering, MixedFeatures(m), MixedLabels);
         // Class 0: delta = 5 / 5 = 1, n = 3, 2, 0, min(5, 4) = 4. Class 1: 5. Class 2: 6. Class 4: delta 0 -> 11.
         Assert.That(pseudo, Is.EqualTo(new[] { 3, 5, 2, 11, 6, 0, 5, 11, 4 }));
@@ -57,7 +57,7 @@ public class IntraClassClusteringTests
     [TestCase(45)]
     public void Rank_SeveralClasses_MatchHandComputedLabels(int m)
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([5, 1, 3, 2, 3]), m, PartitionMode.Rank);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([5, 1, 3, 2, 3]), m, PartitionMode.Rank));
         var pseudo = Run(clustering, MixedFeatures(m), MixedLabels);
         // Class 0 by distance: pos 5 (0), pos 2 (2), pos 0 (3), pos 8 (5) -> ranks 2, 1, 0, 3 for pos 0, 2, 5, 8;
         // n = floor(r * 5 / 4) = 2, 1, 0, 3. Class 4 (Ns = 3): a tie, broken by position: ranks 0, 1 -> n = 0, floor(3/2) = 1.
@@ -71,7 +71,7 @@ public class IntraClassClusteringTests
         // x = 0, 2, 4, 6, 8 around the mean 4: d = 4, 2, 0, 2, 4 in both classes (class 1 shifted by 100).
         var features = Embed(m, (0, 0), (2, 0), (4, 0), (6, 0), (8, 0), (100, 0), (102, 0), (104, 0), (106, 0), (108, 0));
         int[] labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1];
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([4, 2]), m, PartitionMode.Interval);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([4, 2]), m, PartitionMode.Interval));
         var pseudo = Run(clustering, features, labels);
         // Ns = 4: delta = 1; d = 4 -> min(4, 3) = 3, d = 2 -> 2 (exactly on the boundary: the upper interval).
         // Ns = 2: delta = 2; d = 4 -> min(2, 1) = 1, d = 2 -> floor(1) = 1, d = 0 -> 0. Offset of class 1: 4.
@@ -85,8 +85,8 @@ public class IntraClassClusteringTests
         var features = Embed(2, (1, 0), (9, 9), (0, 1), (-1, 0), (9, 9), (0, -1));
         int[] labels = [0, 1, 0, 0, 1, 0];
         var plan = SubclassPlan.FromCounts([2, 5]);
-        var interval = Run(new IntraClassClustering(plan, 2, PartitionMode.Interval), features, labels);
-        var rank = Run(new IntraClassClustering(plan, 2, PartitionMode.Rank), features, labels);
+        var interval = Run(new IntraClassClustering(new ClusteringConfig(plan, 2, PartitionMode.Interval)), features, labels);
+        var rank = Run(new IntraClassClustering(new ClusteringConfig(plan, 2, PartitionMode.Rank)), features, labels);
         // Interval: delta = 1 / 2, d / delta = 2 -> min(2, 1) = 1 for all; the class-1 pair has delta = 0 -> offset 2.
         Assert.That(interval, Is.EqualTo(new[] { 1, 2, 1, 1, 2, 1 }));
         // Rank: the tie is broken by batch position: ranks 0..3 -> floor(r * 2 / 4) = 0, 0, 1, 1.
@@ -101,7 +101,7 @@ public class IntraClassClusteringTests
         int[] labels = [1, 1, 1, 0];
         foreach (var mode in new[] { PartitionMode.Interval, PartitionMode.Rank })
         {
-            var pseudo = Run(new IntraClassClustering(SubclassPlan.FromCounts([2, 1]), 3, mode), features, labels);
+            var pseudo = Run(new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([2, 1]), 3, mode)), features, labels);
             Assert.That(pseudo, Is.EqualTo(new[] { 2, 2, 2, 0 }), mode.ToString());
         }
     }
@@ -109,7 +109,7 @@ public class IntraClassClusteringTests
     [Test]
     public void Ema_OverThreeBatches_MatchesHandComputation_WithExactDecayOneHalf()
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([2, 1]), 2, PartitionMode.Interval, emaDecay: 0.5);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([2, 1]), 2, PartitionMode.Interval, 0.5));
         // Batch 1: y0 = (3, 6) and y1 = (1, 1) set the centres.
         Run(clustering, Embed(2, (2, 4), (1, 1), (4, 8)), [0, 1, 0]);
         Assert.That(clustering.Centers.ToArray(), Is.EqualTo(new float[] { 3, 6, 1, 1 }));
@@ -128,8 +128,8 @@ public class IntraClassClusteringTests
     [Test]
     public void Ema_WithTheDefaultDecay_KeepsNinetyNinePercentOfTheOldCentre()
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([2, 1]), 2);
-        Assert.That(clustering.EmaDecay, Is.EqualTo(0.99));
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([2, 1]), 2));
+        Assert.That(clustering.Config.EmaDecay, Is.EqualTo(0.99));
         Run(clustering, Embed(2, (2, 4), (1, 1), (4, 8)), [0, 1, 0]);
         Run(clustering, Embed(2, (6, 2), (8, 2)), [0, 0]);
         Run(clustering, Embed(2, (1, 0), (3, 3), (1, 0)), [0, 1, 0]);
@@ -142,7 +142,7 @@ public class IntraClassClusteringTests
     [Test]
     public void GivenCenters_CountAsSeen_AndAreBlendedByTheEmaRule()
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([2, 2]), 2, emaDecay: 0.5);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([2, 2]), 2, PartitionMode.Interval, 0.5));
         clustering.SetCenters([0, 0, 10, 10]);
         Assert.That(clustering.Seen.ToArray(), Is.All.True);
         Run(clustering, Embed(2, (2, 2), (4, 4)), [0, 0]);
@@ -155,9 +155,9 @@ public class IntraClassClusteringTests
     {
         var (features, labels) = RandomBatch(new RandomStream(5), 200, 40, 4);
         var plan = SubclassPlan.FromCounts([3, 4, 2, 6]);
-        var original = new IntraClassClustering(plan, 40, PartitionMode.Rank);
+        var original = new IntraClassClustering(new ClusteringConfig(plan, 40, PartitionMode.Rank));
         Run(original, features, labels);
-        var resumed = new IntraClassClustering(plan, 40, PartitionMode.Rank);
+        var resumed = new IntraClassClustering(new ClusteringConfig(plan, 40, PartitionMode.Rank));
         resumed.Restore(original.Centers, original.Seen, original.Step);
         var (next, nextLabels) = RandomBatch(new RandomStream(6), 150, 40, 4);
         Assert.That(Run(resumed, next, nextLabels), Is.EqualTo(Run(original, next, nextLabels)));
@@ -171,9 +171,9 @@ public class IntraClassClusteringTests
     {
         var (features, labels) = RandomBatch(new RandomStream(11), 4096, 512, 7);
         var plan = SubclassPlan.FromCounts([8, 1, 20, 100, 40, 4, 80]);
-        var clustering = new IntraClassClustering(plan, 512, mode);
+        var clustering = new IntraClassClustering(new ClusteringConfig(plan, 512, mode));
         var pseudo = Run(clustering, features, labels);
-        Assert.That(Run(new IntraClassClustering(plan, 512, mode), features, labels), Is.EqualTo(pseudo), "deterministic");
+        Assert.That(Run(new IntraClassClustering(new ClusteringConfig(plan, 512, mode)), features, labels), Is.EqualTo(pseudo), "deterministic");
         var perSubclass = new int[plan.TotalSubclasses];
         for (int i = 0; i < labels.Length; i++)
         {
@@ -202,8 +202,8 @@ public class IntraClassClusteringTests
         for (int k = 0; k < features.Length; k++) features[k] = (float)random.NextNormal();
         var labels = new int[n];
         var plan = SubclassPlan.FromCounts([8]);
-        var interval = Run(new IntraClassClustering(plan, m, PartitionMode.Interval), features, labels);
-        var rank = Run(new IntraClassClustering(plan, m, PartitionMode.Rank), features, labels);
+        var interval = Run(new IntraClassClustering(new ClusteringConfig(plan, m, PartitionMode.Interval)), features, labels);
+        var rank = Run(new IntraClassClustering(new ClusteringConfig(plan, m, PartitionMode.Rank)), features, labels);
         Assert.That(interval.Min(), Is.GreaterThanOrEqualTo(5), "subclasses 0..4 empty");
         Assert.That(interval.Count(p => p == 7), Is.GreaterThan(n * 3 / 4));
         Assert.That(Enumerable.Range(0, 8).Select(k => rank.Count(p => p == k)), Is.All.EqualTo(n / 8));
@@ -214,7 +214,7 @@ public class IntraClassClusteringTests
     public void Assign_AllocatesNothing_OnceSized(PartitionMode mode)
     {
         var (features, labels) = RandomBatch(new RandomStream(3), 256, 512, 7);
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([8, 1, 20, 100, 40, 4, 80]), 512, mode, maxBatchSize: 256);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([8, 1, 20, 100, 40, 4, 80]), 512, mode), 256);
         var pseudo = new int[labels.Length];
         clustering.Assign(features, labels, pseudo); // JIT warm-up
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -225,7 +225,7 @@ public class IntraClassClusteringTests
     [Test]
     public void BadLabelOrNonFiniteFeature_IsReportedWithItsSample_AndLeavesTheStateUntouched()
     {
-        var clustering = new IntraClassClustering(SubclassPlan.FromCounts([2, 2]), 2);
+        var clustering = new IntraClassClustering(new ClusteringConfig(SubclassPlan.FromCounts([2, 2]), 2));
         var pseudo = new int[3];
         var e = Assert.Throws<ArgumentException>(() => clustering.Assign(Embed(2, (0, 0), (1, 1), (2, 2)), [0, 1, 2], pseudo));
         Assert.That(e!.Message, Does.Contain("Label 2 of sample 2"));
@@ -236,7 +236,18 @@ public class IntraClassClusteringTests
         Assert.That(clustering.Step, Is.Zero);
         Assert.Throws<ShapeMismatchException>(() => clustering.Assign(new float[5], [0, 1, 1], pseudo));
         Assert.Throws<ShapeMismatchException>(() => clustering.Assign(new float[6], [0, 1, 1], new int[2]));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new IntraClassClustering(SubclassPlan.FromCounts([1]), 2, emaDecay: 1.5));
+    }
+
+    [TestCase(-0.01)]
+    [TestCase(1.5)]
+    [TestCase(double.NaN)]
+    public void Config_RefusesAnEmaDecayOutsideZeroToOne_NamingTheParameter(double decay)
+    {
+        var e = Assert.Throws<InputException>(() => _ = new ClusteringConfig(SubclassPlan.FromCounts([1]), 2, PartitionMode.Interval, decay))!;
+        Assert.That(e.Parameter, Is.EqualTo("emaDecay"));
+        Assert.That(e.Message, Does.StartWith("emaDecay must be in [0, 1]"));
+        Assert.That(new ClusteringConfig(SubclassPlan.FromCounts([1]), 2, PartitionMode.Interval, 1.0).EmaDecay, Is.EqualTo(1.0), "1 is allowed");
+        Assert.That(new ClusteringConfig(SubclassPlan.FromCounts([1]), 2).EmaDecay, Is.EqualTo(ClusteringConfig.DefaultEmaDecay));
     }
 
     [TestCase(1)]

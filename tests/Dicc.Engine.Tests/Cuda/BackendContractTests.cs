@@ -280,8 +280,8 @@ public class BackendContractTests(string device)
     {
         var plan = SubclassPlan.FromCounts([2, 1, 4]);
         const int m = 37;
-        using var module = _b.CreateClustering(plan, m, partition, 0.9);
-        var reference = new IntraClassClustering(plan, m, partition, 0.9);
+        using var module = IClustering.Create(_b, new ClusteringConfig(plan, m, partition, 0.9));
+        var reference = new IntraClassClustering(new ClusteringConfig(plan, m, partition, 0.9));
         var r = new RandomStream(21);
         foreach (int n in new[] { 9, 1, 30, 30 })
         {
@@ -303,7 +303,7 @@ public class BackendContractTests(string device)
     public void Clustering_BadInput_ThrowsTheReferencesError_AndChangesNothing()
     {
         var plan = SubclassPlan.FromCounts([2, 3]);
-        using var module = _b.CreateClustering(plan, 4, PartitionMode.Interval, 0.99);
+        using var module = IClustering.Create(_b, new ClusteringConfig(plan, 4));
         var pseudo = _b.Create(new Shape(3), DType.Int32);
         module.Assign(F(TestSupport.RandomFloats(12, 1), 3, 4), I([0, 1, 1], 3), pseudo);
         var before = module.ReadState();

@@ -161,7 +161,7 @@ public class CudaBackendHostTests
     public void ClusteringStatusRecords_BecomeTheReferencesExceptions()
     {
         var plan = SubclassPlan.FromCounts([2, 3]);
-        var reference = new IntraClassClustering(plan, 4);
+        var reference = new IntraClassClustering(new ClusteringConfig(plan, 4));
         var features = new float[3 * 4];
         var pseudo = new int[3];
         AssertSameException(Assert.Catch(() => reference.Assign(features, [1, 2, 0], pseudo))!,
@@ -238,7 +238,7 @@ public class CudaBackendHostTests
     {
         static CudaDeviceInfo Gpu(int major, int minor) => new(0, "Test GPU", major, minor, 8L << 30, 20, 1024, 48 << 10, 96 << 10, 32, 1 << 20, 1, 1, 256);
         string? problem = CudaBackend.SupportProblem(Gpu(6, 1));
-        Assert.That(problem, Does.Contain("Test GPU").And.Contain("6.1").And.Contain("7.0").And.Contain("--device cpu"));
+        Assert.That(problem, Does.Contain("Test GPU").And.Contain("6.1").And.Contain("7.0").And.Contain("Use the CPU"));
         Assert.That(CudaBackend.SupportProblem(Gpu(7, 0)), Is.Null);
         Assert.That(CudaBackend.SupportProblem(Gpu(9, 0)), Is.Null);
     }
@@ -256,7 +256,9 @@ public class CudaBackendHostTests
         if (TestSupport.GpuRequired) Assert.Fail($"{TestSupport.RequireGpuVariable} is set but the CUDA backend reports it cannot run here.");
         var e = Assert.Throws<GpuUnavailableException>(() => BackendFactory.Create("cuda"))!;
         Assert.That(e, Is.InstanceOf<InputException>(), "the CLI shows input errors as one line with exit code 2");
-        Assert.That(e.Message, Does.StartWith("--device cuda").And.Contain("--device cpu"));
+        // The engine names its parameter, not a CLI flag (the CLI puts --device in its place).
+        Assert.That(e.Parameter, Is.EqualTo("device"));
+        Assert.That(e.Message, Does.StartWith("device cuda: ").And.Contain("Use the CPU").And.Not.Contain("--"));
         TestContext.Out.WriteLine(e.Message);
         using var auto = BackendFactory.Create("auto");
         Assert.That(auto, Is.InstanceOf<CpuBackend>(), "auto falls back to the CPU where CUDA cannot run");
@@ -267,7 +269,7 @@ public class CudaBackendHostTests
     {
         Assert.Throws<InputException>(() => BackendFactory.Create("cuda:x"));
         if (CudaBackend.IsAvailable()) Assert.Throws<GpuUnavailableException>(() => BackendFactory.Create("cuda:99"));
-        else Assert.That(Assert.Throws<GpuUnavailableException>(() => BackendFactory.Create("cuda:3"))!.Message, Does.StartWith("--device cuda:3"));
+        else Assert.That(Assert.Throws<GpuUnavailableException>(() => BackendFactory.Create("cuda:3"))!.Message, Does.StartWith("device cuda:3: "));
     }
 
     [Test]
@@ -282,7 +284,7 @@ public class CudaBackendHostTests
     public void OutOfMemoryMessage_SaysWhatWasNeededWhatIsFreeAndWhatToTry()
     {
         string message = GpuOutOfMemoryException.Format("cuda:0 NVIDIA H100", 3L << 30, 1L << 29, 80L << 30, 70L << 30);
-        Assert.That(message, Does.Contain("3.00 GiB").And.Contain("512.0 MiB").And.Contain("80.00 GiB").And.Contain("--batch").And.Contain("--device cpu"));
+        Assert.That(message, Does.Contain("3.00 GiB").And.Contain("512.0 MiB").And.Contain("80.00 GiB").And.Contain("smaller batch").And.Contain("use the CPU"));
     }
 }
 

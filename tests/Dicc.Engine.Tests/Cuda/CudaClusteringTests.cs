@@ -61,8 +61,8 @@ public class CudaClusteringTests
     public void PseudoLabelsAndCentres_EqualTheReference(PartitionMode partition, int m, int[] batches, double decay)
     {
         var plan = SubclassPlan.FromCounts([4, 1, 6, 10, 8, 2, 8]);
-        using var module = (CudaClusteringModule)_gpu.CreateClustering(plan, m, partition, decay);
-        var reference = new IntraClassClustering(plan, m, partition, decay);
+        using var module = (DeviceClustering)IClustering.Create(_gpu, new ClusteringConfig(plan, m, partition, decay));
+        var reference = new IntraClassClustering(new ClusteringConfig(plan, m, partition, decay));
         var r = new RandomStream(1234);
         int step = 0;
         foreach (int n in batches.Concat(batches))
@@ -97,8 +97,8 @@ public class CudaClusteringTests
     public void WrittenState_IsWhereTheNextStepStarts()
     {
         var plan = SubclassPlan.FromCounts([3, 2]);
-        using var module = _gpu.CreateClustering(plan, 64, PartitionMode.Interval, 0.9);
-        var reference = new IntraClassClustering(plan, 64, PartitionMode.Interval, 0.9);
+        using var module = IClustering.Create(_gpu, new ClusteringConfig(plan, 64, PartitionMode.Interval, 0.9));
+        var reference = new IntraClassClustering(new ClusteringConfig(plan, 64, PartitionMode.Interval, 0.9));
         var centres = TestSupport.RandomFloats(128, 5);
         module.WriteState(new ClusteringState(centres, [true, false], 41));
         reference.Restore(centres, [true, false], 41);
@@ -124,8 +124,8 @@ public class CudaClusteringTests
         using var context = CudaContext.Create();
         var stream = context.CreateStream();
         var plan = SubclassPlan.FromCounts([2, 3, 1]);
-        using var clustering = new DeviceClustering(context, plan, 32, PartitionMode.Rank, 0.99, maxBatchSize: 4096);
-        var reference = new IntraClassClustering(plan, 32, PartitionMode.Rank, 0.99);
+        using var clustering = new DeviceClustering(context, new ClusteringConfig(plan, 32, PartitionMode.Rank, 0.99), maxBatchSize: 4096);
+        var reference = new IntraClassClustering(new ClusteringConfig(plan, 32, PartitionMode.Rank, 0.99));
         var r = new RandomStream(8);
         foreach (int n in new[] { 100, 3000 })
         {

@@ -7,7 +7,7 @@ public class ShotGroupTests
 {
     private static readonly string[] Fer = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 
-    // The paper's FER2013 beta = 10 training counts in label order (SPEC.md section 6).
+    // The paper's FER2013 beta = 10 training counts in label order (docs/data-formats.md, "Long-tailed subsets").
     private static readonly long[] Fer2013Beta10 = [1308, 430, 1744, 4300, 2612, 872, 3488];
 
     [Test]

@@ -1,4 +1,3 @@
-using Dicc.Engine.Clustering;
 using Dicc.Engine.Data;
 using Dicc.Engine.Tensors;
 
@@ -47,7 +46,4 @@ public sealed unsafe partial class CpuBackend
             o[j] = v[idx[j]];
         }
     }
-
-    public override ClusteringModule CreateClustering(SubclassPlan plan, int featureDim, PartitionMode partition, double emaDecay) =>
-        new CpuClusteringModule(plan, featureDim, partition, emaDecay);
 }

@@ -1,4 +1,3 @@
-using Dicc.Engine.Clustering;
 using Dicc.Engine.Backends.Cuda.Compilation;
 using Dicc.Engine.Backends.Cuda.Kernels;
 using Dicc.Engine.Backends.Cuda.Libraries;
@@ -101,7 +100,9 @@ public sealed unsafe partial class CudaBackend : Backend
     public static CudaBackend Create(int ordinal = 0, CudaBackendOptions? options = null)
     {
         options ??= new CudaBackendOptions();
-        string device = ordinal == 0 ? "--device cuda" : $"--device cuda:{ordinal}";
+        // Messages start with "device cuda[:N]" (the parameter and its value) so that a front end can name its own option.
+        string device = ordinal == 0 ? "device cuda" : $"device cuda:{ordinal}";
+        GpuUnavailableException Unusable(string problem, Exception? inner = null) => new($"{device}: {problem}", inner) { Parameter = "device" };
         int count;
         CudaContext context;
         try
@@ -110,26 +111,26 @@ public sealed unsafe partial class CudaBackend : Backend
         }
         catch (GpuUnavailableException e)
         {
-            throw new GpuUnavailableException($"{device}: CUDA cannot be used on this machine. {e.Message} Use --device cpu.", e);
+            throw Unusable($"CUDA cannot be used on this machine. {e.Message} Use the CPU instead.", e);
         }
-        if (count == 0) throw new GpuUnavailableException($"{device}: the NVIDIA driver reports no CUDA device. Use --device cpu.");
+        if (count == 0) throw Unusable("the NVIDIA driver reports no CUDA device. Use the CPU instead.");
         if (ordinal < 0 || ordinal >= count)
-            throw new GpuUnavailableException($"{device}: this machine has {count} CUDA device{(count == 1 ? "" : "s")} (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")}).");
+            throw Unusable($"this machine has {count} CUDA device{(count == 1 ? "" : "s")} (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")}).");
         string? problem = SupportProblem(CudaDevices.Get(ordinal));
-        if (problem is not null) throw new GpuUnavailableException($"{device}: {problem}");
+        if (problem is not null) throw Unusable(problem);
         try
         {
             context = CudaContext.Create(ordinal);
         }
         catch (GpuUnavailableException e)
         {
-            throw new GpuUnavailableException($"{device}: CUDA cannot be used on this machine. {e.Message} Use --device cpu.", e);
+            throw Unusable($"CUDA cannot be used on this machine. {e.Message} Use the CPU instead.", e);
         }
 
         try
         {
-            RequireLibrary(CudaLibrary.Cublas, device, "cuBLAS (libcublas.so.12 or .13, e.g. from the CUDA toolkit or the nvidia-cublas wheel)");
-            RequireLibrary(CudaLibrary.Cudnn, device, "cuDNN 9 (libcudnn.so.9, e.g. from the nvidia-cudnn wheel PyTorch installs)");
+            RequireLibrary(CudaLibrary.Cublas, Unusable, "cuBLAS (libcublas.so.12 or .13, e.g. from the CUDA toolkit or the nvidia-cublas wheel)");
+            RequireLibrary(CudaLibrary.Cudnn, Unusable, "cuDNN 9 (libcudnn.so.9, e.g. from the nvidia-cudnn wheel PyTorch installs)");
             return new CudaBackend(context, ordinal, options);
         }
         catch (Exception e)
@@ -144,14 +145,14 @@ public sealed unsafe partial class CudaBackend : Backend
             context.Dispose();
             Exception? mapped = e switch
             {
-                GpuUnavailableException => new GpuUnavailableException($"{device}: {e.Message} Use --device cpu.", e),
-                NotSupportedException when e.Message.Contains("NVRTC", StringComparison.Ordinal) => new GpuUnavailableException(
-                    $"{device}: the kernels cannot be compiled for {info}: {e.Message} " +
-                    "Use an NVRTC that supports this GPU (DICC_NVRTC_PATH), prebuilt kernels (build-kernels.ps1), or --device cpu.", e),
+                GpuUnavailableException => Unusable($"{e.Message} Use the CPU instead.", e),
+                NotSupportedException when e.Message.Contains("NVRTC", StringComparison.Ordinal) => Unusable(
+                    $"the kernels cannot be compiled for {info}: {e.Message} " +
+                    "Use an NVRTC that supports this GPU (DICC_NVRTC_PATH), prebuilt kernels (build-kernels.ps1), or the CPU.", e),
                 _ when IsOutOfDeviceMemory(e) => new GpuOutOfMemoryException(info.ToString(), 0, free, total, 0, e),
                 CudaException c when c.Api.StartsWith("cudnn", StringComparison.Ordinal) || c.Api.StartsWith("cublas", StringComparison.Ordinal) =>
-                    new GpuUnavailableException($"{device}: {(c.Api.StartsWith("cudnn", StringComparison.Ordinal) ? "cuDNN" : "cuBLAS")} could not be " +
-                        $"initialised on {info} ({c.Message}). Check that its version matches the driver (dicc info), or use --device cpu.", e),
+                    Unusable($"{(c.Api.StartsWith("cudnn", StringComparison.Ordinal) ? "cuDNN" : "cuBLAS")} could not be " +
+                        $"initialised on {info} ({c.Message}). Check that its version matches the driver (dicc info), or use the CPU.", e),
                 _ => null, // our own input errors as they are, and anything else is a bug to report as one
             };
             if (mapped is null) throw;
@@ -169,13 +170,13 @@ public sealed unsafe partial class CudaBackend : Backend
     internal static string? SupportProblem(CudaDeviceInfo device) =>
         device.ComputeCapability < MinimumComputeCapability
             ? $"{device.Name} has compute capability {device.ComputeCapabilityMajor}.{device.ComputeCapabilityMinor}; the CUDA backend needs " +
-              $"{MinimumComputeCapability / 10}.{MinimumComputeCapability % 10} or newer (Volta or later). Use --device cpu."
+              $"{MinimumComputeCapability / 10}.{MinimumComputeCapability % 10} or newer (Volta or later). Use the CPU instead."
             : null;
 
-    private static void RequireLibrary(CudaLibrary library, string device, string what)
+    private static void RequireLibrary(CudaLibrary library, Func<string, Exception?, GpuUnavailableException> unusable, string what)
     {
         var r = CudaLibraries.TryLoad(library);
-        if (!r.IsLoaded) throw new GpuUnavailableException($"{device} needs {what}, which was not found: {r.Error} Use --device cpu.");
+        if (!r.IsLoaded) throw unusable($"needs {what}, which was not found: {r.Error} Use the CPU instead.", null);
     }
 
     /// <summary>Whether <see cref="Create"/> would find a driver, a supported device 0 and every library (never throws).</summary>
@@ -284,14 +285,6 @@ public sealed unsafe partial class CudaBackend : Backend
     protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate, float momentumFactor,
         float weightDecay, bool nesterov) =>
         _kernels.Optimizer.SgdStep(_stream, P(weights), P(grads), P(momentum), weights.ElementCount, learningRate, momentumFactor, weightDecay, nesterov);
-
-    // ---- clustering ---------------------------------------------------------------------------------
-
-    public override ClusteringModule CreateClustering(SubclassPlan plan, int featureDim, PartitionMode partition, double emaDecay)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return new CudaClusteringModule(this, plan, featureDim, partition, emaDecay);
-    }
 
     // ---- lifetime -----------------------------------------------------------------------------------
 

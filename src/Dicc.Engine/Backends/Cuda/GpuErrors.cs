@@ -29,7 +29,7 @@ public sealed class GpuOutOfMemoryException : InputException
 
     internal static string Format(string device, long requested, long free, long total, long held) =>
         $"Out of GPU memory on {device}: {Size(requested)} more were needed, {(free >= 0 ? Size(free) : "an unknown amount")} of {Size(total)} are free " +
-        $"(this run already holds {Size(held)}). Try a smaller --batch (or --width), close other programs using the GPU, or use --device cpu.";
+        $"(this run already holds {Size(held)}). Try a smaller batch (or width), close other programs using the GPU, or use the CPU.";
 
     internal static string Size(long bytes) => bytes >= 1L << 30
         ? $"{bytes / (double)(1L << 30):F2} GiB"

@@ -1,0 +1,28 @@
+using Dicc.Engine;
+
+namespace Dicc.Cli.Infrastructure;
+
+/// <summary>
+/// The engine names its settings as its API does ("emaDecay must be in [0, 1], got 1.5."), so that a program
+/// that embeds it is not told about flags it never used; the command's users know those settings as flags.
+/// An <see cref="InputException"/> whose <see cref="InputException.Parameter"/> is one of these gets the flag in
+/// its place.
+/// </summary>
+internal static class ParameterFlags
+{
+    public static IReadOnlyDictionary<string, string> Flags { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["arch"] = "--arch", ["width"] = "--width", ["dropout"] = "--dropout", ["crop"] = "--crop",
+        ["emaDecay"] = "--ema-decay", ["partition"] = "--partition", 
+        ["mappingLrScale"] = "--mapping-lr-scale", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
+        ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
+        ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",
+        ["device"] = "--device", ["checkpoint"] = "--checkpoint",
+    };
+
+    /// <summary>The exception's message with its leading parameter name replaced by the flag, when there is one.</summary>
+    public static string Translate(InputException e) =>
+        e.Parameter is { } p && Flags.TryGetValue(p, out var flag) && e.Message.StartsWith(p, StringComparison.Ordinal)
+            ? flag + e.Message[p.Length..]
+            : e.Message;
+}
