@@ -116,25 +116,12 @@ internal static unsafe class KernelLaunchRecording
         return System.Text.Encoding.ASCII.GetString(compiler.GetPtx()).TrimEnd('\0');
     }
 
-    /// <summary>Per kernel: registers per thread, static shared memory, spill bytes, from ptxas's verbose report of a cubin build.</summary>
-    public static Dictionary<string, (int Registers, int SharedBytes, int SpillBytes)> Resources(string module, string architecture)
+    /// <summary>Per kernel: registers, static shared memory, spills, from ptxas's verbose report of a cubin build.</summary>
+    public static Dictionary<string, KernelResources> Resources(string module, string architecture)
     {
         using var compiler = new CudaRuntimeCompiler(KernelSources.Get(module), module,
             [new KeyValuePair<string, string>(KernelSources.HeaderName, KernelSources.Header)]);
         compiler.Compile([$"--gpu-architecture={architecture}", "-Xptxas=-v"]);
-        var result = new Dictionary<string, (int, int, int)>();
-        string? current = null;
-        int spills = 0;
-        foreach (string line in compiler.Log.Split('\n'))
-        {
-            var name = Regex.Match(line, @"Function properties for (\w+)");
-            if (name.Success) { current = name.Groups[1].Value; spills = 0; continue; }
-            var spill = Regex.Match(line, @"(\d+) bytes spill stores, (\d+) bytes spill loads");
-            if (spill.Success) { spills = int.Parse(spill.Groups[1].Value) + int.Parse(spill.Groups[2].Value); continue; }
-            var used = Regex.Match(line, @"Used (\d+) registers(?:, (\d+) bytes smem)?");
-            if (used.Success && current is not null)
-                result[current] = (int.Parse(used.Groups[1].Value), used.Groups[2].Success ? int.Parse(used.Groups[2].Value) : 0, spills);
-        }
-        return result;
+        return PtxasReport.Parse(compiler.Log);
     }
 }

@@ -195,10 +195,68 @@ public class NativeLibraryProbeTests
         Assert.That(probe.CandidateFolders(CudaLibrarySpec.Driver), Does.Contain("/usr/local/nvidia/lib64"));
     }
 
+    [Test]
+    public void DriverInCompatOrStubsFolders_IsSkippedAndTheSystemLoadersIsUsed()
+    {
+        // A CUDA 13 toolkit with the forward-compatibility package, handed over in DICC_CUDA_LIBRARY_DIR.
+        var host = new FakeHost();
+        host.Files.Add("/usr/local/cuda-13.0/compat/libcuda.so.1");
+        host.Files.Add("/usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs/libcuda.so");
+        host.Files.Add("libcuda.so.1"); // the installed driver, as the system loader finds it
+        host.Variables["DICC_CUDA_LIBRARY_DIR"] = "/usr/local/cuda-13.0/compat:/usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs";
+        var r = new NativeLibraryProbe(host).Load(CudaLibrarySpec.Driver);
+        Assert.That(r.Path, Is.EqualTo("libcuda.so.1"));
+        Assert.That(host.Loaded, Is.EqualTo(new[] { "libcuda.so.1" }));
+    }
+
+    [Test]
+    public void DriverOnlyInCompatOrStubsFolders_IsNotLoadedAndTheMessageSaysWhy()
+    {
+        var host = new FakeHost();
+        host.Files.Add("/usr/local/cuda/compat/libcuda.so.1");
+        host.Files.Add("/usr/local/cuda/lib64/stubs/libcuda.so");
+        host.Variables["DICC_CUDA_LIBRARY_DIR"] = "/usr/local/cuda/compat/:/usr/local/cuda/lib64/stubs";
+        host.Variables["CUDA_HOME"] = "/usr/local/cuda/compat"; // the toolkit folders are searched the same way
+        var r = new NativeLibraryProbe(host).Load(CudaLibrarySpec.Driver);
+        Assert.That(r.IsLoaded, Is.False);
+        Assert.That(host.Loaded, Is.Empty);
+        Assert.That(r.Error, Does.Contain("/usr/local/cuda/compat/ (skipped for the driver: stubs or forward compatibility; set DICC_CUDA_PATH to use one)"));
+        Assert.That(r.Error, Does.Contain("/usr/local/cuda/lib64/stubs (skipped for the driver"));
+        Assert.That(r.Error, Does.Contain("/usr/local/cuda/compat/lib64 (skipped for the driver"));
+    }
+
+    [Test]
+    public void CompatDriverNamedByItsPathVariable_IsLoaded()
+    {
+        var host = new FakeHost();
+        host.Files.Add("/usr/local/cuda/compat/libcuda.so.1");
+        host.Variables["DICC_CUDA_PATH"] = "/usr/local/cuda/compat/libcuda.so.1";
+        var r = new NativeLibraryProbe(host).Load(CudaLibrarySpec.Driver);
+        Assert.That(r.Path, Is.EqualTo("/usr/local/cuda/compat/libcuda.so.1"), "told explicitly, the probe does as it is told");
+    }
+
+    [TestCase("/usr/local/cuda-13.0/compat", true)]
+    [TestCase("/usr/local/cuda/lib64/stubs/", true)]
+    [TestCase(@"C:\CUDA\v13.0\lib\x64\stubs", true)]
+    [TestCase("/usr/lib/x86_64-linux-gnu", false)]
+    [TestCase("/opt/compatible/lib", false)]
+    [TestCase("/usr/local/cuda-compat-13/lib", false)]
+    public void StubOrCompatFolder_IsAWholePathPart(string dir, bool expected) =>
+        Assert.That(NativeLibraryProbe.IsStubOrCompatFolder(dir), Is.EqualTo(expected));
+
+    [Test]
+    public void OtherLibrariesInAFolderNamedCompat_AreStillFound()
+    {
+        var host = new FakeHost();
+        host.Files.Add("/srv/compat/cuda/libcublas.so.12");
+        host.Variables["DICC_CUDA_LIBRARY_DIR"] = "/srv/compat/cuda";
+        Assert.That(new NativeLibraryProbe(host).Load(CudaLibrarySpec.Cublas).Path, Is.EqualTo("/srv/compat/cuda/libcublas.so.12"));
+    }
+
     // ---- the real machine: whatever is missing must surface as GpuUnavailableException -------------
 
     [Test]
-    public void WithoutDriver_CreatingAContextThrowsCudaUnavailable()
+    public void WithoutDriver_CreatingAContextThrowsGpuUnavailable()
     {
         var driver = CudaLibraries.TryLoad(CudaLibrary.Driver);
         if (driver.IsLoaded) Assert.Ignore($"This machine has a CUDA driver ({driver.Path}); the no-driver path is not exercised here.");
@@ -208,7 +266,7 @@ public class NativeLibraryProbeTests
     }
 
     [Test]
-    public void WithoutCudnn_VersionQueryThrowsCudaUnavailable()
+    public void WithoutCudnn_VersionQueryThrowsGpuUnavailable()
     {
         var cudnn = CudaLibraries.TryLoad(CudaLibrary.Cudnn);
         if (cudnn.IsLoaded) Assert.Ignore($"This machine has cuDNN ({cudnn.Path}).");
@@ -217,7 +275,7 @@ public class NativeLibraryProbeTests
     }
 
     [Test]
-    public void WithoutCublas_VersionQueryThrowsCudaUnavailable()
+    public void WithoutCublas_VersionQueryThrowsGpuUnavailable()
     {
         var cublas = CudaLibraries.TryLoad(CudaLibrary.Cublas);
         if (cublas.IsLoaded) Assert.Ignore($"This machine has cuBLAS ({cublas.Path}).");

@@ -127,6 +127,11 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
     /// <summary>Tries the library's names in one folder; <paramref name="searched"/> (when given) records the folder.</summary>
     private LibraryLoadResult? TryFolder(CudaLibrarySpec spec, string dir, List<string>? searched, List<string> failures)
     {
+        if (spec.Library == CudaLibrary.Driver && IsStubOrCompatFolder(dir))
+        {
+            searched?.Add($"{dir} (skipped for the driver: stubs or forward compatibility; set {spec.PathVariable} to use one)");
+            return null;
+        }
         if (!host.DirectoryExists(dir))
         {
             searched?.Add($"{dir} (absent)");
@@ -144,6 +149,15 @@ internal sealed class NativeLibraryProbe(IProbeHost host)
         }
         return null;
     }
+
+    /// <summary>
+    /// A folder named stubs (the toolkit's link-time libcuda.so, whose cuInit fails with CUDA_ERROR_STUB_LIBRARY)
+    /// or compat (the forward-compatibility libcuda.so.1, which fails on a kernel driver it was not made for)
+    /// anywhere in the path. Neither is the driver to pick by searching folders: the system loader finds the
+    /// installed one, and DICC_CUDA_PATH still loads any file it names.
+    /// </summary>
+    internal static bool IsStubOrCompatFolder(string dir) =>
+        dir.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries).Any(part => part is "stubs" or "compat");
 
     /// <summary>The toolkit and driver folders searched after the system loader, in order, without duplicates.</summary>
     internal IReadOnlyList<string> CandidateFolders(CudaLibrarySpec spec)
