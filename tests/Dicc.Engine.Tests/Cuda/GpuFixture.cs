@@ -6,7 +6,7 @@ namespace Dicc.Engine.Tests.Cuda;
 /// <summary>A fixture with a context on device 0; skipped, with the reason, where there is none.</summary>
 public abstract class GpuFixture
 {
-    protected CudaContext Context { get; private set; } = null!;
+    private protected CudaContext Context { get; private set; } = null!;
 
     [OneTimeSetUp]
     public void OpenDevice() => Context = TestSupport.CreateContextOrIgnore();
@@ -14,14 +14,14 @@ public abstract class GpuFixture
     [OneTimeTearDown]
     public void CloseDevice() => Context?.Dispose();
 
-    protected CudaDeviceVariable<float> Upload(float[] data)
+    private protected CudaDeviceVariable<float> Upload(float[] data)
     {
         var v = Context.Allocate<float>(data.Length);
         v.CopyToDevice(data);
         return v;
     }
 
-    protected CudaDeviceVariable<int> Upload(int[] data)
+    private protected CudaDeviceVariable<int> Upload(int[] data)
     {
         var v = Context.Allocate<int>(data.Length);
         v.CopyToDevice(data);

@@ -30,7 +30,7 @@ public sealed record CudaBackendOptions
     public long PoolChunkBytes { get; init; } = 256L << 20;
 
     /// <summary>Where kernel modules come from (default: prebuilt fatbins, the kernel cache, NVRTC).</summary>
-    public KernelModuleLoader? KernelLoader { get; init; }
+    internal KernelModuleLoader? KernelLoader { get; init; }
 }
 
 /// <summary>
@@ -197,10 +197,10 @@ public sealed unsafe partial class CudaBackend : Backend
 
     public int Ordinal { get; }
     public CudaBackendOptions Options { get; }
-    public CudaContext Context => _context;
+    internal CudaContext Context => _context;
 
     /// <summary>The one stream every op of this backend is queued on (for events and timing).</summary>
-    public CudaStream Stream => _stream;
+    internal CudaStream Stream => _stream;
 
     public override string Name => $"cuda:{Ordinal}";
 

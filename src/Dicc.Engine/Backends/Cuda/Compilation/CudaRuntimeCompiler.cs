@@ -7,7 +7,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Compilation;
 
 /// <summary>What a compiled kernel image is.</summary>
-public enum KernelImageKind
+internal enum KernelImageKind
 {
     /// <summary>PTX text for a virtual architecture (compute_XX), JIT-compiled by the driver at load.</summary>
     Ptx,
@@ -23,7 +23,7 @@ public enum KernelImageKind
 /// One NVRTC program (ManagedCuda's name): CUDA C source plus in-memory headers, compiled with options to
 /// PTX or a cubin. NVRTC needs no GPU, so kernels can be compiled (and checked) on any machine that has it.
 /// </summary>
-public sealed unsafe class CudaRuntimeCompiler : IDisposable
+internal sealed unsafe class CudaRuntimeCompiler : IDisposable
 {
     private nint _program;
 

@@ -10,7 +10,7 @@ namespace Dicc.Engine.Backends.Cuda.Compilation;
 /// $XDG_CACHE_HOME/dicc/kernels or ~/.cache/dicc/kernels. The cache is an optimisation: a folder that
 /// cannot be written is ignored, and an entry that fails to load is replaced.
 /// </summary>
-public sealed class KernelCache
+internal sealed class KernelCache
 {
     public const string DirectoryVariable = "DICC_KERNEL_CACHE";
 

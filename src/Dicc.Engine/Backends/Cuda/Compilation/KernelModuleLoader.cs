@@ -3,7 +3,7 @@ using Dicc.Engine.Backends.Cuda.Runtime;
 namespace Dicc.Engine.Backends.Cuda.Compilation;
 
 /// <summary>A compiled module image and where it came from.</summary>
-public sealed record KernelImage(string Module, byte[] Image, KernelImageKind Kind, string Origin);
+internal sealed record KernelImage(string Module, byte[] Image, KernelImageKind Kind, string Origin);
 
 /// <summary>
 /// Gets a kernel module onto a device: the prebuilt fatbin of build-kernels.ps1 when it is present and was
@@ -11,7 +11,7 @@ public sealed record KernelImage(string Module, byte[] Image, KernelImageKind Ki
 /// kernel cache; otherwise NVRTC, for the device's architecture, storing the result in the cache.
 /// Prebuilt fatbins are looked for in DICC_KERNELS_DIR, else in <c>kernels/</c> beside the engine assembly.
 /// </summary>
-public sealed class KernelModuleLoader
+internal sealed class KernelModuleLoader
 {
     public const string PrebuiltDirectoryVariable = "DICC_KERNELS_DIR";
 

@@ -9,7 +9,7 @@ namespace Dicc.Engine.Backends.Cuda.Compilation;
 /// (<see cref="HeaderName"/>) and one module per <c>.cu</c> file. A module's source hash identifies exactly
 /// what a compiled image was built from (build-kernels.ps1 records the same hash beside each fatbin).
 /// </summary>
-public static class KernelSources
+internal static class KernelSources
 {
     public const string HeaderName = "common.cuh";
     private const string ResourcePrefix = "Dicc.Kernels.";

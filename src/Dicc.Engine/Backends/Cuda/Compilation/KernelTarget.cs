@@ -2,7 +2,7 @@ namespace Dicc.Engine.Backends.Cuda.Compilation;
 
 /// <summary>What NVRTC is asked to produce for a device: a cubin for its own architecture when NVRTC knows it,
 /// otherwise PTX for the newest architecture NVRTC knows that the device can run (the driver JIT-compiles it).</summary>
-public readonly record struct KernelTarget(int Architecture, KernelImageKind Kind)
+internal readonly record struct KernelTarget(int Architecture, KernelImageKind Kind)
 {
     /// <summary>The NVRTC option, e.g. "--gpu-architecture=sm_90" or "--gpu-architecture=compute_90".</summary>
     public string ArchitectureOption => $"--gpu-architecture={(Kind == KernelImageKind.Cubin ? "sm" : "compute")}_{Architecture}";

@@ -25,7 +25,7 @@ internal enum CublasStatus
 }
 
 /// <summary>cublasOperation_t.</summary>
-public enum CublasOperation
+internal enum CublasOperation
 {
     NonTranspose = 0,
     Transpose = 1,
@@ -33,7 +33,7 @@ public enum CublasOperation
 }
 
 /// <summary>cublasMath_t: whether cuBLAS may use reduced-precision tensor cores for float32 work.</summary>
-public enum CublasMathMode
+internal enum CublasMathMode
 {
     /// <summary>Full float32 arithmetic (CUBLAS_DEFAULT_MATH).</summary>
     Default = 0,
@@ -46,7 +46,7 @@ public enum CublasMathMode
 }
 
 /// <summary>cublasComputeType_t values used with <c>cublasGemmEx</c>.</summary>
-public enum CublasComputeType
+internal enum CublasComputeType
 {
     Float32 = 68,          // CUBLAS_COMPUTE_32F
     Float32Pedantic = 69,  // CUBLAS_COMPUTE_32F_PEDANTIC
@@ -54,7 +54,7 @@ public enum CublasComputeType
 }
 
 /// <summary>cudaDataType (library_types.h) values the engine uses.</summary>
-public enum CudaDataType
+internal enum CudaDataType
 {
     Float32 = 0,   // CUDA_R_32F
     Float16 = 2,   // CUDA_R_16F

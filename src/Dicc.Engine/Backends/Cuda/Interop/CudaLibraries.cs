@@ -11,7 +11,7 @@ namespace Dicc.Engine.Backends.Cuda.Interop;
 /// library surfaces as one <see cref="GpuUnavailableException"/> naming what was searched, never as a
 /// DllNotFoundException.
 /// </summary>
-public static class CudaLibraries
+internal static class CudaLibraries
 {
     private static readonly object Gate = new();
     private static readonly Dictionary<CudaLibrary, LibraryLoadResult> Results = [];

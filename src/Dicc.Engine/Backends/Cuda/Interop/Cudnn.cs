@@ -37,7 +37,7 @@ internal enum CudnnTensorFormat { Nchw = 0, Nhwc = 1 }
 internal enum CudnnConvolutionMode { Convolution = 0, CrossCorrelation = 1 }
 
 /// <summary>cudnnMathType_t.</summary>
-public enum CudnnMathType
+internal enum CudnnMathType
 {
     /// <summary>cuDNN's default (CUDNN_DEFAULT_MATH): on Ampere and later it may use TF32 tensor cores for float32.</summary>
     Default = 0,

@@ -4,7 +4,7 @@ using System.Text;
 namespace Dicc.Engine.Backends.Cuda.Interop;
 
 /// <summary>How one library was found, or everything that was tried when it was not.</summary>
-public sealed record LibraryLoadResult(CudaLibrary Library, string DisplayName, nint Handle, string? Path, string? Error)
+internal sealed record LibraryLoadResult(CudaLibrary Library, string DisplayName, nint Handle, string? Path, string? Error)
 {
     public bool IsLoaded => Handle != 0;
 }

@@ -5,7 +5,7 @@ using Dicc.Engine.Backends.Cuda.Runtime;
 namespace Dicc.Engine.Backends.Cuda.Kernels;
 
 /// <summary>What a failed device-side check was: kernels/common.cuh's DICC_STATUS_* values.</summary>
-public enum DeviceStatusKind
+internal enum DeviceStatusKind
 {
     None = 0,
     CrossEntropyLabel = 1,
@@ -17,7 +17,7 @@ public enum DeviceStatusKind
 
 /// <summary>kernels/common.cuh's DiccStatus: the first failed check since the record was last read (32 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct DeviceStatusRecord
+internal struct DeviceStatusRecord
 {
     public DeviceStatusKind Kind;
     public int Row, Value, Bound, Aux;
@@ -62,7 +62,7 @@ public struct DeviceStatusRecord
 /// point the owner queues <see cref="EnqueueRead"/> before its wait and calls <see cref="ThrowIfFailed"/> after
 /// it, which clears the record and throws the failure's exception. Reading costs one 32-byte copy per sync.
 /// </summary>
-public sealed unsafe class DeviceStatusMonitor : IDisposable
+internal sealed unsafe class DeviceStatusMonitor : IDisposable
 {
     private readonly DeviceAllocation _record;
     private readonly CudaPinnedHostBuffer<DeviceStatusRecord> _host;

@@ -10,7 +10,7 @@ namespace Dicc.Engine.Backends.Cuda.Libraries;
 /// column-major C^T = op(B)^T op(A)^T. The math mode defaults to full float32 (no TF32) so results match the
 /// CPU backend to float rounding; <see cref="CublasMathMode.Tf32TensorOp"/> trades that for speed.
 /// </summary>
-public sealed unsafe class CublasContext : CudaResource
+internal sealed unsafe class CublasContext : CudaResource
 {
     private nint _handle;
     private CudaStream _stream;
@@ -142,7 +142,7 @@ public sealed unsafe class CublasContext : CudaResource
 /// column-major C^T = op(B)^T op(A)^T: swap the operands (<see cref="FirstIsB"/>), swap m and n, keep each
 /// operand's transpose flag and leading dimension.
 /// </summary>
-public readonly record struct ColumnMajorGemm(CublasOperation TransA, CublasOperation TransB, int M, int N, int K,
+internal readonly record struct ColumnMajorGemm(CublasOperation TransA, CublasOperation TransB, int M, int N, int K,
     bool FirstIsB, int Lda, int Ldb, int Ldc)
 {
     public static ColumnMajorGemm FromRowMajor(bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ldc) =>

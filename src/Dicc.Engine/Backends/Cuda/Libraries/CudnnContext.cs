@@ -10,7 +10,7 @@ namespace Dicc.Engine.Backends.Cuda.Libraries;
 /// (cudnnGet*Algorithm_v7, preferring deterministic algorithms within the workspace limit) or by measuring
 /// (<see cref="CudnnContext.MeasureAlgorithms"/>). <see cref="WorkspaceBytes"/> is what the three passes need.
 /// </summary>
-public sealed class CudnnConvolutionPlan : IDisposable
+internal sealed class CudnnConvolutionPlan : IDisposable
 {
     internal CudnnConvolutionPlan(ConvolutionGeometry geometry, CudnnMathType mathType, CudnnTensorDescriptor x, CudnnFilterDescriptor w,
         CudnnTensorDescriptor y, CudnnTensorDescriptor bias, CudnnConvolutionDescriptor convolution)
@@ -67,7 +67,7 @@ public sealed class CudnnConvolutionPlan : IDisposable
 /// (docs/gpu.md says why). Plans (descriptors, algorithms) are made while planning; the operations allocate
 /// nothing and do not synchronise. Workspaces are the caller's device memory.
 /// </summary>
-public sealed unsafe class CudnnContext : CudaResource
+internal sealed unsafe class CudnnContext : CudaResource
 {
     private nint _handle;
     private CudaStream _stream;

@@ -5,7 +5,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Libraries;
 
 /// <summary>A cuDNN descriptor (host-side shape information), owned by the context like every other handle.</summary>
-public abstract class CudnnDescriptor : CudaResource
+internal abstract class CudnnDescriptor : CudaResource
 {
     private protected nint _handle;
 
@@ -30,7 +30,7 @@ public abstract class CudnnDescriptor : CudaResource
 }
 
 /// <summary>A dense float32 NCHW tensor shape.</summary>
-public sealed class CudnnTensorDescriptor : CudnnDescriptor
+internal sealed class CudnnTensorDescriptor : CudnnDescriptor
 {
     public CudnnTensorDescriptor(CudaContext context, int n, int c, int h, int w) : base(context)
     {
@@ -60,7 +60,7 @@ public sealed class CudnnTensorDescriptor : CudnnDescriptor
 }
 
 /// <summary>Float32 convolution weights [K, C, R, S] (NCHW order).</summary>
-public sealed class CudnnFilterDescriptor : CudnnDescriptor
+internal sealed class CudnnFilterDescriptor : CudnnDescriptor
 {
     public CudnnFilterDescriptor(CudaContext context, int k, int c, int r, int s) : base(context)
     {
@@ -84,7 +84,7 @@ public sealed class CudnnFilterDescriptor : CudnnDescriptor
 }
 
 /// <summary>A 2-D cross-correlation (PyTorch's Conv2d) with float32 accumulation.</summary>
-public sealed class CudnnConvolutionDescriptor : CudnnDescriptor
+internal sealed class CudnnConvolutionDescriptor : CudnnDescriptor
 {
     public CudnnConvolutionDescriptor(CudaContext context, int padH, int padW, int strideH, int strideW, CudnnMathType mathType)
         : base(context)

@@ -9,7 +9,7 @@ namespace Dicc.Engine.Backends.Cuda.Runtime;
 /// modules, graphs and library handles and frees them when it is disposed. Calls bind the context to the
 /// calling thread when needed, so it may be used from any thread (one at a time per stream).
 /// </summary>
-public sealed class CudaContext : IDisposable
+internal sealed class CudaContext : IDisposable
 {
     [ThreadStatic] private static CudaContext? t_bound;
 

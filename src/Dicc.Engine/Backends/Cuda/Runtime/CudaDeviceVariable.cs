@@ -12,7 +12,7 @@ namespace Dicc.Engine.Backends.Cuda.Runtime;
 /// The <c>Async</c> ones are ordered on a stream and, with pinned host memory (<see cref="CudaPinnedHostBuffer{T}"/>),
 /// return at once.
 /// </summary>
-public sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmanaged
+internal sealed unsafe class CudaDeviceVariable<T> : CudaResource where T : unmanaged
 {
     private CudaDeviceVariable(CudaContext context, DevicePointer pointer, long count, bool owned) : base(context, owned)
     {

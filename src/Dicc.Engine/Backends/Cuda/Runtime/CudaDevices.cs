@@ -33,7 +33,7 @@ public sealed record CudaDeviceInfo(
 }
 
 /// <summary>The driver: initialisation, version and the devices it sees.</summary>
-public static class CudaDevices
+internal static class CudaDevices
 {
     private static readonly object Gate = new();
     private static bool _initialized;

@@ -4,7 +4,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>A marker in a stream: for ordering between streams, waiting from the host, and GPU-side timing.</summary>
-public sealed class CudaEvent : CudaResource
+internal sealed class CudaEvent : CudaResource
 {
     private nint _handle;
 

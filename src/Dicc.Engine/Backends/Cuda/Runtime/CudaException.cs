@@ -1,7 +1,7 @@
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>A CUDA, NVRTC, cuBLAS or cuDNN call failed: the API, the status name and the library's text.</summary>
-public class CudaException : Exception
+internal class CudaException : Exception
 {
     public CudaException(string api, string statusName, int statusCode, string description, string? detail = null)
         : base(Format(api, statusName, statusCode, description, detail))
@@ -42,7 +42,7 @@ public class CudaException : Exception
 }
 
 /// <summary>CUDA C source did not compile; the message carries the NVRTC log.</summary>
-public sealed class CudaCompilationException : CudaException
+internal sealed class CudaCompilationException : CudaException
 {
     public CudaCompilationException(string programName, string log, string options)
         : base($"NVRTC could not compile {programName} (options: {options}):{Environment.NewLine}{log.TrimEnd()}")

@@ -4,7 +4,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>Grid or block dimensions (CUDA's dim3).</summary>
-public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
+internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 {
     public static implicit operator Dim3(uint x) => new(x);
     public ulong Volume => (ulong)X * Y * Z;
@@ -12,7 +12,7 @@ public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 }
 
 /// <summary>How a kernel is launched: grid and block dimensions and dynamic shared memory per block.</summary>
-public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint SharedMemoryBytes = 0);
+internal readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint SharedMemoryBytes = 0);
 
 /// <summary>
 /// Where a packed launch goes: the driver, or a recorder in tests. The sizes and kinds describe each argument
@@ -32,7 +32,7 @@ internal unsafe interface IKernelLauncher
 /// <c>long</c> for <c>long long</c>, <c>int</c>, <c>float</c>, <c>ulong</c> for <c>unsigned long long</c>.
 /// A null stream means the context's stream.
 /// </summary>
-public sealed unsafe class CudaKernel
+internal sealed unsafe class CudaKernel
 {
     private readonly CudaContext? _context;
     private readonly IKernelLauncher _launcher;

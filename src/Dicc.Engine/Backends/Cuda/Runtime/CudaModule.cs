@@ -4,7 +4,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>Loaded device code (from PTX, a cubin or a fatbin) and the kernels looked up in it.</summary>
-public sealed unsafe class CudaModule : CudaResource
+internal sealed unsafe class CudaModule : CudaResource
 {
     private readonly Dictionary<string, CudaKernel> _kernels = new(StringComparer.Ordinal);
     private nint _handle;

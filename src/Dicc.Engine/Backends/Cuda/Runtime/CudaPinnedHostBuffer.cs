@@ -7,7 +7,7 @@ namespace Dicc.Engine.Backends.Cuda.Runtime;
 /// Page-locked host memory (cuMemHostAlloc): the device reads and writes it by DMA, so copies to and from it
 /// are truly asynchronous. The memory must not be touched while a copy that uses it is in flight.
 /// </summary>
-public sealed unsafe class CudaPinnedHostBuffer<T> : CudaResource where T : unmanaged
+internal sealed unsafe class CudaPinnedHostBuffer<T> : CudaResource where T : unmanaged
 {
     private nint _pointer;
 

@@ -6,7 +6,7 @@ namespace Dicc.Engine.Backends.Cuda.Runtime;
 /// There is no finalizer: native resources are never released from the finalizer thread, where the context
 /// may already be gone and CUDA calls are unsafe.
 /// </summary>
-public abstract class CudaResource : IDisposable
+internal abstract class CudaResource : IDisposable
 {
     private protected CudaResource(CudaContext context, bool owned = true)
     {

@@ -4,7 +4,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>An ordered queue of device work. Work on one stream runs in order; streams run concurrently.</summary>
-public sealed class CudaStream : CudaResource
+internal sealed class CudaStream : CudaResource
 {
     private nint _handle;
 

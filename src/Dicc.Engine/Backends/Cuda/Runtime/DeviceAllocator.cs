@@ -4,7 +4,7 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
 /// <summary>A block of device memory handed out by an <see cref="IDeviceAllocator"/>; disposing returns it.</summary>
-public class DeviceAllocation : IDisposable
+internal class DeviceAllocation : IDisposable
 {
     private Action<DeviceAllocation>? _release;
 
@@ -31,7 +31,7 @@ public class DeviceAllocation : IDisposable
 /// Where a component gets device memory: the context directly (cuMemAlloc), or a backend's pool. Every block
 /// comes zero-filled, the zeroing ordered before any later work on <see cref="Stream"/>.
 /// </summary>
-public interface IDeviceAllocator
+internal interface IDeviceAllocator
 {
     /// <summary>The stream the allocator's zero-fills (and its users' set-up copies) are ordered on.</summary>
     CudaStream Stream { get; }
@@ -43,7 +43,7 @@ public interface IDeviceAllocator
 /// Plain cuMemAlloc allocations on a context, zeroed with an asynchronous memset on <see cref="Stream"/>
 /// (freeing waits for the device, as cuMemFree does).
 /// </summary>
-public sealed class ContextAllocator(CudaContext context, CudaStream? stream = null) : IDeviceAllocator
+internal sealed class ContextAllocator(CudaContext context, CudaStream? stream = null) : IDeviceAllocator
 {
     public CudaStream Stream { get; } = stream ?? context.Stream;
 

@@ -10,7 +10,7 @@ namespace Dicc.Engine.Backends.Cuda.Runtime;
 /// through <see cref="Struct{T}"/>), so a launch cannot pass a bool or a reference by mistake. A launch takes
 /// them as <c>params ReadOnlySpan</c>, which the compiler builds on the stack: nothing is boxed or allocated.
 /// </summary>
-public readonly struct KernelArgument
+internal readonly struct KernelArgument
 {
     /// <summary>The largest argument: kernels/clustering.cu's DiccClusterWork (eight pointers).</summary>
     public const int MaxBytes = 64;
