@@ -508,7 +508,7 @@ cmd_run() {
     -u DICC_CUDA_LIBRARY_DIR -u DICC_CUDA_PATH -u DICC_NVRTC_PATH -u DICC_CUBLAS_PATH -u DICC_CUDNN_PATH DICC_REQUIRE_GPU=1
   # What needs no GPU but must hold there too: the ABI and register/shared-memory budget with this NVRTC, probing.
   # The GPU is required only where there is one (a dry run has none; NVRTC is then required only under CI).
-  run_tests cpu-side info 180 "FullyQualifiedName~Dicc.Engine.Tests.Cuda&Category!=Gpu" DICC_REQUIRE_GPU="$gpu_present" "$libs"
+  run_tests cpu-side info 180 "(FullyQualifiedName~Dicc.Engine.Tests.Cuda|FullyQualifiedName~Dicc.Engine.Tests.Backends)&Category!=Gpu" DICC_REQUIRE_GPU="$gpu_present" "$libs"
   # The rest with the libraries found above and a fresh kernel cache (so NVRTC compiles for this device).
   run_tests runtime gpu 120 "FullyQualifiedName~GpuDeviceTests|FullyQualifiedName~GpuMemoryTests|FullyQualifiedName~GpuStreamTests|FullyQualifiedName~GpuGraphTests" \
     DICC_REQUIRE_GPU=1 DICC_KERNEL_CACHE="$cache" "$libs"

@@ -9,6 +9,7 @@ using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Randomness;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 

@@ -5,6 +5,7 @@ using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Tensors;
 using Dicc.Engine.Training;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 
@@ -59,17 +60,10 @@ public class CudaBackendOpTests
 
     private (Tensor Gpu, Tensor Cpu) Empty(Shape shape) => (_gpu.Create(shape), _cpu.Create(shape));
 
-    private void Close((Tensor Gpu, Tensor Cpu) t, float atol, float rtol, string what) =>
-        TestSupport.AssertClose(_gpu.ToArray(t.Gpu), _cpu.ToArray(t.Cpu), atol, rtol, what);
+    private void Close((Tensor Gpu, Tensor Cpu) t, Tolerance tolerance, string what) =>
+        Parity.AssertClose(_gpu.ToArray(t.Gpu), _cpu.ToArray(t.Cpu), tolerance, what);
 
-    private void Equal((Tensor Gpu, Tensor Cpu) t, string what)
-    {
-        var g = _gpu.ToArray(t.Gpu);
-        var c = _cpu.ToArray(t.Cpu);
-        int differ = g.Zip(c).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
-        TestContext.Out.WriteLine($"{what}: {differ} of {g.Length} values differ in any bit");
-        Assert.That(differ, Is.Zero, $"{what} must equal the CPU bit for bit");
-    }
+    private void Equal((Tensor Gpu, Tensor Cpu) t, string what) => Parity.AssertBitwise(_gpu.ToArray(t.Gpu), _cpu.ToArray(t.Cpu), what);
 
     private static IEnumerable<TestCaseData> Convolutions()
     {
@@ -102,12 +96,10 @@ public class CudaBackendOpTests
             be.ConvolutionBackwardFilter(g, Of(x), Of(dy), Of(dw), Of(db));
         }
         foreach (string plan in _gpu.ConvolutionPlans) TestContext.Out.WriteLine(plan);
-        // Float32 sums of C*R*S (forward), K*R*S (data) or N*P*Q (filter) products in another order (and, for
-        // FFT or Winograd algorithms, another method): a few ulp of the sums' magnitudes.
-        Close(y, 1e-4f, 1e-4f, "forward + bias");
-        Close(dx, 1e-4f, 1e-4f, "backward data");
-        Close(dw, 5e-4f, 1e-4f, "backward filter");
-        Close(db, 1e-4f, 1e-6f, "bias gradient (double sums)");
+        Close(y, Tolerances.ConvolutionForward, "forward + bias");
+        Close(dx, Tolerances.ConvolutionBackwardData, "backward data");
+        Close(dw, Tolerances.ConvolutionBackwardFilter, "backward filter");
+        Close(db, Tolerances.ConvolutionBiasGradient, "bias gradient (double sums)");
     }
 
     private static IEnumerable<TestCaseData> NormalisationShapes()
@@ -142,16 +134,15 @@ public class CudaBackendOpTests
             be.BatchNormBackward(Of(x), Of(dy), Of(gamma), Of(sm), Of(si), Of(dx), Of(dg), Of(db));
             be.BatchNormInferenceForward(Of(x), Of(gamma), Of(beta), Of(rm), Of(rv), 1e-5f, Of(yi));
         }
-        // Statistics in double on both sides, summed in different orders: equal to a float ulp or two.
-        Close(sm, 1e-6f, 1e-6f, "saved mean");
-        Close(si, 0f, 1e-6f, "saved inverse std");
-        Close(rm, 1e-6f, 1e-6f, "running mean");
-        Close(rv, 0f, 1e-6f, "running variance (unbiased)");
-        Close(y, 1e-5f, 1e-5f, "y");
-        Close(dg, 1e-4f, 1e-5f, "dgamma");
-        Close(db, 1e-4f, 1e-5f, "dbeta");
-        Close(dx, 1e-5f, 1e-4f, "dx");
-        Close(yi, 1e-5f, 1e-5f, "inference y");
+        Close(sm, Tolerances.BatchNormStatistics, "saved mean");
+        Close(si, Tolerances.BatchNormStatistics, "saved inverse std");
+        Close(rm, Tolerances.BatchNormStatistics, "running mean");
+        Close(rv, Tolerances.BatchNormStatistics, "running variance (unbiased)");
+        Close(y, Tolerances.BatchNormOutput, "y");
+        Close(dg, Tolerances.BatchNormParameterGradient, "dgamma");
+        Close(db, Tolerances.BatchNormParameterGradient, "dbeta");
+        Close(dx, Tolerances.BatchNormInputGradient, "dx");
+        Close(yi, Tolerances.BatchNormOutput, "inference y");
     }
 
     [TestCase(false)]
@@ -191,9 +182,9 @@ public class CudaBackendOpTests
         _gpu.LinearBackward(x.Gpu, w.Gpu, dy.Gpu, dx.Gpu, dw.Gpu, db.Gpu);
         _cpu.LinearForward(x.Cpu, w.Cpu, b.Cpu, y.Cpu);
         _cpu.LinearBackward(x.Cpu, w.Cpu, dy.Cpu, dx.Cpu, dw.Cpu, db.Cpu);
-        Close(y, 1e-5f, 1e-5f, "y = x w^T + b");
-        Close(dx, 1e-5f, 1e-5f, "dx = dy w");
-        Close(dw, 2e-5f, 1e-5f, "dw = dy^T x");
+        Close(y, Tolerances.Gemm, "y = x w^T + b");
+        Close(dx, Tolerances.Gemm, "dx = dy w");
+        Close(dw, Tolerances.Gemm, "dw = dy^T x");
         Equal(db, "db (column sums in double, rows in order)");
     }
 
@@ -212,9 +203,9 @@ public class CudaBackendOpTests
         _cpu.SoftmaxCrossEntropy(z.Cpu, labels.Cpu, weighted ? weights.Cpu : null, loss.Cpu, dz.Cpu);
         _gpu.Softmax(z.Gpu, p.Gpu);
         _cpu.Softmax(z.Cpu, p.Cpu);
-        Close(loss, 1e-6f, 1e-5f, "loss");
-        Close(dz, 1e-7f, 1e-4f, "dlogits");
-        Close(p, 1e-7f, 1e-5f, "softmax");
+        Close(loss, Tolerances.CrossEntropyLoss, "loss");
+        Close(dz, Tolerances.CrossEntropyGradient.WithAtolScaled(1f / rows), "dlogits");
+        Close(p, Tolerances.Softmax, "softmax");
     }
 
     [Test]

@@ -1,6 +1,7 @@
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 

@@ -4,6 +4,7 @@ using Dicc.Engine.Backends.Cuda.Kernels;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 
@@ -148,7 +149,7 @@ public class GpuKernelTests : GpuFixture
         Tensor cz = Cpu(zs, rows, k), cp = _cpu.Create(new Shape(rows, k));
         _cpu.Softmax(cz, cp);
         // Float sums over up to k/128 + 7 terms per row against the CPU's double sum: a few ulp.
-        TestSupport.AssertClose(Read(p), _cpu.ToArray(cp), atol: 1e-7f, rtol: 1e-5f, "softmax");
+        Parity.AssertClose(Read(p), _cpu.ToArray(cp), Tolerances.Softmax, "softmax");
     }
 
     [TestCase(128, 7, false)]
@@ -178,10 +179,8 @@ public class GpuKernelTests : GpuFixture
 
         Context.Stream.Synchronize();
         Assert.That(status.ToArray()[0], Is.Zero, "all labels valid");
-        TestSupport.AssertClose(Read(loss), _cpu.ToArray(closs), atol: 1e-6f, rtol: 1e-5f, "loss");
-        // Gradients are at most w / sum(w) ~ 1 / rows in size; p - 1 near p = 1 cancels, so the absolute
-        // tolerance scales with that size (float log-sum-exp against the CPU's double one).
-        TestSupport.AssertClose(Read(dz), _cpu.ToArray(cdz), atol: 4e-6f / rows, rtol: 1e-5f, "dlogits");
+        Parity.AssertClose(Read(loss), _cpu.ToArray(closs), Tolerances.CrossEntropyLoss, "loss");
+        Parity.AssertClose(Read(dz), _cpu.ToArray(cdz), Tolerances.CrossEntropyGradient.WithAtolScaled(1f / rows), "dlogits");
     }
 
     [Test]

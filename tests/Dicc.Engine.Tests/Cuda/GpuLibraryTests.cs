@@ -7,6 +7,7 @@ using Dicc.Engine.Backends.Cuda.Interop;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using Dicc.Engine.Tensors;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 
@@ -51,7 +52,7 @@ public unsafe class GpuBlasTests : GpuFixture
         using var dc = Upload(c);
         _blas.GemmRowMajor(transA, transB, m, n, k, 0.75f, da.DevicePointer, lda, db.DevicePointer, ldb, 0.5f, dc.DevicePointer, ldc);
         // k = 71 products of values in [-1, 1): float32 accumulation differs by a few ulp of the sum.
-        TestSupport.AssertClose(dc.ToArray(), expected, atol: 2e-5f, rtol: 1e-5f, $"sgemm transA={transA} transB={transB}");
+        Parity.AssertClose(dc.ToArray(), expected, Tolerances.Gemm, $"sgemm transA={transA} transB={transB}");
     }
 
     [Test]
@@ -71,7 +72,7 @@ public unsafe class GpuBlasTests : GpuFixture
         {
             var expected = CpuGemm(false, false, m, n, k, 1f, a[(i * m * k)..((i + 1) * m * k)], k, b[(i * k * n)..((i + 1) * k * n)], n,
                 0f, new float[m * n], n);
-            TestSupport.AssertClose(got.AsSpan(i * m * n, m * n), expected, atol: 2e-5f, rtol: 1e-5f, $"batch {i}");
+            Parity.AssertClose(got.AsSpan(i * m * n, m * n), expected, Tolerances.Gemm, $"batch {i}");
         }
     }
 
@@ -88,7 +89,7 @@ public unsafe class GpuBlasTests : GpuFixture
         _blas.Sgemm(CublasOperation.NonTranspose, CublasOperation.NonTranspose, n, m, k, 1f, db.DevicePointer, n, da.DevicePointer, k, 0f, c1.DevicePointer, n);
         _blas.GemmEx(CublasOperation.NonTranspose, CublasOperation.NonTranspose, n, m, k, 1f, db.DevicePointer, CudaDataType.Float32, n,
             da.DevicePointer, CudaDataType.Float32, k, 0f, c2.DevicePointer, CudaDataType.Float32, n);
-        TestSupport.AssertClose(c2.ToArray(), c1.ToArray(), atol: 1e-6f, rtol: 1e-6f, "GemmEx vs Sgemm");
+        Parity.AssertClose(c2.ToArray(), c1.ToArray(), Tolerances.GemmExAgainstSgemm, "GemmEx vs Sgemm");
     }
 }
 
@@ -155,9 +156,9 @@ public class GpuDnnTests : GpuFixture
         _cpu.ConvolutionBackwardFilter(g, cx, cdy, cdw, cdb);
 
         // Sums of C*R*S (forward, backward-data: K*R*S) or N*P*Q (filter) products; float32 math, any order.
-        TestSupport.AssertClose(y.ToArray(), _cpu.ToArray(cy), atol: 1e-4f, rtol: 1e-4f, "forward");
-        TestSupport.AssertClose(dx.ToArray(), _cpu.ToArray(cdx), atol: 1e-4f, rtol: 1e-4f, "backward data");
-        TestSupport.AssertClose(dw.ToArray(), _cpu.ToArray(cdw), atol: 2e-4f, rtol: 1e-4f, "backward filter");
-        TestSupport.AssertClose(db.ToArray(), _cpu.ToArray(cdb), atol: 2e-4f, rtol: 1e-4f, "bias gradient");
+        Parity.AssertClose(y.ToArray(), _cpu.ToArray(cy), Tolerances.ConvolutionForward, "forward");
+        Parity.AssertClose(dx.ToArray(), _cpu.ToArray(cdx), Tolerances.ConvolutionBackwardData, "backward data");
+        Parity.AssertClose(dw.ToArray(), _cpu.ToArray(cdw), Tolerances.ConvolutionBackwardFilter, "backward filter");
+        Parity.AssertClose(db.ToArray(), _cpu.ToArray(cdb), Tolerances.CudnnBiasGradient, "bias gradient");
     }
 }

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Dicc.Engine.Backends.Cuda.Compilation;
 using Dicc.Engine.Backends.Cuda.Kernels;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 

@@ -3,6 +3,7 @@ using Dicc.Engine.Backends.Cuda.Compilation;
 using Dicc.Engine.Backends.Cuda.Kernels;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Cuda;
 

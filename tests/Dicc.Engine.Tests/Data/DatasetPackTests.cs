@@ -1,6 +1,7 @@
 using Dicc.Engine.Data;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Data.DataTestSupport;
+using static Dicc.Engine.Tests.Support.DataTestSupport;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Data;
 

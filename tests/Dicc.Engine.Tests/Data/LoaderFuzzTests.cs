@@ -2,7 +2,8 @@ using System.Diagnostics;
 using Dicc.Engine.Data;
 using Dicc.Engine.Randomness;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Data.DataTestSupport;
+using static Dicc.Engine.Tests.Support.DataTestSupport;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Data;
 

@@ -3,6 +3,7 @@ using Dicc.Engine.Data;
 using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Randomness;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
 namespace Dicc.Engine.Tests.Data;
 

@@ -29,7 +29,7 @@ public class LayerSemanticsTests
     {
         var r = new RandomStream(4);
         int n = 3, c = 2, h = 9, w = 7, outC = 4;
-        var g = new Backends.ConvolutionGeometry(n, c, h, w, outC, k, k, stride, stride, pad, pad);
+        var g = new Dicc.Engine.Backends.ConvolutionGeometry(n, c, h, w, outC, k, k, stride, stride, pad, pad);
         var xs = Enumerable.Range(0, n * c * h * w).Select(_ => (float)r.NextNormal()).ToArray();
         var ws = Enumerable.Range(0, outC * c * k * k).Select(_ => (float)r.NextNormal()).ToArray();
         var bs = Enumerable.Range(0, outC).Select(_ => (float)r.NextNormal()).ToArray();
@@ -58,7 +58,7 @@ public class LayerSemanticsTests
     [Test]
     public void MaxPoolTakesTheFirstMaximumAndRoutesTheGradientThere()
     {
-        var g = new Backends.PoolGeometry(1, 1, 2, 4, 2, 2, 2, 2, 0, 0);
+        var g = new Dicc.Engine.Backends.PoolGeometry(1, 1, 2, 4, 2, 2, 2, 2, 0, 0);
         var x = Make(g.InputShape, [1, 5, 3, 3,
                                     5, 2, 3, 0]);
         var y = _b.Create(g.OutputShape);
@@ -74,7 +74,7 @@ public class LayerSemanticsTests
     public void TwoByTwoPoolingMatchesAReferenceWithTiesAndNaN(int h, int w)
     {
         var r = new RandomStream(9);
-        var g = new Backends.PoolGeometry(3, 2, h, w, 2, 2, 2, 2, 0, 0);
+        var g = new Dicc.Engine.Backends.PoolGeometry(3, 2, h, w, 2, 2, 2, 2, 0, 0);
         // Values from a small set, so windows often tie; a few NaNs.
         var xs = Enumerable.Range(0, (int)g.InputShape.ElementCount).Select(_ => r.NextInt(20) == 0 ? float.NaN : r.NextInt(4)).ToArray();
         var dys = Enumerable.Range(0, (int)g.OutputShape.ElementCount).Select(i => (float)(i + 1)).ToArray();
@@ -181,7 +181,7 @@ public class LayerSemanticsTests
     [Test]
     public void ShapeMismatchNamesBothShapes()
     {
-        var g = new Backends.ConvolutionGeometry(1, 1, 4, 4, 2, 3, 3, 1, 1, 1, 1);
+        var g = new Dicc.Engine.Backends.ConvolutionGeometry(1, 1, 4, 4, 2, 3, 3, 1, 1, 1, 1);
         var ex = Assert.Throws<ShapeMismatchException>(() =>
             _b.ConvolutionForward(g, _b.Create(new Shape(1, 2, 4, 4)), _b.Create(g.WeightShape), null, _b.Create(g.OutputShape)));
         Assert.That(ex!.Message, Does.Contain("[1x1x4x4]").And.Contain("[1x2x4x4]"));

@@ -1,11 +1,11 @@
 using System.Text.Json;
 using Dicc.Engine.Data;
 using Dicc.Engine.Data.Synthetic;
-using Dicc.Engine.Tests.Data;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
+using Dicc.Engine.Tests.Support;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>dicc synth, longtail and pack, run in-process on small data.</summary>
 public class DataVerbTests

@@ -1,10 +1,10 @@
 using System.Text.Json;
 using Dicc.Engine.Evaluation;
-using Dicc.Engine.Tests.Data;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
+using Dicc.Engine.Tests.Support;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>dicc compare on fabricated run directories with known numbers.</summary>
 public class CompareVerbTests

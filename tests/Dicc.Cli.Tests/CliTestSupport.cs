@@ -2,7 +2,7 @@ using Dicc.Cli.Infrastructure;
 using NUnit.Framework;
 using Spectre.Console;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>What one in-process run of the command printed and returned.</summary>
 internal sealed record CliRun(int ExitCode, string Output)

@@ -6,8 +6,9 @@ using Dicc.Engine.Randomness;
 using Dicc.Engine.Tensors;
 using Dicc.Engine.Training;
 using NUnit.Framework;
+using Dicc.Engine.Tests.Support;
 
-namespace Dicc.Engine.Tests.Cuda;
+namespace Dicc.Engine.Tests.Backends;
 
 /// <summary>
 /// The backend contract's semantics on small inputs whose results are worked out by hand (or by the formula the

@@ -3,7 +3,7 @@ using Dicc.Engine.Backends.Cuda.Interop;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
-namespace Dicc.Engine.Tests.Cuda;
+namespace Dicc.Engine.Tests.Support;
 
 /// <summary>Where a CUDA test gets its context or NVRTC, and what happens when the machine has none.</summary>
 internal static class TestSupport
@@ -65,43 +65,5 @@ internal static class TestSupport
         var a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (r.NextFloat() * 2f - 1f) * scale;
         return a;
-    }
-
-    /// <summary>|actual - expected| &lt;= atol + rtol |expected| everywhere; the message names the worst element.</summary>
-    public static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, float atol, float rtol, string what)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
-        int worst = -1;
-        double worstExcess = 0, maxDiff = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double diff = Math.Abs((double)actual[i] - expected[i]);
-            maxDiff = Math.Max(maxDiff, diff);
-            double excess = diff - (atol + rtol * Math.Abs(expected[i]));
-            if (excess > worstExcess || double.IsNaN(diff)) { worstExcess = double.IsNaN(diff) ? double.PositiveInfinity : excess; worst = i; }
-        }
-        TestContext.Out.WriteLine($"{what}: max |diff| = {maxDiff:G3} over {actual.Length} values");
-        if (worst >= 0)
-            Assert.Fail($"{what}: element {worst} is {actual[worst]}, expected {expected[worst]} (atol {atol}, rtol {rtol}); max |diff| {maxDiff:G3}.");
-    }
-}
-
-/// <summary>Backends by name for tests that run one body on every device (candle's test_device! pattern).</summary>
-internal static class TestBackends
-{
-    /// <summary>"cpu", or "cuda" (skipped with the reason where it cannot run, failed when DICC_REQUIRE_GPU is set).</summary>
-    public static Dicc.Engine.Backends.Backend Create(string name)
-    {
-        if (name == "cpu") return new Dicc.Engine.Backends.Cpu.CpuBackend();
-        try
-        {
-            return Dicc.Engine.Backends.Cuda.CudaBackend.Create();
-        }
-        catch (Dicc.Engine.Backends.Cuda.GpuUnavailableException e)
-        {
-            if (TestSupport.GpuRequired) Assert.Fail($"{TestSupport.RequireGpuVariable} is set but the CUDA backend cannot run: {e.Message}");
-            Assert.Ignore($"No CUDA backend here: {e.Message}");
-            throw; // unreachable
-        }
     }
 }

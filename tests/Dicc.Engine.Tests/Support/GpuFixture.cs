@@ -1,7 +1,7 @@
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
 
-namespace Dicc.Engine.Tests.Cuda;
+namespace Dicc.Engine.Tests.Support;
 
 /// <summary>A fixture with a context on device 0; skipped, with the reason, where there is none.</summary>
 public abstract class GpuFixture

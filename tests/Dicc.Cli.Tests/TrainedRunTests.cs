@@ -1,3 +1,4 @@
+using Dicc.Engine;
 using System.Buffers.Binary;
 using System.Text.Json;
 using Dicc.Cli.Reports;
@@ -7,14 +8,14 @@ using Dicc.Engine.Data;
 using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Evaluation;
 using Dicc.Engine.Models;
-using Dicc.Engine.Tests.Data;
 using Dicc.Engine.Training;
 using NUnit.Framework;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
+using Dicc.Engine.Tests.Support;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>
 /// dicc predict and the run pictures on a real run: a narrow DICC VGG11 trained for two epochs on small

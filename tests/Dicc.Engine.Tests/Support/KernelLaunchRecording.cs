@@ -4,7 +4,7 @@ using Dicc.Engine.Backends.Cuda.Compilation;
 using Dicc.Engine.Backends.Cuda.Kernels;
 using Dicc.Engine.Backends.Cuda.Runtime;
 
-namespace Dicc.Engine.Tests.Cuda;
+namespace Dicc.Engine.Tests.Support;
 
 /// <summary>One recorded kernel launch: which kernel, its launch shape, and each argument's size and kind.</summary>
 internal sealed record RecordedLaunch(string Module, string Kernel, LaunchConfig Config, int[] Sizes, string Kinds);

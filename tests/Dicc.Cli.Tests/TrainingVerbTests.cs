@@ -5,9 +5,9 @@ using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Training;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>dicc train, eval, bench and demo, in-process on tiny synthetic data.</summary>
 public class TrainingVerbTests

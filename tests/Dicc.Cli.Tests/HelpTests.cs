@@ -1,8 +1,8 @@
 using Dicc.Cli.Infrastructure;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>Every verb documents itself with examples, and the parser's own errors are one line with exit 2.</summary>
 public class HelpTests

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Dicc.Engine.Tests.Cuda;
+namespace Dicc.Engine.Tests.Support;
 
 /// <summary>One kernel's resources as ptxas reports them (<c>-Xptxas=-v</c>).</summary>
 internal sealed record KernelResources(int Registers, int SharedBytes, int SpillBytes, int Barriers, int StackBytes);

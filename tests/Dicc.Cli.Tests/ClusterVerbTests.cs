@@ -2,11 +2,11 @@ using System.Text.Json;
 using Dicc.Engine.Clustering;
 using Dicc.Engine.IO;
 using Dicc.Engine.Randomness;
-using Dicc.Engine.Tests.Data;
 using NUnit.Framework;
-using static Dicc.Engine.Tests.Cli.CliTestSupport;
+using static Dicc.Cli.Tests.CliTestSupport;
+using Dicc.Engine.Tests.Support;
 
-namespace Dicc.Engine.Tests.Cli;
+namespace Dicc.Cli.Tests;
 
 /// <summary>dicc cluster on small .npy files.</summary>
 public class ClusterVerbTests
