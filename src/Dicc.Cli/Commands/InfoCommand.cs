@@ -43,7 +43,7 @@ public sealed class InfoCommand(IAnsiConsole console) : Command<InfoCommand.Sett
             ("cuda driver", cuda.DriverVersion ?? $"unavailable: {cuda.DriverError}"),
         };
         for (int i = 0; i < cuda.Devices.Count; i++) rows.Add(($"gpu {i}", cuda.Devices[i].ToString() ?? ""));
-        foreach (var lib in cuda.Libraries.Where(l => l.Library != Engine.Backends.Cuda.Interop.CudaLibrary.Driver))
+        foreach (var lib in cuda.Libraries.Where(l => l.Library != Engine.Backends.Cuda.CudaLibrary.Driver))
             rows.Add((lib.Name, lib.IsLoaded ? $"{lib.Version} ({lib.Path})" : $"unavailable: {lib.Error}"));
         if (cuda.NvrtcArchitectures.Count > 0)
             rows.Add(("nvrtc targets", string.Join(" ", cuda.NvrtcArchitectures.Select(a => $"sm_{a}"))));

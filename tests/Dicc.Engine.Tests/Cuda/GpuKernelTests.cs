@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends.Cpu;
 using Dicc.Engine.Backends.Cuda.Compilation;
 using Dicc.Engine.Backends.Cuda.Kernels;

@@ -142,6 +142,6 @@ public class KernelStructLayoutTests
 
     private static string CType(Type t) =>
         t == typeof(double) ? "double" : t == typeof(float) ? "float" : t == typeof(ulong) ? "u64"
-        : t == typeof(Dicc.Engine.Backends.Cuda.Runtime.DevicePointer) ? "pointer"
+        : t == typeof(Dicc.Engine.Backends.Cuda.DevicePointer) ? "pointer"
         : t == typeof(int) || t.IsEnum ? "int" : throw new FormatException($"unexpected mirror field type {t}");
 }

@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda;
 using System.Text.RegularExpressions;
 using Dicc.Engine.Backends;
 using Dicc.Engine.Backends.Cuda.Compilation;

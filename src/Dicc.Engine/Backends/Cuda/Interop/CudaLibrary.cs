@@ -1,21 +1,5 @@
 namespace Dicc.Engine.Backends.Cuda.Interop;
 
-/// <summary>The native NVIDIA libraries the CUDA backend binds to.</summary>
-public enum CudaLibrary
-{
-    /// <summary>The CUDA driver API (libcuda), installed with the NVIDIA driver.</summary>
-    Driver,
-
-    /// <summary>NVRTC, the run-time CUDA C compiler (libnvrtc); needs no GPU.</summary>
-    Nvrtc,
-
-    /// <summary>cuBLAS (libcublas).</summary>
-    Cublas,
-
-    /// <summary>cuDNN 9 (libcudnn.so.9, a shim that loads libcudnn_ops / libcudnn_cnn / ...).</summary>
-    Cudnn,
-}
-
 /// <summary>What a library is called and where it may live; the data behind <see cref="NativeLibraryProbe"/>.</summary>
 internal sealed record CudaLibrarySpec(
     CudaLibrary Library,

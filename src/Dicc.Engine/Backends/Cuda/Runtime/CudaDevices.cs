@@ -4,34 +4,6 @@ using static Dicc.Engine.Backends.Cuda.Runtime.CudaCheck;
 
 namespace Dicc.Engine.Backends.Cuda.Runtime;
 
-/// <summary>What one GPU is, as the driver reports it.</summary>
-public sealed record CudaDeviceInfo(
-    int Ordinal,
-    string Name,
-    int ComputeCapabilityMajor,
-    int ComputeCapabilityMinor,
-    long TotalMemoryBytes,
-    int MultiprocessorCount,
-    int MaxThreadsPerBlock,
-    int MaxSharedMemoryPerBlock,
-    int MaxSharedMemoryPerBlockOptin,
-    int WarpSize,
-    int L2CacheBytes,
-    int ClockRateKHz,
-    int MemoryClockRateKHz,
-    int MemoryBusWidthBits)
-{
-    /// <summary>Compute capability as one number, e.g. 90 for 9.0.</summary>
-    public int ComputeCapability => ComputeCapabilityMajor * 10 + ComputeCapabilityMinor;
-
-    /// <summary>The real architecture name, e.g. "sm_90".</summary>
-    public string Architecture => $"sm_{ComputeCapability}";
-
-    public override string ToString() =>
-        $"cuda:{Ordinal} {Name}, compute capability {ComputeCapabilityMajor}.{ComputeCapabilityMinor}, " +
-        $"{TotalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB, {MultiprocessorCount} SMs";
-}
-
 /// <summary>The driver: initialisation, version and the devices it sees.</summary>
 internal static class CudaDevices
 {
