@@ -1,9 +1,8 @@
 using System.ComponentModel;
 using System.Text.Json.Nodes;
 using Dicc.Cli.Infrastructure;
-using Dicc.Engine.Backends;
-using Dicc.Engine.Checkpoints;
 using Dicc.Engine.Data;
+using Dicc.Engine.Inference;
 using Dicc.Engine.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -49,9 +48,7 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         var run = new RunDirectory(CliValues.ExistingDirectory(settings.Run, "--run"));
         string which = CliValues.Choice(settings.Checkpoint, "--checkpoint", "best", "last");
         var config = run.ReadConfig();
-        string checkpoint = which == "best" ? run.BestCheckpoint : run.LastCheckpoint;
-        if (!File.Exists(checkpoint))
-            throw new UsageException($"--checkpoint {which}: {checkpoint} does not exist (has the run finished an epoch?).");
+        string checkpoint = RunModel.CheckpointFile(run, which);
         int crop = config.Options.Crop;
         int size = settings.Size ?? config.Dataset.ImageSize;
         if (size is < 8 or > 1024) throw new UsageException($"--size must be in 8..1024, got {size}.");
@@ -61,26 +58,17 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         // Decoded like the loaders do: grayscale (PIL's luminance), resized to size x size.
         var pixels = FaceImages.Decode(files, size);
 
-        var classNames = config.Dataset.ClassNames;
-        bool tenCrop = config.Options.TenCropTest;
-        float[] probabilities;
-        string device;
-        using (var backend = Devices.Create(console, settings.Device))
-        {
-            device = backend.Description;
-            var (model, _) = RunModel.Load(backend, run, which);
-            var images = new ImageDataset(pixels, new int[files.Count], classNames, size, size, Split.Test, files.ToArray());
-            probabilities = new Evaluator(model, crop, Math.Min(config.Options.EvalBatchSize, files.Count)).Predict(images, tenCrop);
-        }
+        using var classifier = ExpressionClassifier.Load(checkpoint, settings.Device);
+        if (classifier.DeviceFallbackReason is { } why)
+            console.MarkupLine($"[yellow]warning:[/] a GPU was found but cannot be used, predicting on the CPU: {Markup.Escape(why)}");
+        string device = classifier.Device;
+        var classNames = classifier.ClassNames;
+        bool tenCrop = classifier.TenCrop;
+        var result = classifier.Classify(pixels, size);
+        var probabilities = result.Probabilities.ToArray();
 
-        int c = classNames.Length;
-        int Best(int i)
-        {
-            int best = 0;
-            for (int k = 1; k < c; k++)
-                if (probabilities[i * c + k] > probabilities[i * c + best]) best = k;
-            return best;
-        }
+        int c = classNames.Count;
+        int Best(int i) => result.Index(i);
 
         if (settings.Json)
         {

@@ -7,10 +7,11 @@ namespace Dicc.Engine.Training;
 /// <summary>
 /// A dataset split uploaded to a backend once: uint8 images [count, H, W] and int32 labels [count]. Batches
 /// are then cut on the device (<see cref="Backend.CropImages"/>, <see cref="Backend.Gather"/>); per step only
-/// the batch's indices travel.
+/// the batch's indices travel. Disposing frees the device copy.
 /// </summary>
-public sealed class DeviceDataset
+public sealed class DeviceDataset : IDisposable
 {
+    /// <summary>Uploads <paramref name="data"/>'s images and labels to <paramref name="backend"/>.</summary>
     public DeviceDataset(Backend backend, ImageDataset data)
     {
         Source = data;
@@ -22,8 +23,22 @@ public sealed class DeviceDataset
         backend.CopyIn(Labels, data.Labels);
     }
 
+    /// <summary>The split that was uploaded.</summary>
     public ImageDataset Source { get; }
+
+    /// <summary>The images, uint8 [count, H, W] (one image of zeros for an empty split).</summary>
     public Tensor Images { get; }
+
+    /// <summary>The labels, int32 [count].</summary>
     public Tensor Labels { get; }
+
+    /// <summary>The number of images.</summary>
     public int Count => Source.Count;
+
+    /// <summary>Frees the device memory of the images and labels.</summary>
+    public void Dispose()
+    {
+        Images.Storage.Dispose();
+        Labels.Storage.Dispose();
+    }
 }

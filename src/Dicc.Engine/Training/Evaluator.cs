@@ -9,9 +9,9 @@ namespace Dicc.Engine.Training;
 /// <summary>
 /// Runs a model over a dataset split in evaluation mode: centre crop, or ten-crop with the ten views'
 /// probabilities averaged per image. The split is uploaded once (the latest one stays resident) and
-/// buffers are sized once for the evaluation batch.
+/// buffers are sized once for the evaluation batch. Disposing frees the resident split and the buffers.
 /// </summary>
-public sealed class Evaluator
+public sealed class Evaluator : IDisposable
 {
     private readonly ExpressionModel _model;
     private readonly int _crop, _batch;
@@ -21,6 +21,9 @@ public sealed class Evaluator
     private int[] _hostIndices = [];
     private readonly Dictionary<int, Tensor> _views = [];
 
+    /// <param name="model">The model to run (in evaluation mode).</param>
+    /// <param name="crop">The side of the square crops the model takes.</param>
+    /// <param name="batchSize">Images per forward pass (ten-crop runs ten views of each).</param>
     public Evaluator(ExpressionModel model, int crop, int batchSize)
     {
         _model = model;
@@ -36,6 +39,7 @@ public sealed class Evaluator
         return all;
     }
 
+    /// <summary>Evaluates the model on <paramref name="dataset"/> against its labels: metrics, confusion matrix, optionally every score.</summary>
     public EvaluationReport Evaluate(ImageDataset dataset, bool tenCrop, bool keepScores,
         IReadOnlyList<long>? trainCounts = null, ShotGroupRule? shotRule = null)
     {
@@ -53,9 +57,15 @@ public sealed class Evaluator
         if (dataset.Count == 0) return;
         int views = tenCrop ? Augmentation.TenCropViews : 1, c = _model.Classes;
         var backend = _model.Backend;
-        var resident = _resident is not null && ReferenceEquals(_resident.Source, dataset) ? _resident : _resident = new DeviceDataset(backend, dataset);
+        if (_resident is not null && !ReferenceEquals(_resident.Source, dataset))
+        {
+            _resident.Dispose();
+            _resident = null;
+        }
+        var resident = _resident ??= new DeviceDataset(backend, dataset);
         if (_images is null || _images.Shape[0] < _batch * views)
         {
+            _images?.Storage.Dispose();
             _images = backend.Create(new Shape(_batch * views, 1, _crop, _crop));
             _views.Clear();
         }
@@ -95,5 +105,17 @@ public sealed class Evaluator
         if (n == _images!.Shape[0]) return _images;
         if (!_views.TryGetValue(n, out var v)) _views[n] = v = _images.SliceBatch(n);
         return v;
+    }
+
+    /// <summary>Frees the resident split and the batch buffers (the model is not touched).</summary>
+    public void Dispose()
+    {
+        _resident?.Dispose();
+        _resident = null;
+        _images?.Storage.Dispose();
+        _images = null;
+        _indices?.Storage.Dispose();
+        _indices = null;
+        _views.Clear();
     }
 }
