@@ -49,6 +49,10 @@ public static class DiccApp
                 .WithDescription("Label and class probabilities per image with a trained run. " + PredictCommand.FaceCropCaveat)
                 .WithExample("predict", "--run", "runs/dicc-b10", "face1.png", "face2.png")
                 .WithExample("predict", "--run", "runs/dicc-b10", "--checkpoint", "last", "--json", "faces/");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Write a trained run's inference graph as an ONNX model (class probabilities; class names and preprocessing in its metadata).")
+                .WithExample("export", "--run", "runs/dicc-b10", "--onnx", "dicc-b10.onnx")
+                .WithExample("export", "--run", "runs/dicc-b10", "--onnx", "dicc-b10.onnx", "--opset", "13", "--batchnorm", "keep");
             config.AddCommand<LongTailCommand>("longtail")
                 .WithDescription("Draw a long-tailed train split (validation and test unchanged) and write it as a manifest or a FER2013 CSV.")
                 .WithExample("longtail", "--data", "data/fer2013", "--beta", "10", "--out", "data/fer2013-b10.manifest")

@@ -17,7 +17,7 @@ internal static class ParameterFlags
         ["mappingLrScale"] = "--mapping-lr-scale", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
         ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",
-        ["device"] = "--device", ["checkpoint"] = "--checkpoint",
+        ["device"] = "--device", ["checkpoint"] = "--checkpoint", ["size"] = "--size", ["opset"] = "--opset", ["onnx"] = "--onnx",
     };
 
     /// <summary>The exception's message with its leading parameter name replaced by the flag, when there is one.</summary>
