@@ -202,18 +202,13 @@ public sealed class Predictions
     /// <summary>All probabilities, [Count, C] row-major; each row sums to 1.</summary>
     public ReadOnlySpan<float> Probabilities => _probabilities;
 
-    /// <summary>The class probabilities of image <paramref name="index"/>.</summary>
-    public ReadOnlySpan<float> Row(int index)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(index);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
-        return _probabilities.AsSpan(index * ClassNames.Count, ClassNames.Count);
-    }
+    /// <summary>The class probabilities of image <paramref name="index"/> (a copy, in <see cref="ClassNames"/> order).</summary>
+    public float[] Row(int index) => RowSpan(index).ToArray();
 
     /// <summary>The most probable class of image <paramref name="index"/> (the first of equal maxima).</summary>
     public int Index(int index)
     {
-        var row = Row(index);
+        var row = RowSpan(index);
         int best = 0;
         for (int k = 1; k < row.Length; k++)
             if (row[k] > row[best]) best = k;
@@ -222,4 +217,11 @@ public sealed class Predictions
 
     /// <summary>The name of the most probable class of image <paramref name="index"/>.</summary>
     public string Label(int index) => ClassNames[Index(index)];
+
+    private ReadOnlySpan<float> RowSpan(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        return _probabilities.AsSpan(index * ClassNames.Count, ClassNames.Count);
+    }
 }
