@@ -6,7 +6,9 @@ namespace Dicc.Engine;
 /// </summary>
 public class InputException : Exception
 {
+    /// <summary>An input error with a one-line message that names what is wrong.</summary>
     public InputException(string message) : base(message) { }
+    /// <summary>An input error with a one-line message and the exception behind it.</summary>
     public InputException(string message, Exception? inner) : base(message, inner) { }
 
     /// <summary>

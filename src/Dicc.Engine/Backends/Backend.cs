@@ -29,6 +29,7 @@ public abstract class Backend : IDisposable
     public Tensor Create(Shape shape, DType dtype = DType.Float32) =>
         new(Allocate(Math.Max(1, shape.ElementCount * dtype.SizeInBytes())), shape, dtype);
 
+    /// <summary>Copies host values into a tensor of this backend (element type and count must match). On a GPU the copy is queued on the backend's stream; the source may be reused when the call returns.</summary>
     public void CopyIn<T>(Tensor dst, ReadOnlySpan<T> src) where T : unmanaged
     {
         RequireOwn(dst);
@@ -38,6 +39,7 @@ public abstract class Backend : IDisposable
         CopyInCore(dst, System.Runtime.InteropServices.MemoryMarshal.AsBytes(src));
     }
 
+    /// <summary>Copies a tensor into host memory (element type and count must match); waits for the work queued before it.</summary>
     public void CopyOut<T>(Tensor src, Span<T> dst) where T : unmanaged
     {
         RequireOwn(src);
@@ -55,6 +57,7 @@ public abstract class Backend : IDisposable
         return a;
     }
 
+    /// <summary>Reads a float32 tensor back into a new array (tests, logging, checkpoints; not for the hot path).</summary>
     public float[] ToArray(Tensor src) => ToArray<float>(src);
 
     /// <summary>Device-to-device copy between tensors of equal shape and type.</summary>
@@ -66,6 +69,7 @@ public abstract class Backend : IDisposable
         CopyCore(src, dst);
     }
 
+    /// <summary>Sets every element of a float32 tensor to <paramref name="value"/>.</summary>
     public void Fill(Tensor dst, float value)
     {
         RequireOwn(dst);
@@ -203,6 +207,7 @@ public abstract class Backend : IDisposable
 
     // ---- pooling ----------------------------------------------------------------------------------
 
+    /// <summary>Max pooling forward: <paramref name="y"/> [N, C, P, Q] gets the maximum of each window of <paramref name="x"/> [N, C, H, W] (NaN wins).</summary>
     public void MaxPoolForward(in PoolGeometry g, Tensor x, Tensor y)
     {
         g.Validate();
@@ -330,40 +335,66 @@ public abstract class Backend : IDisposable
 
     // ---- what backends implement -----------------------------------------------------------------
 
+    /// <summary>The backend's batch cropping (arguments already checked by <see cref="CropImages"/>).</summary>
     protected abstract void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample);
+    /// <summary>The backend's gather (arguments already checked by <see cref="Gather"/>).</summary>
     protected abstract void GatherCore(Tensor values, Tensor indices, Tensor output);
 
+    /// <summary>The backend's host-to-device copy of raw bytes (arguments already checked).</summary>
     protected abstract void CopyInCore(Tensor dst, ReadOnlySpan<byte> src);
+    /// <summary>The backend's device-to-host copy of raw bytes (arguments already checked); returns when the bytes are on the host.</summary>
     protected abstract void CopyOutCore(Tensor src, Span<byte> dst);
+    /// <summary>The backend's device-to-device copy (arguments already checked).</summary>
     protected abstract void CopyCore(Tensor src, Tensor dst);
+    /// <summary>The backend's fill (arguments already checked).</summary>
     protected abstract void FillCore(Tensor dst, float value);
+    /// <summary>Workspace bytes the backend's convolution passes need for this geometry.</summary>
     protected abstract long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g);
+    /// <summary>The backend's convolution forward pass (arguments already checked).</summary>
     protected abstract void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y);
+    /// <summary>The backend's convolution input gradient (arguments already checked).</summary>
     protected abstract void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx);
+    /// <summary>The backend's convolution weight (and bias) gradient (arguments already checked).</summary>
     protected abstract void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias);
+    /// <summary>The backend's batch normalisation in training mode (arguments already checked).</summary>
     protected abstract void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y,
         Tensor runningMean, Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd);
+    /// <summary>The backend's batch normalisation with running statistics (arguments already checked).</summary>
     protected abstract void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
         Tensor runningVar, float epsilon, Tensor y);
+    /// <summary>The backend's batch normalisation backward pass (arguments already checked).</summary>
     protected abstract void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta);
+    /// <summary>The backend's ReLU forward pass (arguments already checked).</summary>
     protected abstract void ReluForwardCore(Tensor x, Tensor y);
+    /// <summary>The backend's ReLU backward pass (arguments already checked).</summary>
     protected abstract void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx);
+    /// <summary>The backend's dropout forward pass (arguments already checked).</summary>
     protected abstract void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset);
+    /// <summary>The backend's elementwise product (arguments already checked).</summary>
     protected abstract void MultiplyCore(Tensor a, Tensor b, Tensor result);
+    /// <summary>The backend's max pooling forward pass (arguments already checked).</summary>
     protected abstract void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y);
+    /// <summary>The backend's max pooling backward pass (arguments already checked).</summary>
     protected abstract void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    /// <summary>The backend's linear forward pass (arguments already checked).</summary>
     protected abstract void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout);
+    /// <summary>The backend's linear backward pass (arguments already checked).</summary>
     protected abstract void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout);
+    /// <summary>The backend's row softmax (arguments already checked).</summary>
     protected abstract void SoftmaxCore(Tensor logits, Tensor probabilities);
+    /// <summary>The backend's softmax cross-entropy (arguments already checked).</summary>
     protected abstract void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits);
+    /// <summary>The backend's SGD step over a parameter arena (arguments already checked).</summary>
     protected abstract void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
         float momentumFactor, float weightDecay, bool nesterov);
 
+    /// <summary>Frees the backend's resources; tensors it allocated must not be used afterwards.</summary>
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     // ---- checks -----------------------------------------------------------------------------------
 
+    /// <summary>Throws unless every tensor belongs to this backend and its storage has not been disposed.</summary>
     protected void RequireOwn(params ReadOnlySpan<Tensor> tensors)
     {
         foreach (var t in tensors)

@@ -18,6 +18,8 @@ public static class BackendFactory
     /// <summary>Why the latest <c>auto</c> choice fell back to the CPU although a GPU was found (null when it did not).</summary>
     public static string? AutoFallbackReason { get; private set; }
 
+    /// <summary>The backend <paramref name="device"/> names: <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c> (CUDA when usable, else the CPU; see <see cref="AutoFallbackReason"/>). The caller owns (and disposes) the backend.</summary>
+    /// <exception cref="InputException">An unknown device, or a GPU that cannot be used (parameter "device" for a malformed name).</exception>
     public static Backend Create(string device)
     {
         ArgumentNullException.ThrowIfNull(device);

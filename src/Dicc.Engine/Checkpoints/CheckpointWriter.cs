@@ -13,6 +13,7 @@ public sealed class CheckpointWriter
     private readonly SortedDictionary<string, SafetensorsTensor> _tensors = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, string> _metadata = new(StringComparer.Ordinal);
 
+    /// <summary>Adds a tensor (copied to the host now) under <paramref name="name"/>.</summary>
     public void Add(string name, Tensor tensor)
     {
         var shape = tensor.Shape.Dims.ToArray().Select(d => (long)d).ToArray();
@@ -26,12 +27,17 @@ public sealed class CheckpointWriter
         });
     }
 
+    /// <summary>Adds float32 values with the given shape.</summary>
     public void Add(string name, float[] values, params long[] shape) => Put(name, SafetensorsTensor.From(values, shape));
+    /// <summary>Adds int32 values with the given shape.</summary>
     public void Add(string name, int[] values, params long[] shape) => Put(name, SafetensorsTensor.From(values, shape));
+    /// <summary>Adds a scalar int64 (a counter).</summary>
     public void Add(string name, long value) => Put(name, SafetensorsTensor.From(new[] { value }, Array.Empty<long>()));
+    /// <summary>Adds booleans as a uint8 vector (0 or 1).</summary>
     public void Add(string name, bool[] values) =>
         Put(name, SafetensorsTensor.From(values.Select(v => v ? (byte)1 : (byte)0).ToArray(), values.Length));
 
+    /// <summary>Sets a string in the file's <c>__metadata__</c>.</summary>
     public void AddMetadata(string key, string value) => _metadata[key] = value;
 
     private void Put(string name, SafetensorsTensor t)
@@ -39,6 +45,7 @@ public sealed class CheckpointWriter
         if (!_tensors.TryAdd(name, t)) throw new InvalidOperationException($"Checkpoint tensor '{name}' was added twice.");
     }
 
+    /// <summary>The names added so far, in order.</summary>
     public IReadOnlyCollection<string> Names => _tensors.Keys;
 
     /// <summary>Writes the file atomically: a crash leaves the previous checkpoint intact.</summary>
@@ -55,6 +62,7 @@ public sealed class CheckpointReader
 {
     private readonly SafetensorsContent _content;
 
+    /// <summary>Reads the checkpoint at <paramref name="path"/>; throws an <see cref="InputException"/> when it is missing or not a valid safetensors file.</summary>
     public CheckpointReader(string path)
     {
         if (!File.Exists(path)) throw new InputException($"{path}: checkpoint not found.");
@@ -63,9 +71,12 @@ public sealed class CheckpointReader
     }
 
     private string Path_ { get; }
+    /// <summary>The file's <c>__metadata__</c> strings.</summary>
     public IReadOnlyDictionary<string, string> Metadata => _content.Metadata;
+    /// <summary>True when the checkpoint holds a tensor of that name.</summary>
     public bool Contains(string name) => _content.Tensors.ContainsKey(name);
 
+    /// <summary>A metadata value; throws an <see cref="InputException"/> naming the file and key when it is missing.</summary>
     public string RequireMetadata(string key) =>
         _content.Metadata.TryGetValue(key, out var v) ? v : throw new InputException($"{Path_}: checkpoint metadata has no '{key}'.");
 
@@ -90,6 +101,7 @@ public sealed class CheckpointReader
         }
     }
 
+    /// <summary>The named float32 tensor's values; throws when its type or element count differs.</summary>
     public float[] ReadFloats(string name, long expectedCount)
     {
         var t = Get(name);
@@ -98,6 +110,7 @@ public sealed class CheckpointReader
         return t.ToArray<float>();
     }
 
+    /// <summary>The named uint8 tensor as booleans; throws when its type or element count differs.</summary>
     public bool[] ReadBools(string name, int expectedCount)
     {
         var t = Get(name);
@@ -106,6 +119,7 @@ public sealed class CheckpointReader
         return t.AsSpan<byte>().ToArray().Select(b => b != 0).ToArray();
     }
 
+    /// <summary>The named scalar int64; throws when it is not one.</summary>
     public long ReadInt64(string name)
     {
         var t = Get(name);

@@ -43,6 +43,7 @@ public sealed record ClusterFileResult(
 /// </summary>
 public static class ClusterFileStep
 {
+    /// <summary>Runs one clustering step on the .npy files the options name and writes the results (<c>dicc cluster</c>).</summary>
     public static ClusterFileResult Run(ClusterFileOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);

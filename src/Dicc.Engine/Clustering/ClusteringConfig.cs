@@ -14,6 +14,11 @@ public sealed record ClusteringConfig
     /// <summary>The paper's equations (equal distance intervals).</summary>
     public const PartitionMode DefaultPartition = PartitionMode.Interval;
 
+    /// <summary>A clustering configuration; throws an <see cref="InputException"/> naming the parameter (featureDim, partition, emaDecay) when a value is out of range.</summary>
+    /// <param name="plan">Subclasses per class.</param>
+    /// <param name="featureDim">M, the width of the features.</param>
+    /// <param name="partition">Interval (the paper's equations) or rank (its Algorithm 1).</param>
+    /// <param name="emaDecay">m in [0, 1]: the share of the old centre kept per batch.</param>
     public ClusteringConfig(SubclassPlan plan, int featureDim, PartitionMode partition = DefaultPartition, double emaDecay = DefaultEmaDecay)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -34,6 +39,7 @@ public sealed record ClusteringConfig
     /// <summary>M, the feature width (512 for the VGG backbones at width 1).</summary>
     public int FeatureDim { get; }
 
+    /// <summary>How a class's samples are split into its subclasses by distance.</summary>
     public PartitionMode Partition { get; }
 
     /// <summary>m in <c>mu = m * mu + (1 - m) * y</c>, in [0, 1].</summary>
@@ -53,6 +59,7 @@ public sealed record ClusteringConfig
                 { Parameter = "emaDecay" };
     }
 
+    /// <inheritdoc/>
     public override string ToString() =>
         $"plan {Plan}, {FeatureDim} features, {Partition.Name()} partition, EMA decay {EmaDecay.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }

@@ -17,6 +17,7 @@ public sealed record ClusteringState(float[] Centers, bool[] Seen, long Step);
 /// </summary>
 public interface IClustering : IDisposable
 {
+    /// <summary>The plan, feature width, partition and EMA decay the module was created with.</summary>
     ClusteringConfig Config { get; }
 
     /// <summary>

@@ -49,6 +49,7 @@ public sealed class IntraClassClustering : IClustering
         EnsureCapacity(maxBatchSize);
     }
 
+    /// <inheritdoc/>
     public ClusteringConfig Config { get; }
 
     private SubclassPlan Plan => Config.Plan;
@@ -196,8 +197,10 @@ public sealed class IntraClassClustering : IClustering
         Assign(CpuBackend.Span<float>(features), CpuBackend.Span<int>(labels), CpuBackend.Span<int>(pseudoLabels));
     }
 
+    /// <inheritdoc/>
     public ClusteringState ReadState() => new(_centers.ToArray(), _seen.ToArray(), Step);
 
+    /// <inheritdoc/>
     public void WriteState(ClusteringState state)
     {
         IClustering.RequireState(Config, state);

@@ -16,6 +16,7 @@ public enum PartitionMode
     Rank,
 }
 
+/// <summary>Parsing and naming partition modes as the CLI and run files write them (interval, rank).</summary>
 public static class PartitionModes
 {
     /// <summary>Parses <c>interval</c> or <c>rank</c> (case-insensitive).</summary>

@@ -71,8 +71,10 @@ public sealed class SubclassPlan : IEquatable<SubclassPlan>
     /// <summary>The names <see cref="Preset"/> accepts.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = Presets.Select(p => p.Name).ToArray();
 
+    /// <summary>Ns, the number of subclasses of class <paramref name="classIndex"/>.</summary>
     public int Count(int classIndex) => _counts[classIndex];
 
+    /// <summary>The first pseudo-label of class <paramref name="classIndex"/>.</summary>
     public int Offset(int classIndex) => _offsets[classIndex];
 
     /// <summary>The real class a pseudo-label belongs to (binary search over the offsets).</summary>
@@ -220,8 +222,11 @@ public sealed class SubclassPlan : IEquatable<SubclassPlan>
     /// <summary>The plan as a list, e.g. <c>8,1,20,100,40,4,80</c> (what <see cref="Parse"/> reads back).</summary>
     public override string ToString() => string.Join(",", _counts);
 
+    /// <summary>True when both plans have the same subclass counts.</summary>
     public bool Equals(SubclassPlan? other) => other is not null && _counts.AsSpan().SequenceEqual(other._counts);
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is SubclassPlan p && Equals(p);
+    /// <inheritdoc/>
     public override int GetHashCode()
     {
         var h = new HashCode();

@@ -140,6 +140,7 @@ public static class Augmentation
     }
 
     // torchvision's CenterCrop: int(round((size - crop) / 2.0)), Python rounding half to even.
+    /// <summary>The offset of a centre crop of <paramref name="cropSize"/> in <paramref name="size"/> pixels: torchvision's <c>int(round((size - crop) / 2))</c>, halves to even.</summary>
     public static int CenterOffset(int size, int cropSize) => (int)Math.Round((size - cropSize) / 2.0, MidpointRounding.ToEven);
 
     private static int CheckBatch(ImageDataset source, ReadOnlySpan<int> indices, Span<float> destination, int cropSize, int views)

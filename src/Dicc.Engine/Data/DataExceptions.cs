@@ -13,6 +13,7 @@ public abstract class DataException(string message, Exception? inner = null) : I
 /// </summary>
 public sealed class DataFormatException : DataException
 {
+    /// <summary>A file (or a line of it) that cannot be read as data: the message is "path[:line]: problem".</summary>
     public DataFormatException(string path, string problem, int? line = null, Exception? inner = null)
         : base(Describe(path, line, problem), inner)
     {

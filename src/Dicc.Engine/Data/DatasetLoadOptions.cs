@@ -26,6 +26,7 @@ public enum PackCacheMode
 /// <summary>Options of <see cref="DatasetLoader.Load"/>. The defaults suit FER2013 and the usual image-folder datasets.</summary>
 public sealed record DatasetLoadOptions
 {
+    /// <summary>The defaults.</summary>
     public static DatasetLoadOptions Default { get; } = new();
 
     /// <summary>Fail on the first bad input (default), or skip and list bad inputs.</summary>

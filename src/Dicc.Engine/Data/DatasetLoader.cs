@@ -15,9 +15,13 @@ public static class DatasetLoader
     /// <summary>What a path holds.</summary>
     public enum SourceKind
     {
+        /// <summary>A folder of class folders (train/ and test/ or a single split).</summary>
         ImageFolder,
+        /// <summary>A FER2013 CSV (emotion, pixels, Usage).</summary>
         Fer2013Csv,
+        /// <summary>A manifest of files per split.</summary>
         Manifest,
+        /// <summary>A .diccpack file.</summary>
         Pack,
     }
 

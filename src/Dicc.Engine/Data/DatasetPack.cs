@@ -18,6 +18,7 @@ namespace Dicc.Engine.Data;
 /// </summary>
 public static class DatasetPack
 {
+    /// <summary>The file extension of packs.</summary>
     public const string Extension = ".diccpack";
     private const int Version = 1;
     private const int HeaderSize = 128;

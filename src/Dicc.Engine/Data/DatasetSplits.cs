@@ -3,16 +3,22 @@ namespace Dicc.Engine.Data;
 /// <summary>Where a dataset was read from.</summary>
 public enum DatasetOrigin
 {
+    /// <summary>Image folders.</summary>
     ImageFolder,
+    /// <summary>A FER2013 CSV.</summary>
     Fer2013Csv,
+    /// <summary>A manifest.</summary>
     Manifest,
+    /// <summary>A .diccpack.</summary>
     Pack,
+    /// <summary>Generated synthetic faces.</summary>
     Synthetic,
 }
 
 /// <summary>An input that was left out under <see cref="BadInputPolicy.Skip"/>: the file (and CSV line) and why.</summary>
 public sealed record SkippedInput(string Path, int? Line, string Reason)
 {
+    /// <inheritdoc/>
     public override string ToString() => DataFormatException.Describe(Path, Line, Reason);
 }
 
@@ -25,6 +31,7 @@ public sealed class DatasetSplits : IDisposable
 {
     private IDisposable? _owner;
 
+    /// <summary>The three splits of one dataset (same classes and image size) and where they came from.</summary>
     public DatasetSplits(ImageDataset train, ImageDataset validation, ImageDataset test, DatasetOrigin origin,
         string source, IReadOnlyList<SkippedInput>? skipped = null, string? fingerprint = null, IDisposable? owner = null)
     {
@@ -47,12 +54,19 @@ public sealed class DatasetSplits : IDisposable
         _owner = owner;
     }
 
+    /// <summary>The training split.</summary>
     public ImageDataset Train { get; }
+    /// <summary>The validation split (model selection).</summary>
     public ImageDataset Validation { get; }
+    /// <summary>The test split (reported, never used to select).</summary>
     public ImageDataset Test { get; }
+    /// <summary>The class names in label order.</summary>
     public IReadOnlyList<string> ClassNames => Train.ClassNames;
+    /// <summary>Image height in pixels.</summary>
     public int Height => Train.Height;
+    /// <summary>Image width in pixels.</summary>
     public int Width => Train.Width;
+    /// <summary>Where the data was read from.</summary>
     public DatasetOrigin Origin { get; }
 
     /// <summary>The path that was loaded (or a description, for synthetic data).</summary>
@@ -76,6 +90,7 @@ public sealed class DatasetSplits : IDisposable
     /// <summary>True when the validation split was held out of train (no validation split in the source).</summary>
     public bool ValidationHeldOut { get; init; }
 
+    /// <summary>The split named <paramref name="split"/>.</summary>
     public ImageDataset this[Split split] => split switch
     {
         Split.Train => Train,
@@ -84,6 +99,7 @@ public sealed class DatasetSplits : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(split)),
     };
 
+    /// <summary>Images in all three splits.</summary>
     public int TotalCount => Train.Count + Validation.Count + Test.Count;
 
     /// <summary>The same data with another train split (for long-tail subsets); the others are kept as they are.</summary>
@@ -103,6 +119,7 @@ public sealed class DatasetSplits : IDisposable
         _owner = null;
     }
 
+    /// <inheritdoc/>
     public override string ToString() =>
         $"{Source} ({Origin}): train {Train.Count}, val {Validation.Count}, test {Test.Count}" +
         (Skipped.Count > 0 ? $", {Skipped.Count} skipped" : "");

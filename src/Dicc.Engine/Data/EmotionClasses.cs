@@ -9,6 +9,7 @@ public static class EmotionClasses
     /// <summary>angry, disgust, fear, happy, sad, surprise, neutral: the FER2013 ids 0..6.</summary>
     public static IReadOnlyList<string> Canonical { get; } = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 
+    /// <summary>The number of FER2013 emotion classes.</summary>
     public const int Count = 7;
 
     private static readonly Dictionary<string, int> Aliases = new(StringComparer.OrdinalIgnoreCase)

@@ -44,12 +44,19 @@ public sealed class ImageDataset
     /// <summary>The side of the images the loaders produce (FER2013's 48x48).</summary>
     public const int DefaultSize = 48;
 
+    /// <summary>Which split these images are.</summary>
     public Split Split { get; }
+    /// <summary>The number of images.</summary>
     public int Count => _labels.Length;
+    /// <summary>Image height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Image width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Bytes per image (height x width).</summary>
     public int PixelsPerImage => Height * Width;
+    /// <summary>The number of classes.</summary>
     public int ClassCount => ClassNames.Count;
+    /// <summary>The class names in label order.</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
     /// <summary>All images, [Count, Height, Width] uint8, contiguous.</summary>
@@ -68,6 +75,7 @@ public sealed class ImageDataset
         return Pixels.Span.Slice(index * PixelsPerImage, PixelsPerImage);
     }
 
+    /// <summary>The label of image <paramref name="index"/>.</summary>
     public int Label(int index) => _labels[index];
 
     /// <summary>Number of images of each class, in label order.</summary>
@@ -103,6 +111,7 @@ public sealed class ImageDataset
     public static ImageDataset Empty(IReadOnlyList<string> classNames, Split split, int height = DefaultSize, int width = DefaultSize) =>
         new(ReadOnlyMemory<byte>.Empty, [], classNames, height, width, split);
 
+    /// <inheritdoc/>
     public override string ToString() =>
         $"{Split.Name()}: {Count} images {Height}x{Width}, per class {string.Join(", ", ClassCounts().Select((c, i) => $"{ClassNames[i]} {c}"))}";
 }

@@ -19,6 +19,7 @@ public sealed record LongTailOptions
     /// <summary>Imbalance factor beta = n_max / n_min (>= 1). Default 10.</summary>
     public double Beta { get; init; } = 10;
 
+    /// <summary>How counts fall from head to tail (exponential by default).</summary>
     public LongTailProfile Profile { get; init; } = LongTailProfile.Exponential;
 
     /// <summary>Images of the head class; null = the largest count every class can supply under the profile.</summary>
@@ -36,6 +37,7 @@ public sealed record LongTailOptions
     /// <summary>Seed of the draw. Each class draws from its own stream, so a class's picks depend only on its own count.</summary>
     public ulong Seed { get; init; }
 
+    /// <inheritdoc/>
     public override string ToString() => Counts is { } counts
         ? $"explicit counts {string.Join(',', counts)}, seed {Seed}"
         : $"{Profile.ToString().ToLowerInvariant()} profile, beta {Beta.ToString(CultureInfo.InvariantCulture)}" +
@@ -48,6 +50,7 @@ public sealed record LongTailReport(IReadOnlyList<string> ClassNames, int[] Befo
     /// <summary>n_max / n_min of the subset (over classes that keep at least one image).</summary>
     public double ImbalanceFactor => LongTail.ImbalanceFactor(After);
 
+    /// <inheritdoc/>
     public override string ToString() =>
         string.Join(", ", ClassNames.Select((c, i) => $"{c} {Before[i]}->{After[i]}")) +
         $"; beta {ImbalanceFactor.ToString("0.##", CultureInfo.InvariantCulture)}";

@@ -17,7 +17,9 @@ namespace Dicc.Engine.Data;
 /// </summary>
 public static class Manifest
 {
+    /// <summary>The first line of every manifest.</summary>
     public const string Signature = "#dicc-manifest";
+    /// <summary>The file extension of manifests.</summary>
     public const string Extension = ".manifest";
     private const string ColumnHeader = "split,label,path";
 

@@ -3,13 +3,18 @@ namespace Dicc.Engine.Data;
 /// <summary>The three parts of a dataset. Model selection uses <see cref="Validation"/>; <see cref="Test"/> is never used to pick anything.</summary>
 public enum Split
 {
+    /// <summary>The training split.</summary>
     Train = 0,
+    /// <summary>The validation split: model selection only.</summary>
     Validation = 1,
+    /// <summary>The test split: reported, never used to select anything.</summary>
     Test = 2,
 }
 
+/// <summary>Names of the splits as files and the CLI write them.</summary>
 public static class SplitNames
 {
+    /// <summary>The three splits in order.</summary>
     public static readonly Split[] All = [Split.Train, Split.Validation, Split.Test];
 
     /// <summary>Folder and manifest name of a split: train, val, test.</summary>

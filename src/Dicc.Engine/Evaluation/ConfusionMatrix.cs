@@ -8,6 +8,7 @@ public sealed class ConfusionMatrix
 {
     private readonly long[] _counts;
 
+    /// <summary>An empty matrix for <paramref name="classCount"/> classes.</summary>
     public ConfusionMatrix(int classCount)
     {
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "Need at least one class.");
@@ -15,11 +16,13 @@ public sealed class ConfusionMatrix
         _counts = new long[classCount * classCount];
     }
 
+    /// <summary>The number of classes.</summary>
     public int ClassCount { get; }
 
     /// <summary>Number of samples of class <paramref name="truth"/> predicted as <paramref name="predicted"/>.</summary>
     public long this[int truth, int predicted] => _counts[Index(truth, predicted)];
 
+    /// <summary>Samples counted.</summary>
     public long Total { get; private set; }
 
     /// <summary>Samples on the diagonal.</summary>
@@ -33,6 +36,7 @@ public sealed class ConfusionMatrix
         }
     }
 
+    /// <summary>Counts one sample.</summary>
     public void Add(int truth, int predicted)
     {
         _counts[Index(truth, predicted)]++;
@@ -69,8 +73,10 @@ public sealed class ConfusionMatrix
         return s;
     }
 
+    /// <summary>Samples of class <paramref name="c"/> predicted as <paramref name="c"/>.</summary>
     public long TruePositives(int c) => _counts[Index(c, c)];
 
+    /// <summary>Resets every count to zero.</summary>
     public void Clear()
     {
         Array.Clear(_counts);

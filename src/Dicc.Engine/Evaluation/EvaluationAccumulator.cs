@@ -27,9 +27,13 @@ public sealed class EvaluationAccumulator
         _scores = keepScores ? new float[(long)expectedSamples * ClassCount] : [];
     }
 
+    /// <summary>The number of classes.</summary>
     public int ClassCount => _classNames.Length;
+    /// <summary>Whether every sample's scores are kept (for PR curves).</summary>
     public bool KeepsScores { get; }
+    /// <summary>The confusion matrix so far.</summary>
     public ConfusionMatrix Confusion { get; }
+    /// <summary>Samples added so far.</summary>
     public long SampleCount => Confusion.Total;
 
     /// <summary>Adds a batch of labels and predicted classes. Not allowed when scores are kept (curves would miss them).</summary>

@@ -10,12 +10,15 @@ namespace Dicc.Engine.Evaluation;
 /// </summary>
 public static class EvaluationJson
 {
+    /// <summary>report.json's text for an evaluation report.</summary>
     public static string Serialize(EvaluationReport report) =>
         JsonSerializer.Serialize(report, EvaluationJsonContext.Default.EvaluationReport);
 
+    /// <summary>result.json's text for a run result.</summary>
     public static string Serialize(RunResult run) =>
         JsonSerializer.Serialize(run, EvaluationJsonContext.Compact.RunResult);
 
+    /// <summary>The JSON text of an aggregated result table.</summary>
     public static string Serialize(ResultTable table) =>
         JsonSerializer.Serialize(table, EvaluationJsonContext.Default.ResultTable);
 

@@ -3,14 +3,23 @@ namespace Dicc.Engine.Evaluation;
 /// <summary>Names of the metrics a <see cref="RunResult"/> carries (all fractions in [0, 1], higher is better).</summary>
 public static class MetricNames
 {
+    /// <summary>Top-1 accuracy.</summary>
     public const string Accuracy = "accuracy";
+    /// <summary>Mean per-class recall.</summary>
     public const string BalancedAccuracy = "balanced_accuracy";
+    /// <summary>Mean per-class precision.</summary>
     public const string MacroPrecision = "macro_precision";
+    /// <summary>Mean per-class recall (macro).</summary>
     public const string MacroRecall = "macro_recall";
+    /// <summary>Mean per-class F1.</summary>
     public const string MacroF1 = "macro_f1";
+    /// <summary>Mean one-vs-rest average precision.</summary>
     public const string MeanAveragePrecision = "mean_ap";
+    /// <summary>Accuracy over the many-shot classes.</summary>
     public const string ManyShotAccuracy = "many_shot_accuracy";
+    /// <summary>Accuracy over the medium-shot classes.</summary>
     public const string MediumShotAccuracy = "medium_shot_accuracy";
+    /// <summary>Accuracy over the few-shot classes.</summary>
     public const string FewShotAccuracy = "few_shot_accuracy";
 
     /// <summary>A heading for tables: "test top-1 accuracy" for <see cref="Accuracy"/>, and so on.</summary>
@@ -32,10 +41,15 @@ public static class MetricNames
 /// <summary>Well-known values of <see cref="RunResult.Method"/> and <see cref="RunResult.Rule"/>.</summary>
 public static class RunLabels
 {
+    /// <summary>The plain classifier.</summary>
     public const string Baseline = "baseline";
+    /// <summary>DICC.</summary>
     public const string Dicc = "dicc";
+    /// <summary>No imbalance rule.</summary>
     public const string None = "none";
+    /// <summary>Class-balanced resampling.</summary>
     public const string Resample = "resample";
+    /// <summary>Class-weighted cross-entropy.</summary>
     public const string Reweight = "reweight";
 }
 

@@ -6,8 +6,11 @@ namespace Dicc.Engine.Evaluation;
 /// <summary>Long-tail class groups by training-set frequency.</summary>
 public enum ShotGroup
 {
+    /// <summary>Classes with many training images.</summary>
     [JsonStringEnumMemberName("many")] Many,
+    /// <summary>Classes with a medium number of training images.</summary>
     [JsonStringEnumMemberName("medium")] Medium,
+    /// <summary>Classes with few training images.</summary>
     [JsonStringEnumMemberName("few")] Few,
 }
 

@@ -98,6 +98,7 @@ public static class Npy
         WriteRaw(stream, array.DType, array.Shape, array.RawBytes);
     }
 
+    /// <summary>Writes an array of <typeparamref name="T"/> with the given shape as .npy (C order, little-endian).</summary>
     public static void Write<T>(Stream stream, ReadOnlySpan<T> data, params long[] shape) where T : unmanaged
     {
         long n = 1;

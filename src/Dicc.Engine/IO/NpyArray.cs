@@ -57,13 +57,16 @@ public sealed class NpyArray
     /// <summary>The file (or other source) the array came from; used in error messages.</summary>
     public string Source { get; }
 
+    /// <summary>The element type.</summary>
     public NpyDType DType { get; }
 
     /// <summary>Dimensions, outermost first; empty for a 0-d (scalar) array.</summary>
     public ReadOnlySpan<long> Shape => _shape;
 
+    /// <summary>The number of dimensions.</summary>
     public int Rank => _shape.Length;
 
+    /// <summary>The number of elements.</summary>
     public long ElementCount { get; }
 
     /// <summary>The raw little-endian element bytes in C order.</summary>
@@ -155,6 +158,7 @@ public sealed class NpyArray
 /// <summary>Mapping between <see cref="NpyDType"/>, .NET element types and NumPy's <c>descr</c> strings.</summary>
 public static class NpyDTypes
 {
+    /// <summary>Bytes per element of a .npy type.</summary>
     public static int SizeInBytes(NpyDType t) => t switch
     {
         NpyDType.UInt8 => 1,

@@ -7,21 +7,35 @@ namespace Dicc.Engine.IO;
 /// </summary>
 public enum SafetensorsDType
 {
+    /// <summary>BOOL (one byte, 0 or 1).</summary>
     Bool,
+    /// <summary>U8.</summary>
     UInt8,
+    /// <summary>I8.</summary>
     Int8,
+    /// <summary>I16.</summary>
     Int16,
+    /// <summary>U16.</summary>
     UInt16,
+    /// <summary>F16.</summary>
     Float16,
+    /// <summary>BF16.</summary>
     BFloat16,
+    /// <summary>I32.</summary>
     Int32,
+    /// <summary>U32.</summary>
     UInt32,
+    /// <summary>F32.</summary>
     Float32,
+    /// <summary>F64.</summary>
     Float64,
+    /// <summary>I64.</summary>
     Int64,
+    /// <summary>U64.</summary>
     UInt64,
 }
 
+/// <summary>Names and sizes of the safetensors element types.</summary>
 public static class SafetensorsDTypeExtensions
 {
     /// <summary>Bytes per element.</summary>

@@ -7,6 +7,7 @@ namespace Dicc.Engine.IO;
 /// <summary>A tensor's entry in a safetensors header: where its bytes lie, relative to the end of the header.</summary>
 public sealed record SafetensorsTensorInfo(string Name, SafetensorsDType DType, long[] Shape, long Begin, long End)
 {
+    /// <summary>The tensor's size in bytes.</summary>
     public long ByteCount => End - Begin;
 }
 
@@ -36,11 +37,13 @@ public sealed class SafetensorsContent
         Tensors = tensors;
     }
 
+    /// <summary>The <c>__metadata__</c> strings (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>Tensor names in the order their bytes appear in the file.</summary>
     public IReadOnlyList<string> Names { get; }
 
+    /// <summary>The tensors by name.</summary>
     public IReadOnlyDictionary<string, SafetensorsTensor> Tensors { get; }
 
     /// <summary>The tensor called <paramref name="name"/>; a <see cref="KeyNotFoundException"/> names it when absent.</summary>

@@ -25,13 +25,16 @@ public sealed class SafetensorsTensor
         Data = data;
     }
 
+    /// <summary>The element type.</summary>
     public SafetensorsDType DType { get; }
 
     /// <summary>Dimensions (a copy is returned, the tensor is immutable).</summary>
     public long[] Shape => (long[])_shape.Clone();
 
+    /// <summary>The number of dimensions.</summary>
     public int Rank => _shape.Length;
 
+    /// <summary>The number of elements.</summary>
     public long ElementCount
     {
         get
@@ -72,6 +75,7 @@ public sealed class SafetensorsTensor
     /// <summary>A copy of the elements as <typeparamref name="T"/>, which must match <see cref="DType"/>.</summary>
     public T[] ToArray<T>() where T : unmanaged => AsSpan<T>().ToArray();
 
+    /// <inheritdoc/>
     public override string ToString() => $"{DType.FormatName()}{FormatShape(_shape)}";
 
     internal ReadOnlySpan<long> ShapeSpan => _shape;

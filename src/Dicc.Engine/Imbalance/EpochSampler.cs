@@ -16,6 +16,7 @@ public abstract class EpochSampler
 
     private readonly RandomStream _random;
 
+    /// <summary>A sampler over <paramref name="datasetSize"/> samples drawing from the Philox stream (<paramref name="seed"/>, <paramref name="stream"/>).</summary>
     protected EpochSampler(int datasetSize, ulong seed, ulong stream)
     {
         if (datasetSize < 0) throw new ArgumentOutOfRangeException(nameof(datasetSize), datasetSize, "Cannot be negative.");
@@ -29,8 +30,10 @@ public abstract class EpochSampler
     /// <summary>Indices per epoch (N for both samplers here).</summary>
     public int EpochLength => DatasetSize;
 
+    /// <summary>The seed of the sampler's random stream.</summary>
     public ulong Seed => _random.Seed;
 
+    /// <summary>The stream number of the sampler's random stream.</summary>
     public ulong Stream => _random.Stream;
 
     /// <summary>The stream position after the last epoch was generated (for logs; resuming needs only the epoch).</summary>
@@ -66,6 +69,7 @@ public abstract class EpochSampler
 /// <summary>The <c>none</c> rule's order: a fresh uniform permutation of the dataset each epoch (Fisher-Yates).</summary>
 public sealed class ShuffleSampler(int datasetSize, ulong seed, ulong stream = 0) : EpochSampler(datasetSize, seed, stream)
 {
+    /// <inheritdoc/>
     protected override void Fill(RandomStream random, Span<int> indices)
     {
         for (int i = 0; i < indices.Length; i++) indices[i] = i;
@@ -123,6 +127,7 @@ public sealed class ClassBalancedSampler : EpochSampler
     /// <summary>The expected share of each class in an epoch's draws.</summary>
     public IReadOnlyList<double> ClassShares { get; }
 
+    /// <inheritdoc/>
     protected override void Fill(RandomStream random, Span<int> indices)
     {
         for (int k = 0; k < indices.Length; k++)

@@ -13,6 +13,7 @@ public enum ImbalanceRule
     Reweight,
 }
 
+/// <summary>Parsing and naming the imbalance rules (none, resample, reweight).</summary>
 public static class ImbalanceRules
 {
     /// <summary>Parses <c>none</c>, <c>resample</c> or <c>reweight</c> (case-insensitive).</summary>

@@ -4,11 +4,15 @@ using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Layers;
 
+/// <summary>ReLU, elementwise max(x, 0).</summary>
 public sealed class ReLU : Layer
 {
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input) => input;
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context) => x.Backend.ReluForward(x, y);
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         if (dx is not null) x.Backend.ReluBackward(y, dy, dx);
@@ -20,6 +24,10 @@ public sealed class MaxPool2d : Layer
 {
     private PoolGeometry _geometry;
 
+    /// <summary>Max pooling with a square window (PyTorch's MaxPool2d, floor mode).</summary>
+    /// <param name="kernelSize">The window's side.</param>
+    /// <param name="stride">The step between windows (default: the window's side).</param>
+    /// <param name="padding">Padding on each side (never wins the maximum).</param>
     public MaxPool2d(int kernelSize, int? stride = null, int padding = 0)
     {
         if (kernelSize <= 0 || stride <= 0 || padding < 0) throw new ArgumentException("Invalid MaxPool2d arguments.");
@@ -28,8 +36,11 @@ public sealed class MaxPool2d : Layer
         Padding = padding;
     }
 
+    /// <summary>The window's side.</summary>
     public int KernelSize { get; }
+    /// <summary>The step between windows.</summary>
     public int Stride { get; }
+    /// <summary>Padding on each side.</summary>
     public int Padding { get; }
 
     private PoolGeometry GeometryFor(Shape input)
@@ -40,11 +51,15 @@ public sealed class MaxPool2d : Layer
         return g;
     }
 
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input) => GeometryFor(input).OutputShape;
+    /// <inheritdoc/>
     public override void Prepare(Shape input, Backend backend) => _geometry = GeometryFor(input);
 
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context) => x.Backend.MaxPoolForward(_geometry, x, y);
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         if (dx is not null) x.Backend.MaxPoolBackward(_geometry, x, y, dy, dx);
@@ -62,6 +77,7 @@ public sealed class Dropout : Layer
     private Tensor? _mask;
     private ulong _salt;
 
+    /// <summary>Dropout that zeroes each element with probability <paramref name="probability"/> in training and scales the rest by 1 / (1 - p); the identity in evaluation.</summary>
     public Dropout(float probability)
     {
         if (!(probability >= 0f && probability < 1f))
@@ -69,22 +85,27 @@ public sealed class Dropout : Layer
         Probability = probability;
     }
 
+    /// <summary>The probability of zeroing an element in training.</summary>
     public float Probability { get; }
 
+    /// <inheritdoc/>
     public override void AssignNames(string prefix)
     {
         base.AssignNames(prefix);
         _salt = StableHash(prefix);
     }
 
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input) => input;
 
+    /// <inheritdoc/>
     public override void Prepare(Shape input, Backend backend)
     {
         _maskScratch ??= new GrowOnlyBuffer(backend);
         _mask = _maskScratch.View(input);
     }
 
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context)
     {
         if (!context.Training || Probability == 0f)
@@ -95,6 +116,7 @@ public sealed class Dropout : Layer
         x.Backend.DropoutForward(x, y, _mask!, Probability, SeedFor(context), (ulong)context.Step << 32);
     }
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         if (dx is null) return;
@@ -124,9 +146,12 @@ public sealed class Dropout : Layer
 /// <summary>[N, C, H, W] -> [N, C*H*W].</summary>
 public sealed class Flatten : Layer
 {
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input) => new(input[0], checked((int)input.ItemSize));
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context) => x.Backend.Copy(x, y);
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         if (dx is not null) x.Backend.Copy(dy, dx);

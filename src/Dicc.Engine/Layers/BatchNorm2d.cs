@@ -12,6 +12,7 @@ public sealed class BatchNorm2d : Layer
     private Tensor? _runningMean, _runningVar, _saveMean, _saveInvStd;
     private GrowOnlyBuffer? _dxScratch;
 
+    /// <summary>Batch normalisation over the channels of [N, C, H, W] with PyTorch's defaults (momentum 0.1, eps 1e-5).</summary>
     public BatchNorm2d(int channels, float momentum = 0.1f, float epsilon = 1e-5f)
     {
         if (channels <= 0) throw new ArgumentOutOfRangeException(nameof(channels));
@@ -22,20 +23,30 @@ public sealed class BatchNorm2d : Layer
         Bias = new Parameter("bias", new Shape(channels), Initializer.Zeros);
     }
 
+    /// <summary>C, the number of channels.</summary>
     public int Channels { get; }
+    /// <summary>The running statistics' update rate: running = (1 - momentum) running + momentum batch.</summary>
     public float Momentum { get; }
+    /// <summary>The epsilon added to the variance.</summary>
     public float Epsilon { get; }
+    /// <summary>Gamma, the per-channel scale.</summary>
     public Parameter Weight { get; }
+    /// <summary>Beta, the per-channel shift.</summary>
     public Parameter Bias { get; }
 
+    /// <summary>The running mean per channel (state; used in evaluation).</summary>
     public Tensor RunningMean => _runningMean ?? throw Unbound();
+    /// <summary>The running (unbiased) variance per channel (state; used in evaluation).</summary>
     public Tensor RunningVar => _runningVar ?? throw Unbound();
 
+    /// <inheritdoc/>
     public override IEnumerable<Parameter> Parameters => [Weight, Bias];
 
+    /// <inheritdoc/>
     public override IEnumerable<StateTensor> State =>
         [new(Join(Name, "running_mean"), RunningMean), new(Join(Name, "running_var"), RunningVar)];
 
+    /// <inheritdoc/>
     public override void Bind(Backend backend)
     {
         var shape = new Shape(Channels);
@@ -47,6 +58,7 @@ public sealed class BatchNorm2d : Layer
         _dxScratch = new GrowOnlyBuffer(backend);
     }
 
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input)
     {
         if ((input.Rank != 4 && input.Rank != 2) || input[1] != Channels)
@@ -54,12 +66,14 @@ public sealed class BatchNorm2d : Layer
         return input;
     }
 
+    /// <inheritdoc/>
     public override void Prepare(Shape input, Backend backend)
     {
         OutputShape(input);
         if (_runningMean is null) throw Unbound();
     }
 
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context)
     {
         var b = x.Backend;
@@ -70,6 +84,7 @@ public sealed class BatchNorm2d : Layer
             b.BatchNormInferenceForward(x, Weight.Value, Bias.Value, RunningMean, RunningVar, Epsilon, y);
     }
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         if (!context.Training)

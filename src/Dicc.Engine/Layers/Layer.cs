@@ -15,6 +15,7 @@ public sealed class StepContext
     /// <summary>Run seed; layers derive their own streams from it.</summary>
     public ulong Seed { get; set; }
 
+    /// <summary>A context for evaluation (training off).</summary>
     public static StepContext Evaluation(ulong seed = 0) => new() { Training = false, Seed = seed };
 }
 
@@ -29,6 +30,7 @@ public abstract class Layer
     /// <summary>Full, PyTorch-style dotted name ("features.0"), set by <see cref="AssignNames"/>.</summary>
     public string Name { get; private set; } = "";
 
+    /// <summary>The layer's trainable parameters.</summary>
     public virtual IEnumerable<Parameter> Parameters => [];
 
     /// <summary>Non-trainable state saved in checkpoints (running statistics).</summary>
@@ -41,6 +43,7 @@ public abstract class Layer
         foreach (var p in Parameters) p.Name = Join(prefix, p.LocalName);
     }
 
+    /// <summary>Joins a name prefix and a local name with a dot (PyTorch's module naming).</summary>
     protected static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
 
     /// <summary>Allocates the layer's state on a backend (once, after its parameters have memory).</summary>
@@ -52,6 +55,7 @@ public abstract class Layer
     /// <summary>Plans scratch memory for this input shape (called whenever the input shape changes).</summary>
     public virtual void Prepare(Shape input, Backend backend) => OutputShape(input);
 
+    /// <summary>Computes <paramref name="y"/> from <paramref name="x"/> (shapes planned by <see cref="Prepare"/>).</summary>
     public abstract void Forward(Tensor x, Tensor y, StepContext context);
 
     /// <summary>
@@ -63,5 +67,6 @@ public abstract class Layer
     /// <summary>Floating-point operations of one forward pass (multiply-adds count two), for throughput reports.</summary>
     public virtual long ForwardFlops(Shape input) => 0;
 
+    /// <inheritdoc/>
     public override string ToString() => $"{GetType().Name}({Name})";
 }

@@ -6,7 +6,9 @@ namespace Dicc.Engine.Layers;
 /// <summary>How a parameter's initial values are drawn (PyTorch's conventions; docs/method.md, "The model").</summary>
 public enum Initializer
 {
+    /// <summary>All zeros (biases).</summary>
     Zeros,
+    /// <summary>All ones (BatchNorm scales).</summary>
     Ones,
     /// <summary>Kaiming normal, fan-out, ReLU gain: N(0, 2 / fan_out), fan_out = K*R*S (torchvision's VGG).</summary>
     KaimingNormalFanOut,
@@ -25,14 +27,21 @@ public sealed class Parameter(string name, Shape shape, Initializer initializer,
 
     /// <summary>Name within its layer ("weight", "bias").</summary>
     public string LocalName { get; } = name;
+    /// <summary>The parameter's shape.</summary>
     public Shape Shape { get; } = shape;
+    /// <summary>How its initial values are drawn.</summary>
     public Initializer Initializer { get; } = initializer;
+    /// <summary>The fan-in its initialiser uses.</summary>
     public int FanIn { get; } = fanIn;
+    /// <summary>The fan-out its initialiser uses.</summary>
     public int FanOut { get; } = fanOut;
 
     private Tensor? _value, _grad;
+    /// <summary>The values (a view of the parameter set's arena).</summary>
     public Tensor Value => _value ?? throw new InvalidOperationException($"Parameter '{Name}' has no memory yet: create a ParameterSet first.");
+    /// <summary>The gradient (a view of the parameter set's gradient arena).</summary>
     public Tensor Grad => _grad ?? throw new InvalidOperationException($"Parameter '{Name}' has no memory yet: create a ParameterSet first.");
+    /// <summary>True once a parameter set gave the parameter its memory.</summary>
     public bool IsBound => _value is not null;
 
     internal void Bind(Tensor value, Tensor grad)
@@ -67,6 +76,7 @@ public sealed class Parameter(string name, Shape shape, Initializer initializer,
     private int RequirePositive(int v, string what) =>
         v > 0 ? v : throw new InvalidOperationException($"Parameter '{Name}' needs a positive {what} for {Initializer}.");
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Name} {Shape}";
 }
 

@@ -13,6 +13,7 @@ public sealed class ParameterSet
 {
     private const int Alignment = 16; // floats
 
+    /// <summary>Gives <paramref name="parameters"/> memory on <paramref name="backend"/>: one allocation for all values and one for all gradients, each parameter a 64-byte aligned view.</summary>
     public ParameterSet(Backend backend, IEnumerable<Parameter> parameters)
     {
         Backend = backend;
@@ -40,7 +41,9 @@ public sealed class ParameterSet
         Count = Parameters.Sum(p => p.Shape.ElementCount);
     }
 
+    /// <summary>The backend the arenas live on.</summary>
     public Backend Backend { get; }
+    /// <summary>The parameters in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>All values, as one flat tensor (padding included).</summary>
@@ -66,6 +69,7 @@ public sealed class ParameterSet
         }
     }
 
+    /// <summary>The parameter with this full name.</summary>
     public Parameter this[string name] =>
         Parameters.FirstOrDefault(p => p.Name == name) ?? throw new KeyNotFoundException($"No parameter named '{name}'.");
 }

@@ -16,24 +16,31 @@ public sealed class Sequential : Layer
     private Tensor[] _activations = [], _gradients = []; // index i = input of layer i (i >= 1)
     private Shape? _preparedFor;
 
+    /// <summary>A chain of layers, each one's output the next one's input.</summary>
     public Sequential(params IEnumerable<Layer> layers)
     {
         _layers = layers.ToList();
         if (_layers.Count == 0) throw new ArgumentException("A Sequential needs at least one layer.");
     }
 
+    /// <summary>The layers in order.</summary>
     public IReadOnlyList<Layer> Layers => _layers;
+    /// <summary>Layer <paramref name="index"/>.</summary>
     public Layer this[int index] => _layers[index];
 
+    /// <inheritdoc/>
     public override IEnumerable<Parameter> Parameters => _layers.SelectMany(l => l.Parameters);
+    /// <inheritdoc/>
     public override IEnumerable<StateTensor> State => _layers.SelectMany(l => l.State);
 
+    /// <inheritdoc/>
     public override void AssignNames(string prefix)
     {
         base.AssignNames(prefix);
         for (int i = 0; i < _layers.Count; i++) _layers[i].AssignNames(Join(prefix, i.ToString(CultureInfo.InvariantCulture)));
     }
 
+    /// <inheritdoc/>
     public override void Bind(Backend backend)
     {
         foreach (var l in _layers) l.Bind(backend);
@@ -46,6 +53,7 @@ public sealed class Sequential : Layer
         }
     }
 
+    /// <inheritdoc/>
     public override Shape OutputShape(Shape input)
     {
         var shape = input;
@@ -53,6 +61,7 @@ public sealed class Sequential : Layer
         return shape;
     }
 
+    /// <inheritdoc/>
     public override void Prepare(Shape input, Backend backend)
     {
         if (_preparedFor == input) return;
@@ -79,6 +88,7 @@ public sealed class Sequential : Layer
     /// <summary>The input of layer <paramref name="index"/> (≥ 1) from the latest forward pass.</summary>
     public Tensor ActivationBefore(int index) => _activations[index];
 
+    /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context)
     {
         CheckPrepared(x);
@@ -87,6 +97,7 @@ public sealed class Sequential : Layer
             _layers[i].Forward(i == 0 ? x : _activations[i], i == last ? y : _activations[i + 1], context);
     }
 
+    /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         CheckPrepared(x);
@@ -102,6 +113,7 @@ public sealed class Sequential : Layer
         }
     }
 
+    /// <inheritdoc/>
     public override long ForwardFlops(Shape input)
     {
         long flops = 0;

@@ -14,6 +14,7 @@ public sealed record DiccOptions
     /// <summary>Subclass plan, partition and EMA decay; its feature width must be the backbone's.</summary>
     public required ClusteringConfig Clustering { get; init; }
 
+    /// <summary>The label mapping: the paper's MLP or the sum ablation.</summary>
     public MappingKind Mapping { get; init; } = MappingKind.Mlp;
 
     /// <summary>Hidden width H of the label-mapping MLP (the paper's 128).</summary>
@@ -47,6 +48,7 @@ public sealed class DiccModel : ExpressionModel
     private readonly Tensor? _sumMatrix;
     private readonly Sequential _mainRoot;
 
+    /// <summary>The DICC model on <paramref name="backend"/>: the VGG backbone, a subclass head over the plan's K pseudo-labels, the clustering module and the label mapping.</summary>
     public DiccModel(Backend backend, VggOptions vgg, int classes, DiccOptions dicc, ModelTrainingOptions options) : base(backend, classes)
     {
         var plan = dicc.Clustering.Plan;
@@ -91,6 +93,7 @@ public sealed class DiccModel : ExpressionModel
         _classProbabilities = new GrowOnlyBuffer(backend);
     }
 
+    /// <summary>DICC's settings.</summary>
     public DiccOptions Options { get; }
 
     /// <summary>Backbone + subclass head.</summary>
@@ -102,9 +105,12 @@ public sealed class DiccModel : ExpressionModel
     /// <summary>The clustering module; its state lives on the model's backend.</summary>
     public IClustering Clustering { get; }
 
+    /// <inheritdoc/>
     public override long Steps => _mainSgd.Steps;
+    /// <inheritdoc/>
     public override long ParameterCount => Main.Parameters.Count + (Mapping?.Parameters.Count ?? 0);
 
+    /// <inheritdoc/>
     public override long ForwardFlops(Shape input) =>
         Main.ForwardFlops(input) + (Mapping?.ForwardFlops(new Shape(input[0], Options.Clustering.SubclassCount)) ?? 0);
 
@@ -114,6 +120,7 @@ public sealed class DiccModel : ExpressionModel
     /// <summary>Pseudo-labels [N] of the latest training step (device, int32).</summary>
     public Tensor? LastPseudoLabels { get; private set; }
 
+    /// <inheritdoc/>
     public override void TrainStep(Tensor images, Tensor labels, float learningRate)
     {
         int n = images.Shape[0];
@@ -146,9 +153,11 @@ public sealed class DiccModel : ExpressionModel
         return pseudo;
     }
 
+    /// <inheritdoc/>
     public override (float Main, float Mapping) ReadLosses() =>
         (_subclassLoss.Read(), Mapping is null ? float.NaN : _mappingLoss.Read());
 
+    /// <inheritdoc/>
     public override Tensor PredictProbabilities(Tensor images)
     {
         _context.Training = false;
@@ -163,6 +172,7 @@ public sealed class DiccModel : ExpressionModel
         return result;
     }
 
+    /// <inheritdoc/>
     public override void Save(CheckpointWriter writer)
     {
         SaveNetwork(writer, Main, _mainSgd, _mainSgd.Steps);
@@ -180,6 +190,7 @@ public sealed class DiccModel : ExpressionModel
         writer.Add("dicc.subclasses", Options.Clustering.Plan.Counts.ToArray(), c);
     }
 
+    /// <inheritdoc/>
     public override void Load(CheckpointReader reader)
     {
         LoadNetwork(reader, Main, _mainSgd);

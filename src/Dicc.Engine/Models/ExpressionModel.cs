@@ -19,11 +19,13 @@ public enum MappingKind
 /// <summary>Everything a model needs besides its architecture.</summary>
 public sealed record ModelTrainingOptions
 {
+    /// <summary>The optimiser's settings.</summary>
     public SgdOptions Sgd { get; init; } = new();
 
     /// <summary>CE class weights over the C true classes (the reweight rule), or null.</summary>
     public float[]? ClassWeights { get; init; }
 
+    /// <summary>The seed of initial weights and dropout masks.</summary>
     public ulong Seed { get; init; }
 }
 
@@ -34,13 +36,16 @@ public sealed record ModelTrainingOptions
 /// </summary>
 public abstract class ExpressionModel
 {
+    /// <summary>A model for <paramref name="classes"/> classes on <paramref name="backend"/>.</summary>
     protected ExpressionModel(Backend backend, int classes)
     {
         Backend = backend;
         Classes = classes;
     }
 
+    /// <summary>The backend the model lives on.</summary>
     public Backend Backend { get; }
+    /// <summary>C, the number of classes.</summary>
     public int Classes { get; }
 
     /// <summary>Optimiser steps taken (phase-1 steps for DICC).</summary>
@@ -61,7 +66,9 @@ public abstract class ExpressionModel
     /// <summary>FLOPs of one forward pass for this input shape.</summary>
     public abstract long ForwardFlops(Shape input);
 
+    /// <summary>Writes the whole training state (weights, BatchNorm statistics, optimiser and clustering state) into a checkpoint.</summary>
     public abstract void Save(CheckpointWriter writer);
+    /// <summary>Reads the whole training state back from a checkpoint (every name, type and shape is checked).</summary>
     public abstract void Load(CheckpointReader reader);
 
     /// <summary>Writes parameters (PyTorch names), BatchNorm statistics and SGD momentum of a network.</summary>
@@ -80,6 +87,7 @@ public abstract class ExpressionModel
             w.Add("optimizer." + p.Name + ".momentum_buffer", MomentumView(optimizer, p));
     }
 
+    /// <summary>Reads parameters, BatchNorm statistics and (when given) SGD momentum of a network.</summary>
     protected static void LoadNetwork(CheckpointReader r, Network network, Sgd? optimizer)
     {
         foreach (var p in network.Parameters.Parameters) r.ReadInto(p.Name, p.Value);
@@ -102,6 +110,7 @@ public sealed class BaselineModel : ExpressionModel
     private readonly StepContext _context;
     private readonly GrowOnlyBuffer _probabilities;
 
+    /// <summary>The baseline classifier on <paramref name="backend"/>: the VGG backbone and a linear head over the classes.</summary>
     public BaselineModel(Backend backend, VggOptions vgg, int classes, ModelTrainingOptions options) : base(backend, classes)
     {
         Network = new Network(Vgg.Classifier(vgg, classes), backend, options.Seed);
@@ -111,11 +120,16 @@ public sealed class BaselineModel : ExpressionModel
         _probabilities = new GrowOnlyBuffer(backend);
     }
 
+    /// <summary>Backbone and linear head.</summary>
     public Network Network { get; }
+    /// <inheritdoc/>
     public override long Steps => _sgd.Steps;
+    /// <inheritdoc/>
     public override long ParameterCount => Network.Parameters.Count;
+    /// <inheritdoc/>
     public override long ForwardFlops(Shape input) => Network.ForwardFlops(input);
 
+    /// <inheritdoc/>
     public override void TrainStep(Tensor images, Tensor labels, float learningRate)
     {
         _context.Training = true;
@@ -126,8 +140,10 @@ public sealed class BaselineModel : ExpressionModel
         _sgd.Step(learningRate);
     }
 
+    /// <inheritdoc/>
     public override (float Main, float Mapping) ReadLosses() => (_loss.Read(), float.NaN);
 
+    /// <inheritdoc/>
     public override Tensor PredictProbabilities(Tensor images)
     {
         _context.Training = false;
@@ -137,12 +153,14 @@ public sealed class BaselineModel : ExpressionModel
         return p;
     }
 
+    /// <inheritdoc/>
     public override void Save(CheckpointWriter writer)
     {
         SaveNetwork(writer, Network, _sgd, _sgd.Steps);
         writer.Add("optimizer.steps", _sgd.Steps);
     }
 
+    /// <inheritdoc/>
     public override void Load(CheckpointReader reader)
     {
         LoadNetwork(reader, Network, _sgd);

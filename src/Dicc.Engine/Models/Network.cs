@@ -15,6 +15,7 @@ public sealed class Network
     private Shape? _inputShape;
     private Tensor? _y, _dy;
 
+    /// <summary>Binds <paramref name="root"/> to <paramref name="backend"/>: names its parameters (prefixed by <paramref name="name"/>), gives them memory and draws their initial values from <paramref name="seed"/>.</summary>
     public Network(Layer root, Backend backend, ulong seed, string name = "")
     {
         Root = root;
@@ -27,9 +28,13 @@ public sealed class Network
         _outputGrad = new GrowOnlyBuffer(backend);
     }
 
+    /// <summary>The graph.</summary>
     public Layer Root { get; }
+    /// <summary>The backend it runs on.</summary>
     public Backend Backend { get; }
+    /// <summary>Its parameters (one arena).</summary>
     public ParameterSet Parameters { get; }
+    /// <summary>Its state tensors (BatchNorm running statistics).</summary>
     public IEnumerable<StateTensor> State => Root.State;
 
     /// <summary>The output of the latest forward pass.</summary>
@@ -49,6 +54,7 @@ public sealed class Network
         _inputShape = input;
     }
 
+    /// <summary>The forward pass (planning memory on the first call with a new input shape); returns the output, valid until the next pass.</summary>
     public Tensor Forward(Tensor x, StepContext context)
     {
         Prepare(x.Shape);

@@ -2,18 +2,25 @@ using Dicc.Engine.Layers;
 
 namespace Dicc.Engine.Models;
 
+/// <summary>The depth of the VGG (the number of weight layers in the original ImageNet network).</summary>
 public enum VggDepth
 {
+    /// <summary>VGG11.</summary>
     Vgg11 = 11,
+    /// <summary>VGG13.</summary>
     Vgg13 = 13,
+    /// <summary>VGG16.</summary>
     Vgg16 = 16,
+    /// <summary>VGG19, the paper's backbone.</summary>
     Vgg19 = 19,
 }
 
 /// <summary>Options of the FER-style VGG (docs/method.md, "The model"): conv3x3 + BatchNorm + ReLU blocks, five 2x2 max-pools.</summary>
 public sealed record VggOptions
 {
+    /// <summary>The depth (default VGG19).</summary>
     public VggDepth Depth { get; init; } = VggDepth.Vgg19;
+    /// <summary>Input channels (1: grayscale).</summary>
     public int InputChannels { get; init; } = 1;
 
     /// <summary>Square input side; 44 (train crop) and 48 (full image) both pool down to 1x1.</summary>
@@ -25,6 +32,7 @@ public sealed record VggOptions
     /// <summary>Dropout on the feature vector in training (0.5, docs/method.md).</summary>
     public float Dropout { get; init; } = 0.5f;
 
+    /// <summary>Throws an <see cref="ArgumentException"/> for an unsupported depth, channel count, input size, width or dropout.</summary>
     public void Validate()
     {
         if (!Enum.IsDefined(Depth)) throw new ArgumentException($"Unknown VGG depth {(int)Depth}; use 11, 13, 16 or 19.");
@@ -53,6 +61,7 @@ public static class Vgg
         _ => throw new ArgumentOutOfRangeException(nameof(depth), depth, "Unknown VGG depth."),
     };
 
+    /// <summary>A layer's channel count at a width multiplier (at least 1).</summary>
     public static int Channels(int baseChannels, double width) => Math.Max(1, (int)Math.Round(baseChannels * width));
 
     /// <summary>Length of the feature vector: 512 x width (rounded).</summary>

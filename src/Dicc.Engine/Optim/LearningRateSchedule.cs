@@ -5,6 +5,7 @@ namespace Dicc.Engine.Optim;
 /// <summary>Learning rate per epoch (0-based), set at the start of each epoch as FER training scripts do.</summary>
 public abstract record LearningRateSchedule(double BaseRate)
 {
+    /// <summary>The learning rate of epoch <paramref name="epoch"/> (0-based).</summary>
     public abstract double At(int epoch);
 
     /// <summary>Text form, parseable by <see cref="Parse"/>.</summary>
@@ -38,18 +39,23 @@ public abstract record LearningRateSchedule(double BaseRate)
         }
     }
 
+    /// <summary>A number in its shortest round-trip form.</summary>
     protected static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }
 
+/// <summary>The same rate every epoch.</summary>
 public sealed record ConstantSchedule(double BaseRate) : LearningRateSchedule(BaseRate)
 {
+    /// <inheritdoc/>
     public override double At(int epoch) => BaseRate;
+    /// <inheritdoc/>
     public override string Describe() => "constant";
 }
 
 /// <summary>lr = base * gamma^floor(epoch / every) (PyTorch's StepLR).</summary>
 public sealed record StepSchedule : LearningRateSchedule
 {
+    /// <summary>The rate times <paramref name="gamma"/> every <paramref name="every"/> epochs.</summary>
     public StepSchedule(double baseRate, int every, double gamma) : base(baseRate)
     {
         if (every <= 0) throw new ArgumentOutOfRangeException(nameof(every), every, "Step interval must be positive.");
@@ -58,9 +64,13 @@ public sealed record StepSchedule : LearningRateSchedule
         Gamma = gamma;
     }
 
+    /// <summary>Epochs between decays.</summary>
     public int Every { get; }
+    /// <summary>The decay factor.</summary>
     public double Gamma { get; }
+    /// <inheritdoc/>
     public override double At(int epoch) => BaseRate * Math.Pow(Gamma, epoch / Every);
+    /// <inheritdoc/>
     public override string Describe() => $"step:{Every}:{F(Gamma)}";
 }
 
@@ -70,6 +80,7 @@ public sealed record StepSchedule : LearningRateSchedule
 /// </summary>
 public sealed record DecayAfterSchedule : LearningRateSchedule
 {
+    /// <summary>The base rate until epoch <paramref name="start"/>, then times <paramref name="gamma"/> every <paramref name="every"/> epochs.</summary>
     public DecayAfterSchedule(double baseRate, int start, int every, double gamma) : base(baseRate)
     {
         if (start < 0) throw new ArgumentOutOfRangeException(nameof(start), start, "Start epoch must be non-negative.");
@@ -80,16 +91,22 @@ public sealed record DecayAfterSchedule : LearningRateSchedule
         Gamma = gamma;
     }
 
+    /// <summary>The epoch the decay starts.</summary>
     public int Start { get; }
+    /// <summary>Epochs between decays.</summary>
     public int Every { get; }
+    /// <summary>The decay factor.</summary>
     public double Gamma { get; }
+    /// <inheritdoc/>
     public override double At(int epoch) => epoch > Start ? BaseRate * Math.Pow(Gamma, (epoch - Start) / Every) : BaseRate;
+    /// <inheritdoc/>
     public override string Describe() => $"decay-after:{Start}:{Every}:{F(Gamma)}";
 }
 
 /// <summary>Cosine annealing per epoch: lr = min + (base - min) * (1 + cos(pi * epoch / epochs)) / 2.</summary>
 public sealed record CosineSchedule : LearningRateSchedule
 {
+    /// <summary>Cosine annealing from the base rate to <paramref name="minRate"/> over <paramref name="epochs"/> epochs.</summary>
     public CosineSchedule(double baseRate, int epochs, double minRate = 0) : base(baseRate)
     {
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Cosine schedule needs a positive number of epochs.");
@@ -98,9 +115,13 @@ public sealed record CosineSchedule : LearningRateSchedule
         MinRate = minRate;
     }
 
+    /// <summary>The schedule's length in epochs.</summary>
     public int Epochs { get; }
+    /// <summary>The final rate.</summary>
     public double MinRate { get; }
+    /// <inheritdoc/>
     public override double At(int epoch) =>
         MinRate + (BaseRate - MinRate) * (1 + Math.Cos(Math.PI * Math.Min(epoch, Epochs) / Epochs)) / 2;
+    /// <inheritdoc/>
     public override string Describe() => $"cosine:{Epochs}:{F(MinRate)}";
 }

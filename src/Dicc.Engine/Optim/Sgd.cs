@@ -3,12 +3,17 @@ using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Optim;
 
+/// <summary>SGD settings (PyTorch's semantics).</summary>
 public sealed record SgdOptions
 {
+    /// <summary>The momentum factor (0.9).</summary>
     public float Momentum { get; init; } = 0.9f;
+    /// <summary>L2 weight decay, added to the gradient.</summary>
     public float WeightDecay { get; init; }
+    /// <summary>Nesterov momentum.</summary>
     public bool Nesterov { get; init; }
 
+    /// <summary>Throws an <see cref="ArgumentException"/> for a momentum outside [0, 1), a negative or infinite weight decay, or Nesterov without momentum.</summary>
     public void Validate()
     {
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentException($"Momentum must be in [0, 1), got {Momentum}.");
@@ -24,6 +29,7 @@ public sealed record SgdOptions
 /// </summary>
 public sealed class Sgd
 {
+    /// <summary>SGD over one parameter arena, with a momentum buffer of the same size.</summary>
     public Sgd(ParameterSet parameters, SgdOptions options)
     {
         options.Validate();
@@ -32,7 +38,9 @@ public sealed class Sgd
         MomentumBuffer = parameters.Backend.Create(parameters.Values.Shape);
     }
 
+    /// <summary>The parameters it updates.</summary>
     public ParameterSet Parameters { get; }
+    /// <summary>Its settings.</summary>
     public SgdOptions Options { get; }
 
     /// <summary>The velocity of every parameter, aligned with <see cref="ParameterSet.Values"/> (checkpointed).</summary>
@@ -41,6 +49,7 @@ public sealed class Sgd
     /// <summary>Number of steps taken (checkpointed).</summary>
     public long Steps { get; set; }
 
+    /// <summary>One update of every parameter at <paramref name="learningRate"/> (one op over the whole arena).</summary>
     public void Step(float learningRate)
     {
         if (!(learningRate >= 0) || float.IsInfinity(learningRate))

@@ -54,6 +54,7 @@ public sealed class RandomStream
     private uint _b0, _b1, _b2, _b3;
     private ulong _bufferedBlock = ulong.MaxValue;
 
+    /// <summary>A stream of Philox4x32-10 numbers for (<paramref name="seed"/>, <paramref name="stream"/>), starting at <paramref name="position"/>.</summary>
     public RandomStream(ulong seed, ulong stream = 0, ulong position = 0)
     {
         Seed = seed;
@@ -61,12 +62,15 @@ public sealed class RandomStream
         Position = position;
     }
 
+    /// <summary>The seed.</summary>
     public ulong Seed { get; }
+    /// <summary>The stream number.</summary>
     public ulong Stream { get; }
 
     /// <summary>Number of 32-bit words consumed so far.</summary>
     public ulong Position { get; set; }
 
+    /// <summary>The next 32 random bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint NextUInt()
     {

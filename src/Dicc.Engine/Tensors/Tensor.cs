@@ -10,6 +10,7 @@ namespace Dicc.Engine.Tensors;
 /// </summary>
 public sealed class Tensor
 {
+    /// <summary>A view of <paramref name="storage"/>: <paramref name="shape"/> elements of <paramref name="dtype"/> from element <paramref name="offset"/>.</summary>
     public Tensor(Storage storage, Shape shape, DType dtype = DType.Float32, long offset = 0)
     {
         ArgumentNullException.ThrowIfNull(storage);
@@ -25,13 +26,18 @@ public sealed class Tensor
         Offset = offset;
     }
 
+    /// <summary>The memory this tensor views.</summary>
     public Storage Storage { get; }
+    /// <summary>Its shape.</summary>
     public Shape Shape { get; }
+    /// <summary>Its element type.</summary>
     public DType DType { get; }
 
     /// <summary>Offset into the storage, in elements of <see cref="DType"/>.</summary>
     public long Offset { get; }
+    /// <summary>The number of elements.</summary>
     public long ElementCount => Shape.ElementCount;
+    /// <summary>The backend that owns the memory.</summary>
     public Backend Backend => Storage.Backend;
 
     /// <summary>A view of the same memory with another shape of equal element count.</summary>
@@ -53,15 +59,18 @@ public sealed class Tensor
         return new Tensor(Storage, Shape.WithBatch(n), DType, Offset + start * Shape.ItemSize);
     }
 
+    /// <summary>Throws a <see cref="ShapeMismatchException"/> unless the tensor has shape <paramref name="expected"/>.</summary>
     public void RequireShape(Shape expected, [CallerArgumentExpression(nameof(expected))] string? what = null)
     {
         if (Shape != expected) throw new ShapeMismatchException($"Expected {expected} ({what}), got {Shape}.");
     }
 
+    /// <summary>Throws unless the tensor's element type is <paramref name="expected"/>.</summary>
     public void RequireDType(DType expected)
     {
         if (DType != expected) throw new ArgumentException($"Expected a {expected} tensor, got {DType} {Shape}.");
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"{DType}{Shape}@{Backend.Name}";
 }

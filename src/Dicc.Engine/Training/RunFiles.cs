@@ -46,22 +46,33 @@ public sealed record EpochMetrics(
 /// <summary>The files of a run directory (docs/evaluation.md) and how they are read and written.</summary>
 public sealed class RunDirectory(string path)
 {
+    /// <summary>The run directory's full path.</summary>
     public string Path { get; } = System.IO.Path.GetFullPath(path);
+    /// <summary>config.json: every setting of the run.</summary>
     public string ConfigFile => System.IO.Path.Combine(Path, "config.json");
+    /// <summary>metrics.jsonl: one line per epoch.</summary>
     public string MetricsFile => System.IO.Path.Combine(Path, "metrics.jsonl");
+    /// <summary>report.json: the test evaluation of the model selected on validation.</summary>
     public string ReportFile => System.IO.Path.Combine(Path, "report.json");
+    /// <summary>report-validation.json: the validation evaluation of that model.</summary>
     public string ValidationReportFile => System.IO.Path.Combine(Path, "report-validation.json");
+    /// <summary>result.json: the run's headline figures (for dicc compare).</summary>
     public string ResultFile => System.IO.Path.Combine(Path, "result.json");
+    /// <summary>checkpoints/.</summary>
     public string CheckpointDirectory => System.IO.Path.Combine(Path, "checkpoints");
+    /// <summary>checkpoints/last.safetensors: the latest epoch's state.</summary>
     public string LastCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "last.safetensors");
+    /// <summary>checkpoints/best.safetensors: the state with the best validation accuracy.</summary>
     public string BestCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "best.safetensors");
 
+    /// <summary>Writes config.json atomically (creating the directory).</summary>
     public void WriteConfig(RunConfig config)
     {
         Directory.CreateDirectory(Path);
         AtomicFile.WriteAllText(ConfigFile, JsonSerializer.Serialize(config, RunJson.Default.RunConfig));
     }
 
+    /// <summary>Reads config.json; throws an <see cref="InputException"/> naming the file when it is missing or invalid.</summary>
     public RunConfig ReadConfig()
     {
         if (!File.Exists(ConfigFile)) throw new InputException($"{ConfigFile}: not found; is '{Path}' a run directory?");
@@ -80,6 +91,7 @@ public sealed class RunDirectory(string path)
     public void WriteMetrics(IEnumerable<EpochMetrics> lines) =>
         AtomicFile.WriteAllText(MetricsFile, string.Concat(lines.Select(l => JsonSerializer.Serialize(l, RunJsonLines.Default.EpochMetrics) + "\n")));
 
+    /// <summary>Reads metrics.jsonl (empty when absent); throws an <see cref="InputException"/> naming the line that is not valid.</summary>
     public List<EpochMetrics> ReadMetrics()
     {
         var result = new List<EpochMetrics>();
@@ -102,6 +114,7 @@ public sealed class RunDirectory(string path)
         return result;
     }
 
+    /// <summary>One metrics line as JSON.</summary>
     public static string Serialize(EpochMetrics m) => JsonSerializer.Serialize(m, RunJsonLines.Default.EpochMetrics);
 }
 

@@ -12,6 +12,7 @@ public sealed class SoftmaxCrossEntropyLoss
 {
     private readonly float[] _readback = new float[1];
 
+    /// <summary>Softmax cross-entropy over <paramref name="classes"/> classes on <paramref name="backend"/>, weighted per true class when <paramref name="classWeights"/> is given.</summary>
     public SoftmaxCrossEntropyLoss(Backend backend, int classes, ReadOnlySpan<float> classWeights = default)
     {
         Backend = backend;
@@ -28,8 +29,11 @@ public sealed class SoftmaxCrossEntropyLoss
         }
     }
 
+    /// <summary>The backend the loss lives on.</summary>
     public Backend Backend { get; }
+    /// <summary>C, the number of classes.</summary>
     public int Classes { get; }
+    /// <summary>The per-class weights on the backend, or null.</summary>
     public Tensor? ClassWeights { get; }
 
     /// <summary>The latest loss, as a one-element device tensor.</summary>

@@ -25,7 +25,9 @@ public sealed record StepTiming(
     /// <summary>The clustering module's share of a DICC step.</summary>
     public double ClusteringShare => ClusteringMilliseconds / DiccMilliseconds;
 
+    /// <summary>Images per second of the baseline step.</summary>
     public double BaselineImagesPerSecond => Batch / (BaselineMilliseconds / 1000);
+    /// <summary>Images per second of the DICC step.</summary>
     public double DiccImagesPerSecond => Batch / (DiccMilliseconds / 1000);
 
     /// <summary>Achieved GFLOP/s of the baseline step, counting a step as three forward passes.</summary>
@@ -40,8 +42,10 @@ public sealed record StepTiming(
 /// </summary>
 public static class StepBenchmark
 {
+    /// <summary>The benchmark's shapes: 7 classes, 44x44 images.</summary>
     public const int Classes = 7, Side = 44;
 
+    /// <summary>Times the steps on <paramref name="backend"/> (a warm-up step, then the median of <paramref name="steps"/> timed steps).</summary>
     public static StepTiming Measure(Backend backend, VggDepth arch, double width, int batch, int steps,
         PartitionMode partition = PartitionMode.Interval, Action<string>? progress = null)
     {

@@ -13,21 +13,35 @@ namespace Dicc.Engine.Training;
 /// <summary>Progress callbacks (the CLI draws bars from them). All optional.</summary>
 public interface ITrainingObserver
 {
+    /// <summary>The run starts (or resumes at <paramref name="startEpoch"/>), with <paramref name="batchesPerEpoch"/> batches per epoch.</summary>
     void RunStarted(RunConfig config, int startEpoch, int batchesPerEpoch) { }
 
     /// <summary>After every step; <paramref name="loss"/> is set on steps where the loss was read back.</summary>
     void StepCompleted(int epoch, int batch, int batches, float? loss, double imagesPerSecond) { }
 
+    /// <summary>An epoch ended: its line of metrics.jsonl.</summary>
     void EpochCompleted(EpochMetrics metrics) { }
+    /// <summary>Something the user should read (a resumed run, a fallback, a saved checkpoint).</summary>
     void Message(string text) { }
 }
 
+/// <summary>How a training run ended.</summary>
 public enum RunStatus
 {
+    /// <summary>Every epoch ran and the best model was evaluated on the test split.</summary>
     Completed,
+    /// <summary>Stopped by cancellation after saving a checkpoint; <c>Run(resume: true)</c> continues it.</summary>
     Interrupted,
 }
 
+/// <summary>What a training run did.</summary>
+/// <param name="Status">Completed or interrupted.</param>
+/// <param name="EpochsCompleted">Epochs completed, including those of earlier sessions of a resumed run.</param>
+/// <param name="BestEpoch">The epoch with the best validation accuracy (1-based).</param>
+/// <param name="BestValidationAccuracy">That accuracy.</param>
+/// <param name="Test">The test evaluation of the best model (null when interrupted).</param>
+/// <param name="Validation">The validation evaluation of the best model (null when interrupted).</param>
+/// <param name="Run">The run directory.</param>
 public sealed record TrainingOutcome(
     RunStatus Status,
     int EpochsCompleted,
@@ -62,6 +76,7 @@ public sealed class Trainer
     private readonly Tensor _images, _labels, _indices;
     private readonly Dictionary<int, (Tensor Images, Tensor Labels, Tensor Indices)> _batchViews = [];
 
+    /// <summary>A trainer for one run: <paramref name="options"/> on <paramref name="data"/>, on <paramref name="backend"/>, writing <paramref name="run"/> (config, metrics, checkpoints, reports).</summary>
     public Trainer(Backend backend, DatasetSplits data, TrainingOptions options, RunDirectory run, DatasetDescription? description = null)
     {
         options.Validate();
@@ -89,12 +104,15 @@ public sealed class Trainer
     /// <summary>Philox stream of the epoch sampler ("SAMP").</summary>
     public const ulong SamplerStream = 0x5341_4D50;
 
+    /// <summary>The model being trained.</summary>
     public ExpressionModel Model { get; }
+    /// <summary>Progress callbacks, or null.</summary>
     public ITrainingObserver? Observer { get; set; }
 
     /// <summary>Batches per epoch: a last batch of one image is dropped (BatchNorm needs two).</summary>
     public int BatchesPerEpoch => _data.Train.Count / _batch + (_data.Train.Count % _batch >= 2 ? 1 : 0);
 
+    /// <summary>What config.json records about <paramref name="data"/> (class names, counts, a fingerprint, the image size).</summary>
     public static DatasetDescription Describe(DatasetSplits data, string? name = null)
     {
         var counts = data.Train.ClassCounts();
@@ -104,6 +122,7 @@ public sealed class Trainer
             data.ClassNames.ToArray(), counts, data.Validation.Count, data.Test.Count, ImageSize: data.Height);
     }
 
+    /// <summary>Trains (or, with <paramref name="resume"/>, continues from the last checkpoint) until the last epoch or <paramref name="cancellation"/>; then evaluates the best checkpoint on the test split.</summary>
     public TrainingOutcome Run(bool resume = false, CancellationToken cancellation = default)
     {
         var state = new Progress();

@@ -7,9 +7,12 @@ using Dicc.Engine.Optim;
 
 namespace Dicc.Engine.Training;
 
+/// <summary>What is trained.</summary>
 public enum TrainingMethod
 {
+    /// <summary>The plain classifier.</summary>
     Baseline,
+    /// <summary>DICC: clustering pseudo-labels and the label mapping.</summary>
     Dicc,
 }
 
@@ -20,33 +23,48 @@ public enum TrainingMethod
 public sealed record TrainingOptions
 {
     // ---- model
+    /// <summary>The VGG depth (default VGG19).</summary>
     public VggDepth Arch { get; init; } = VggDepth.Vgg19;
+    /// <summary>The channel width multiplier (1 = the paper's network).</summary>
     public double Width { get; init; } = 1.0;
+    /// <summary>Dropout on the feature vector in training.</summary>
     public float Dropout { get; init; } = 0.5f;
 
     /// <summary>Training crop and test crop side (the 48x48 images are cropped to 44).</summary>
     public int Crop { get; init; } = 44;
 
     // ---- method
+    /// <summary>Baseline or DICC.</summary>
     public TrainingMethod Method { get; init; } = TrainingMethod.Baseline;
+    /// <summary>The imbalance rule: none, resample or reweight.</summary>
     public ImbalanceRule Rule { get; init; } = ImbalanceRule.None;
 
     /// <summary>auto, sqrt, an explicit list ("8,1,20,..."), or a Table 5 preset name (docs/method.md).</summary>
     public string Subclasses { get; init; } = SubclassPlan.AutoKeyword;
+    /// <summary>DICC's partition of a class into subclasses by distance.</summary>
     public PartitionMode Partition { get; init; } = ClusteringConfig.DefaultPartition;
+    /// <summary>DICC's EMA decay of the class centres.</summary>
     public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
+    /// <summary>DICC's label mapping: the MLP or the sum ablation.</summary>
     public MappingKind Mapping { get; init; } = MappingKind.Mlp;
+    /// <summary>The hidden width of the mapping MLP.</summary>
     public int MappingHidden { get; init; } = 128;
 
     /// <summary>The mapping MLP's learning rate as a multiple of the main learning rate (1 = the paper).</summary>
     public double MappingLrScale { get; init; } = 1.0;
 
     // ---- optimisation
+    /// <summary>The preset the defaults came from (paper or fer).</summary>
     public string Preset { get; init; } = "paper";
+    /// <summary>Training epochs.</summary>
     public int Epochs { get; init; } = 200;
+    /// <summary>Images per training step.</summary>
     public int BatchSize { get; init; } = 32;
+    /// <summary>The base learning rate.</summary>
     public double LearningRate { get; init; } = 1e-4;
+    /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
+    /// <summary>L2 weight decay.</summary>
     public double WeightDecay { get; init; }
 
     /// <summary>Learning-rate schedule text (see <see cref="LearningRateSchedule.Parse"/>).</summary>
@@ -55,12 +73,14 @@ public sealed record TrainingOptions
     // ---- evaluation
     /// <summary>Average the ten crops at test time (the fer preset's protocol).</summary>
     public bool TenCropTest { get; init; }
+    /// <summary>Images per evaluation forward pass.</summary>
     public int EvalBatchSize { get; init; } = 128;
 
     /// <summary>Shot-group rule for many/medium/few accuracy (see docs/evaluation.md).</summary>
     public string ShotGroups { get; init; } = "rank";
 
     // ---- run
+    /// <summary>The seed of weights, sample order, crops and dropout.</summary>
     public ulong Seed { get; init; } = 1;
 
     /// <summary>Read the loss back every this many steps (each read is a device sync).</summary>
@@ -106,6 +126,7 @@ public sealed record TrainingOptions
 /// <summary>The two named presets (docs/method.md, "Presets").</summary>
 public static class TrainingPresets
 {
+    /// <summary>The preset names.</summary>
     public static IReadOnlyList<string> Names { get; } = ["paper", "fer"];
 
     /// <summary>The paper's setup: SGD momentum 0.9, lr 1e-4 constant, 200 epochs, batch 32, crop + flip.</summary>
@@ -123,6 +144,7 @@ public static class TrainingPresets
         TenCropTest = true,
     };
 
+    /// <summary>The preset's options; throws an <see cref="InputException"/> (parameter "preset") for an unknown name.</summary>
     public static TrainingOptions Get(string name) => name.Trim().ToLowerInvariant() switch
     {
         "paper" => Paper,

@@ -22,6 +22,7 @@ public sealed unsafe partial class CpuBackend
         return (int)Math.Clamp(Math.Min(byWidth, byBudget), 1, g.N);
     }
 
+    /// <inheritdoc/>
     protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g)
     {
         long nb = ChunkImages(g), pq = (long)g.P * g.Q;
@@ -30,6 +31,7 @@ public sealed unsafe partial class CpuBackend
         return (col + staging) * sizeof(float);
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
     {
         int nb = ChunkImages(g);
@@ -63,6 +65,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
     {
         int nb = ChunkImages(g);
@@ -88,6 +91,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
     {
         int nb = ChunkImages(g);

@@ -8,6 +8,7 @@ public sealed unsafe partial class CpuBackend
     private static (int n, int c, int spatial) BnDims(Tensor x) =>
         (x.Shape[0], x.Shape[1], x.Shape.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1);
 
+    /// <inheritdoc/>
     protected override void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y,
         Tensor runningMean, Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
     {
@@ -48,6 +49,7 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
         Tensor runningVar, float epsilon, Tensor y)
     {
@@ -65,6 +67,7 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta)
     {

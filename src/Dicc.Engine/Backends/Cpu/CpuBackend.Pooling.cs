@@ -4,6 +4,7 @@ namespace Dicc.Engine.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
+    /// <inheritdoc/>
     protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y)
     {
         float* xp = F(x), yp = F(y);
@@ -36,6 +37,7 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
+    /// <inheritdoc/>
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx)
     {
         float* xp = F(x), gp = F(dy), dxp = F(dx);

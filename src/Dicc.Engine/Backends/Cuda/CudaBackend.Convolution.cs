@@ -52,6 +52,7 @@ public sealed partial class CudaBackend
         _context.Synchronize();
     }
 
+    /// <inheritdoc/>
     protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g) => PlanConvolution(g).WorkspaceBytes;
 
     /// <summary>Grows the one convolution workspace to at least this size (planning time).</summary>
@@ -67,6 +68,7 @@ public sealed partial class CudaBackend
         return (pointer, _workspace.Bytes);
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
     {
         var plan = PlanConvolution(g);
@@ -75,6 +77,7 @@ public sealed partial class CudaBackend
         if (bias is not null) _kernels.Bias.AddChannelBias(_stream, P(y), P(bias), g.N, g.K, g.P * g.Q);
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
     {
         var plan = PlanConvolution(g);
@@ -82,6 +85,7 @@ public sealed partial class CudaBackend
         _dnn.ConvolutionBackwardData(plan, P(dy), P(w), P(dx), ws, bytes);
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
     {
         var plan = PlanConvolution(g);

@@ -7,6 +7,7 @@ namespace Dicc.Engine.Backends.Cuda;
 // counter), so a GPU batch equals the CPU batch value for value. Bad indices are reported at the next sync.
 public sealed partial class CudaBackend
 {
+    /// <inheritdoc/>
     protected override void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample)
     {
         int count = images.Shape[0], height = images.Shape[1], width = images.Shape[2], n = checked((int)indices.ElementCount);
@@ -15,6 +16,7 @@ public sealed partial class CudaBackend
         _kernels.Data.CropImages(_stream, P(images), P(indices), P(output), count, height, width, n, mode, crop, seed, firstSample);
     }
 
+    /// <inheritdoc/>
     protected override void GatherCore(Tensor values, Tensor indices, Tensor output) =>
         _kernels.Data.Gather(_stream, P(values), checked((int)values.ElementCount), P(indices), P(output), checked((int)indices.ElementCount), _status.Record);
 }

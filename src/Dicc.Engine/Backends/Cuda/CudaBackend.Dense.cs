@@ -8,6 +8,7 @@ namespace Dicc.Engine.Backends.Cuda;
 // CublasContext.GemmRowMajor turns them into cuBLAS's column-major call (ColumnMajorGemm).
 public sealed partial class CudaBackend
 {
+    /// <inheritdoc/>
     protected override void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout)
     {
         if (n == 0) return;
@@ -16,6 +17,7 @@ public sealed partial class CudaBackend
         if (b is not null) _kernels.Bias.AddRowBias(_stream, P(y), P(b), n, fout);
     }
 
+    /// <inheritdoc/>
     protected override void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout)
     {
         // dx [n, in] = dy [n, out] w [out, in]
@@ -25,6 +27,7 @@ public sealed partial class CudaBackend
         if (db is not null) _kernels.Bias.ColumnSums(_stream, P(dy), P(db), n, fout);
     }
 
+    /// <inheritdoc/>
     protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
     {
         int rows = logits.Shape[0], k = logits.Shape[1];
@@ -32,6 +35,7 @@ public sealed partial class CudaBackend
         _kernels.Softmax.Softmax(_stream, P(logits), P(probabilities), rows, k);
     }
 
+    /// <inheritdoc/>
     protected override void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
     {
         int rows = logits.Shape[0], k = logits.Shape[1];

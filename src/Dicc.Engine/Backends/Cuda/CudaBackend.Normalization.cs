@@ -11,6 +11,7 @@ public sealed partial class CudaBackend
     private static (int N, int C, int Spatial) NormalizationDims(Tensor x) =>
         (x.Shape[0], x.Shape[1], x.Shape.Rank == 4 ? checked(x.Shape[2] * x.Shape[3]) : 1);
 
+    /// <inheritdoc/>
     protected override void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor runningMean,
         Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
     {
@@ -20,6 +21,7 @@ public sealed partial class CudaBackend
             n, c, spatial, momentum, epsilon, scratch);
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         float epsilon, Tensor y)
     {
@@ -29,6 +31,7 @@ public sealed partial class CudaBackend
         _kernels.Normalization.InferenceForward(_stream, P(x), P(y), P(gamma), P(beta), P(runningMean), P(runningVar), n, c, spatial, epsilon, scratch);
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd, Tensor dx,
         Tensor dgamma, Tensor dbeta)
     {

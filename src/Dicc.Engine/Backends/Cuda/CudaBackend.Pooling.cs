@@ -7,8 +7,10 @@ namespace Dicc.Engine.Backends.Cuda;
 // order; these kernels do exactly that, and sum overlapping windows' gradients in the CPU's order.
 public sealed partial class CudaBackend
 {
+    /// <inheritdoc/>
     protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y) => _kernels.Pooling.MaxPoolForward(_stream, P(x), P(y), g);
 
+    /// <inheritdoc/>
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) =>
         _kernels.Pooling.MaxPoolBackward(_stream, P(x), P(dy), P(dx), g);
 }

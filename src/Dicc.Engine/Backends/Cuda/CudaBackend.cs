@@ -21,6 +21,7 @@ public enum ConvolutionSearch
 /// <summary>Settings of a <see cref="CudaBackend"/>.</summary>
 public sealed record CudaBackendOptions
 {
+    /// <summary>How convolution algorithms are chosen (default: cuDNN's heuristic, the same choice every run).</summary>
     public ConvolutionSearch ConvolutionSearch { get; init; } = ConvolutionSearch.Heuristic;
 
     /// <summary>Most workspace one convolution may use; null: 1 GiB or an eighth of the device's memory, whichever is less.</summary>
@@ -195,15 +196,19 @@ public sealed unsafe partial class CudaBackend : Backend
         }
     }
 
+    /// <summary>The GPU's ordinal (cuda:N).</summary>
     public int Ordinal { get; }
+    /// <summary>The options the backend was created with.</summary>
     public CudaBackendOptions Options { get; }
     internal CudaContext Context => _context;
 
     /// <summary>The one stream every op of this backend is queued on (for events and timing).</summary>
     internal CudaStream Stream => _stream;
 
+    /// <inheritdoc/>
     public override string Name => $"cuda:{Ordinal}";
 
+    /// <inheritdoc/>
     public override string Description =>
         $"{_context.Device.Name} (cuda:{Ordinal}, compute capability {_context.Device.ComputeCapabilityMajor}.{_context.Device.ComputeCapabilityMinor}, " +
         $"{_context.Device.TotalMemoryBytes / (double)(1L << 30):F0} GiB), cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}, float32 without TF32";
@@ -226,6 +231,7 @@ public sealed unsafe partial class CudaBackend : Backend
 
     // ---- memory -----------------------------------------------------------------------------------
 
+    /// <inheritdoc/>
     public override Storage Allocate(long sizeInBytes)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -241,11 +247,13 @@ public sealed unsafe partial class CudaBackend : Backend
     private static DevicePointer Scratch(GrowOnlyBuffer buffer, long bytes) => ((CudaStorage)buffer.Ensure(bytes)).Pointer;
     private static DevicePointer PointerOrNull(Tensor? t) => t is null ? DevicePointer.Null : Pointer(t);
 
+    /// <inheritdoc/>
     protected override void CopyInCore(Tensor dst, ReadOnlySpan<byte> src)
     {
         if (!_staging.TryCopy(src, P(dst), _stream)) DeviceCopy.ToDevice(_stream, P(dst), src);
     }
 
+    /// <inheritdoc/>
     protected override void CopyOutCore(Tensor src, Span<byte> dst)
     {
         if (dst.IsEmpty)
@@ -258,6 +266,7 @@ public sealed unsafe partial class CudaBackend : Backend
         _status.ThrowIfFailed(_stream);
     }
 
+    /// <inheritdoc/>
     protected override void CopyCore(Tensor src, Tensor dst)
     {
         long bytes = src.ElementCount * src.DType.SizeInBytes();
@@ -266,6 +275,7 @@ public sealed unsafe partial class CudaBackend : Backend
         ThrowIfFailed(CudaDriver.cuMemcpyDtoDAsync_v2(P(dst).Address, P(src).Address, (nuint)bytes, _stream.Handle));
     }
 
+    /// <inheritdoc/>
     protected override void FillCore(Tensor dst, float value) => _kernels.Elementwise.Fill(_stream, P(dst), value, dst.ElementCount);
 
     /// <summary>Waits for every op issued so far; throws a failed device-side check as the CPU backend would.</summary>
@@ -273,15 +283,20 @@ public sealed unsafe partial class CudaBackend : Backend
 
     // ---- elementwise and optimiser --------------------------------------------------------------------
 
+    /// <inheritdoc/>
     protected override void ReluForwardCore(Tensor x, Tensor y) => _kernels.Elementwise.ReluForward(_stream, P(x), P(y), x.ElementCount);
 
+    /// <inheritdoc/>
     protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx) => _kernels.Elementwise.ReluBackward(_stream, P(y), P(dy), P(dx), y.ElementCount);
 
+    /// <inheritdoc/>
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset) =>
         _kernels.Dropout.Forward(_stream, P(x), P(y), P(mask), x.ElementCount, p, seed, offset);
 
+    /// <inheritdoc/>
     protected override void MultiplyCore(Tensor a, Tensor b, Tensor result) => _kernels.Elementwise.Multiply(_stream, P(a), P(b), P(result), a.ElementCount);
 
+    /// <inheritdoc/>
     protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate, float momentumFactor,
         float weightDecay, bool nesterov) =>
         _kernels.Optimizer.SgdStep(_stream, P(weights), P(grads), P(momentum), weights.ElementCount, learningRate, momentumFactor, weightDecay, nesterov);

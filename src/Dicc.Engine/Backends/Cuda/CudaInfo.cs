@@ -49,6 +49,7 @@ public sealed record CudaReport(
 /// <summary>Probes the machine's CUDA support for reports; never throws.</summary>
 public static class CudaInfo
 {
+    /// <summary>Probes the driver, the devices and the libraries; never throws (failures are reported in the result).</summary>
     public static CudaReport Probe()
     {
         string? driverVersion = null, driverError = null;

@@ -39,6 +39,7 @@ public sealed record CudaDeviceInfo(
     /// <summary>The real architecture name, e.g. "sm_90".</summary>
     public string Architecture => $"sm_{ComputeCapability}";
 
+    /// <inheritdoc/>
     public override string ToString() =>
         $"cuda:{Ordinal} {Name}, compute capability {ComputeCapabilityMajor}.{ComputeCapabilityMinor}, " +
         $"{TotalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB, {MultiprocessorCount} SMs";

@@ -100,6 +100,7 @@ public sealed class DeviceClustering : IClustering
         _status = status ?? _ownStatus!;
     }
 
+    /// <inheritdoc/>
     public ClusteringConfig Config { get; }
 
     /// <summary>Scratch is sized for this many samples (only batches that take the multi-block path need any).</summary>
@@ -157,6 +158,7 @@ public sealed class DeviceClustering : IClustering
 
     // ---- on the backend's tensors and stream (IClustering) -------------------------------------------
 
+    /// <inheritdoc/>
     public void Assign(Tensor features, Tensor labels, Tensor pseudoLabels)
     {
         int n = IClustering.RequireBatch(Config, features, labels, pseudoLabels);
@@ -166,8 +168,10 @@ public sealed class DeviceClustering : IClustering
         Enqueue(CudaBackend.Pointer(features), CudaBackend.Pointer(labels), CudaBackend.Pointer(pseudoLabels), n, _backend.Stream);
     }
 
+    /// <inheritdoc/>
     public ClusteringState ReadState() => ReadStateOn(OwnStream);
 
+    /// <inheritdoc/>
     public void WriteState(ClusteringState state) => WriteStateOn(state, OwnStream);
 
     // ---- the work -------------------------------------------------------------------------------------
@@ -226,6 +230,7 @@ public sealed class DeviceClustering : IClustering
 
     private static long Align(long bytes) => (bytes + 255) & ~255L;
 
+    /// <summary>Frees the module's device memory (and its context, when <see cref="Create"/> opened it).</summary>
     public void Dispose()
     {
         _work?.Dispose();

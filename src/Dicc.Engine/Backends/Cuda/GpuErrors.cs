@@ -8,13 +8,16 @@ namespace Dicc.Engine.Backends.Cuda;
 /// </summary>
 public sealed class GpuUnavailableException : InputException
 {
+    /// <summary>A GPU that cannot be used, with the reason.</summary>
     public GpuUnavailableException(string message) : base(message) { }
+    /// <summary>A GPU that cannot be used, with the reason and the error behind it.</summary>
     public GpuUnavailableException(string message, Exception? inner) : base(message, inner) { }
 }
 
 /// <summary>The GPU has too little free memory for what the run plans (a batch too large for the device).</summary>
 public sealed class GpuOutOfMemoryException : InputException
 {
+    /// <summary>Device memory ran out: what was asked for, free, total and held by the engine's pool.</summary>
     public GpuOutOfMemoryException(string device, long requestedBytes, long freeBytes, long totalBytes, long heldBytes, Exception? inner = null)
         : base(Format(device, requestedBytes, freeBytes, totalBytes, heldBytes), inner)
     {
@@ -23,8 +26,11 @@ public sealed class GpuOutOfMemoryException : InputException
         TotalBytes = totalBytes;
     }
 
+    /// <summary>Bytes that were asked for.</summary>
     public long RequestedBytes { get; }
+    /// <summary>Bytes free on the device when it failed.</summary>
     public long FreeBytes { get; }
+    /// <summary>The device's total memory in bytes.</summary>
     public long TotalBytes { get; }
 
     internal static string Format(string device, long requested, long free, long total, long held) =>

@@ -11,15 +11,23 @@ namespace Dicc.Engine.Data.Synthetic;
 public record struct FaceParameters
 {
     // Pose and photograph.
+    /// <summary>Pose: the face's centre, scale and roll.</summary>
     public float CenterX, CenterY, Scale, Roll;
+    /// <summary>The background's brightness and its gradient.</summary>
     public float Background, BackgroundGradientX, BackgroundGradientY;
+    /// <summary>Lighting direction, contrast and pixel noise.</summary>
     public float LightX, LightY, Contrast, NoiseSigma;
 
     // Identity.
+    /// <summary>Face shape.</summary>
     public float FaceWidth, FaceHeight, ChinTaper;
+    /// <summary>Skin and hair brightness, where the hair starts.</summary>
     public float Skin, Hair, HairLine;
+    /// <summary>Eyes: spacing, height, width and gaze.</summary>
     public float EyeSpacing, EyeY, EyeWidth, GazeX;
+    /// <summary>Brows: gap above the eyes, thickness, darkness.</summary>
     public float BrowGap, BrowThickness, BrowDarkness;
+    /// <summary>Mouth: height, width and lip darkness.</summary>
     public float MouthY, MouthWidth, LipDarkness;
 
     // Expression (all zero for a neutral face).

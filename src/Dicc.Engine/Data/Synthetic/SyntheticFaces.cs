@@ -11,6 +11,7 @@ public sealed record SyntheticFaceOptions
     /// <summary>Imbalance factor of the train split (1 = balanced). Default 1.</summary>
     public double Beta { get; init; } = 1;
 
+    /// <summary>How train counts fall from head to tail when <see cref="Beta"/> &gt; 1.</summary>
     public LongTailProfile Profile { get; init; } = LongTailProfile.Exponential;
 
     /// <summary>Explicit train counts in label order (overrides <see cref="TrainPerClass"/> and <see cref="Beta"/>).</summary>
@@ -25,6 +26,7 @@ public sealed record SyntheticFaceOptions
     /// <summary>Test images per class (balanced). Default 100.</summary>
     public int TestPerClass { get; init; } = 100;
 
+    /// <summary>The seed: the same options and seed give the same images.</summary>
     public ulong Seed { get; init; }
 
     /// <summary>Image side. Default 48.</summary>
