@@ -22,7 +22,6 @@ public sealed unsafe partial class CpuBackend
         return (int)Math.Clamp(Math.Min(byWidth, byBudget), 1, g.N);
     }
 
-    /// <inheritdoc/>
     protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g)
     {
         long nb = ChunkImages(g), pq = (long)g.P * g.Q;
@@ -31,7 +30,6 @@ public sealed unsafe partial class CpuBackend
         return (col + staging) * sizeof(float);
     }
 
-    /// <inheritdoc/>
     protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
     {
         int nb = ChunkImages(g);
@@ -65,7 +63,6 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <inheritdoc/>
     protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
     {
         int nb = ChunkImages(g);
@@ -91,7 +88,6 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <inheritdoc/>
     protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
     {
         int nb = ChunkImages(g);

@@ -4,7 +4,6 @@ namespace Dicc.Engine.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
-    /// <inheritdoc/>
     protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y)
     {
         float* xp = F(x), yp = F(y);
@@ -37,7 +36,6 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <inheritdoc/>
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx)
     {
         float* xp = F(x), gp = F(dy), dxp = F(dx);

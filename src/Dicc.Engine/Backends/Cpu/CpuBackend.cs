@@ -15,13 +15,10 @@ public sealed unsafe partial class CpuBackend : Backend
     private readonly GrowOnlyBuffer _workspace;
     private readonly List<CpuStorage> _owned = [];
 
-    /// <inheritdoc/>
     public override string Name => "cpu";
 
-    /// <inheritdoc/>
     public override string Description => $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel";
 
-    /// <inheritdoc/>
     public override Storage Allocate(long sizeInBytes)
     {
         var s = new CpuStorage(this, sizeInBytes);
@@ -29,18 +26,14 @@ public sealed unsafe partial class CpuBackend : Backend
         return s;
     }
 
-    /// <inheritdoc/>
     public override void Synchronize() { }
 
-    /// <summary>A CPU backend on all cores (the engine's reference implementation).</summary>
     public CpuBackend() => _workspace = new GrowOnlyBuffer(this);
 
-    /// <inheritdoc/>
     public override void ReserveWorkspace(long sizeInBytes) => _workspace.Ensure(sizeInBytes);
 
     private float* Workspace(long floats) => (float*)((CpuStorage)_workspace.Ensure(floats * sizeof(float))).Pointer;
 
-    /// <inheritdoc/>
     public override void Dispose()
     {
         lock (_owned)
@@ -68,19 +61,15 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- memory -----------------------------------------------------------------------------------
 
-    /// <inheritdoc/>
     protected override void CopyInCore(Tensor dst, ReadOnlySpan<byte> src) =>
         src.CopyTo(new Span<byte>(BytePtr(dst), src.Length));
 
-    /// <inheritdoc/>
     protected override void CopyOutCore(Tensor src, Span<byte> dst) =>
         new ReadOnlySpan<byte>(BytePtr(src), dst.Length).CopyTo(dst);
 
-    /// <inheritdoc/>
     protected override void CopyCore(Tensor src, Tensor dst) =>
         Buffer.MemoryCopy(BytePtr(src), BytePtr(dst), ByteCount(dst), ByteCount(src));
 
-    /// <inheritdoc/>
     protected override void FillCore(Tensor dst, float value) =>
         new Span<float>(F(dst), checked((int)dst.ElementCount)).Fill(value);
 
@@ -89,7 +78,6 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- elementwise ------------------------------------------------------------------------------
 
-    /// <inheritdoc/>
     protected override void ReluForwardCore(Tensor x, Tensor y)
     {
         float* xp = F(x), yp = F(y);
@@ -108,7 +96,6 @@ public sealed unsafe partial class CpuBackend : Backend
         });
     }
 
-    /// <inheritdoc/>
     protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
     {
         float* yp = F(y), gp = F(dy), dp = F(dx);
@@ -126,7 +113,6 @@ public sealed unsafe partial class CpuBackend : Backend
         });
     }
 
-    /// <inheritdoc/>
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
     {
         float* xp = F(x), yp = F(y), mp = F(mask);
@@ -144,7 +130,6 @@ public sealed unsafe partial class CpuBackend : Backend
         });
     }
 
-    /// <inheritdoc/>
     protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
     {
         float* ap = F(a), bp = F(b), rp = F(result);
@@ -159,7 +144,6 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- optimiser --------------------------------------------------------------------------------
 
-    /// <inheritdoc/>
     protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
         float momentumFactor, float weightDecay, bool nesterov)
     {
