@@ -13,6 +13,7 @@ public class HelpTests
     [TestCase("cluster")]
     [TestCase("compare")]
     [TestCase("predict")]
+    [TestCase("export")]
     public void Help_ShowsOptionsAndExamples(string verb)
     {
         var run = Run(verb, "--help");
@@ -28,6 +29,7 @@ public class HelpTests
     [TestCase("cluster")]
     [TestCase("compare")]
     [TestCase("predict")]
+    [TestCase("export")]
     public void UnknownOption_IsBadUsage(string verb) =>
         AssertBadUsage(Run(verb, "--no-such-flag", "x"), "Unknown option 'no-such-flag'");
 
@@ -36,7 +38,7 @@ public class HelpTests
     {
         var run = Run("--help");
         Assert.That(run.ExitCode, Is.EqualTo(0));
-        foreach (var verb in new[] { "synth", "longtail", "pack", "cluster", "compare", "predict" })
+        foreach (var verb in new[] { "synth", "longtail", "pack", "cluster", "compare", "predict", "export" })
             Assert.That(run.Lines.Any(l => l.TrimStart().StartsWith(verb + " ", StringComparison.Ordinal)), verb);
     }
 
