@@ -31,7 +31,7 @@ struct ModuleEntry
     const char* file;                    // "bias.cu"
     const KernelEntry* kernels;
     int kernel_count;
-    unsigned char* (*dynamic_shared)();  // this OS thread's dynamic shared memory (kDynamicSharedOptinBytes), or null
+    unsigned char* (*dynamic_shared)();  // returns this OS thread's dynamic shared memory (kDynamicSharedOptinBytes), or null
 };
 
 // Called by each module's constructor when the library is loaded.
@@ -63,7 +63,7 @@ private:
 };
 } // namespace dicc_emu
 
+#define DICC_EMU_KERNEL_TRAITS(name) ::dicc_emu::Kernel<decltype(&name), &name>
 #define DICC_EMU_KERNEL(name)                                                                                  \
-    ::dicc_emu::KernelEntry{#name, ::dicc_emu::Kernel<decltype(&name), &name>::param_count, sizeof(::dicc_emu::Kernel<decltype(&name), &name>::Args),                \
-                            &::dicc_emu::Kernel<decltype(&name), &name>::pack,                               \
-                            &::dicc_emu::Kernel<decltype(&name), &name>::invoke},
+    ::dicc_emu::KernelEntry{#name, DICC_EMU_KERNEL_TRAITS(name)::param_count, sizeof(DICC_EMU_KERNEL_TRAITS(name)::Args), \
+                            &DICC_EMU_KERNEL_TRAITS(name)::pack, &DICC_EMU_KERNEL_TRAITS(name)::invoke},

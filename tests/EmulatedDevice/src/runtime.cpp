@@ -154,6 +154,7 @@ struct Worker
     CUresult fail_status = CUDA_SUCCESS;
     std::string fail_message;
     std::vector<unsigned> order;
+    unsigned char* dynamic = nullptr; // this thread's dynamic shared memory for the launch's module, if it has any
 
     char* slot(unsigned i) const { return stacks + (size_t)i * kFiberStackBytes; }
     ThreadInfo* info(unsigned i) const { return (ThreadInfo*)(slot(i) + kFiberStackBytes - kFiberTopBytes); }
@@ -189,6 +190,9 @@ std::vector<const ModuleEntry*>& module_list()
     static auto* list = new std::vector<const ModuleEntry*>;
     return *list;
 }
+
+// The calling OS thread's dynamic shared memory of a module, or null when the module declares none.
+unsigned char* dynamic_shared_of(const ModuleEntry* m) { return m->dynamic_shared != nullptr ? m->dynamic_shared() : nullptr; }
 
 Fiber* current_fiber()
 {
@@ -564,8 +568,7 @@ bool run_block(Worker* w, unsigned long long linear)
     w->exited = w->at_barrier = 0;
     w->failed = false;
     w->current = nullptr;
-    if (L->module->dynamic_shared != nullptr && L->shared_bytes > 0)
-        std::memset(L->module->dynamic_shared(), kDynamicSharedFill, L->shared_bytes);
+    if (w->dynamic != nullptr && L->shared_bytes > 0) std::memset(w->dynamic, kDynamicSharedFill, L->shared_bytes);
     for (unsigned i = 0; i < w->n; i++)
     {
         ThreadInfo* t = w->info(i);
@@ -654,7 +657,8 @@ void run_share(Worker* w, Launch* L)
 {
     w->run = L;
     w->launch.store(L);
-    unsigned char* dynamic = L->module->dynamic_shared != nullptr ? L->module->dynamic_shared() : nullptr;
+    unsigned char* dynamic = dynamic_shared_of(L->module);
+    w->dynamic = dynamic;
     if (dynamic != nullptr)
         std::memset(dynamic + L->shared_bytes, kDynamicSharedCanary, kDynamicSharedOptinBytes - L->shared_bytes);
     w->fault_signal = 0;
@@ -721,7 +725,7 @@ void worker_main(Worker* w)
     sigaltstack(&alt, nullptr);
     // Allocate this thread's TLS block (all __shared__ memory of the library) now, outside any fiber.
     for (const ModuleEntry* m : module_list())
-        if (m->dynamic_shared != nullptr) m->dynamic_shared()[0] = 0;
+        if (unsigned char* d = dynamic_shared_of(m)) d[0] = 0;
 
     Pool& p = pool();
     for (;;)
