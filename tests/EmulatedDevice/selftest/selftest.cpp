@@ -2,6 +2,7 @@
 // the fake driver's API, their results checked against values computed here by hand, and the emulator's error
 // reports (deadlock, watchdog, out-of-bounds accesses, ...) checked for the status and the names they must give.
 // Built and run by build.sh --selftest; exits non-zero when a check fails.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -121,6 +122,25 @@ void test_initialisation_and_modules()
     std::string unknown = fake_ptx({"some_kernel_f32", "another_f32"});
     check_message(cuModuleLoadData(&other, unknown.c_str()), CUDA_ERROR_INVALID_IMAGE, {"some_kernel_f32", "no emulated module"},
                   "an image of unknown kernels");
+    // A module of kernels/ (linked in too): found among the others by its own kernel names, and it runs.
+    CUmodule elementwise;
+    std::string image2 = fake_ptx({"fill_f32", "relu_forward_f32", "relu_backward_f32", "multiply_f32"});
+    check(cuModuleLoadData(&elementwise, image2.c_str()) == CUDA_SUCCESS, "elementwise.cu is recognised among the modules");
+    CUfunction fill;
+    CUdeviceptr x;
+    cuMemAlloc_v2(&x, 1000 * sizeof(float));
+    float value = -2.5f;
+    long long n = 1000;
+    void* params[] = {&x, &value, &n};
+    check(cuModuleGetFunction(&fill, elementwise, "fill_f32") == CUDA_SUCCESS &&
+              cuLaunchKernel(fill, 2, 1, 1, 128, 1, 1, 0, nullptr, params, nullptr) == CUDA_SUCCESS,
+          "kernels/elementwise.cu fill_f32 runs");
+    std::vector<float> back(1000);
+    cuMemcpyDtoH_v2(back.data(), x, 1000 * sizeof(float));
+    check(std::all_of(back.begin(), back.end(), [](float v) { return v == -2.5f; }), "fill_f32 wrote every element (grid-stride)");
+    cuMemFree_v2(x);
+    cuModuleUnload(elementwise);
+
     names.push_back("st_added_later");
     std::string newer = fake_ptx(names);
     check_message(cuModuleLoadData(&other, newer.c_str()), CUDA_ERROR_INVALID_IMAGE, {"st_added_later", "rebuild"},
@@ -170,7 +190,44 @@ void test_memory_api()
     check(cuStreamQuery(s) == CUDA_SUCCESS && cuStreamSynchronize(s) == CUDA_SUCCESS, "streams are always idle");
     cuStreamDestroy_v2(s);
     check(cuStreamSynchronize(s) == CUDA_ERROR_INVALID_HANDLE, "a destroyed stream is refused");
-    check(cuStreamBeginCapture_v2(nullptr, 0) == CUDA_ERROR_NOT_SUPPORTED, "graph capture is not emulated");
+    check(cuStreamBeginCapture_v2(nullptr, 0) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "the legacy stream cannot capture");
+}
+
+void test_graphs()
+{
+    CUstream s;
+    cuStreamCreate(&s, 1);
+    std::vector<long long> in(64, 0);
+    CUdeviceptr din = upload(in), dout;
+    cuMemAlloc_v2(&dout, sizeof(long long));
+    cuMemsetD8_v2(dout, 0, sizeof(long long));
+    std::vector<long long> host(64);
+    int status = -1;
+    check(cuStreamBeginCapture_v2(s, 0) == CUDA_SUCCESS && cuStreamIsCapturing(s, &status) == CUDA_SUCCESS && status == 1, "capture begins");
+    CUfunction f;
+    cuModuleGetFunction(&f, g_module, "st_tree_sum");
+    int n = 64;
+    void* params[] = {&din, &dout, &n};
+    check(cuMemcpyHtoDAsync_v2(din, host.data(), 64 * sizeof(long long), s) == CUDA_SUCCESS &&
+              cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, s, params, nullptr) == CUDA_SUCCESS,
+          "a copy and a launch are captured");
+    CUgraph graph;
+    CUgraphExec exec;
+    check(cuStreamEndCapture(s, &graph) == CUDA_SUCCESS && cuGraphInstantiateWithFlags(&exec, graph, 0) == CUDA_SUCCESS, "capture ends");
+    check(download<long long>(dout, 1)[0] == 0, "captured work does not run while it is captured");
+    for (int replay = 1; replay <= 3; replay++)
+    {
+        for (int i = 0; i < 64; i++) host[i] = replay * (i + 1);
+        check(cuGraphLaunch(exec, s) == CUDA_SUCCESS && download<long long>(dout, 1)[0] == replay * 64 * 65 / 2,
+              "a replay copies the host memory as it is then and runs the kernel (" + std::to_string(replay) + ")");
+    }
+    cuStreamBeginCapture_v2(s, 0);
+    check(cuStreamSynchronize(s) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "synchronising a capturing stream is refused");
+    check(cuStreamEndCapture(s, &graph) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "and invalidates the capture");
+    cuGraphExecDestroy(exec);
+    cuStreamDestroy_v2(s);
+    cuMemFree_v2(din);
+    cuMemFree_v2(dout);
 }
 
 void test_tree_sum()
@@ -397,6 +454,20 @@ void test_out_of_bounds()
     check(launch("st_write_at", {1}, {32}, 0, a, 999LL, 5.0f) == CUDA_SUCCESS && download<float>(a, 1000)[999] == 5.0f,
           "launches run again after faults");
     for (CUdeviceptr p : {a, page, odd, out, d, q}) cuMemFree_v2(p);
+
+    // CUDA's 256-byte start alignment on request: the gap after the data grows, and is still checked.
+    dicc_emu_set_option("DICC_EMU_ALIGN", "256");
+    CUdeviceptr aligned;
+    cuMemAlloc_v2(&aligned, 1000 * 4);
+    cuMemAlloc_v2(&out, 16);
+    check(aligned % 256 == 0, "DICC_EMU_ALIGN=256: allocations start 256-byte aligned");
+    check_message(launch("st_write_at", {1}, {32}, 0, aligned, 1010LL, 1.0f), CUDA_ERROR_ILLEGAL_ADDRESS,
+                  {"40 bytes past the end of the 4000-byte allocation", "found after the launch"}, "a write into the larger gap after the data");
+    check_message(launch("st_read_at", {1}, {32}, 0, aligned, 1024LL, out), CUDA_ERROR_ILLEGAL_ADDRESS,
+                  {"96 bytes past the end of the 4000-byte allocation"}, "a read beyond the gap hits the guard page");
+    cuMemFree_v2(aligned);
+    cuMemFree_v2(out);
+    dicc_emu_set_option("DICC_EMU_ALIGN", "16");
 }
 
 void test_shared_memory()
@@ -464,6 +535,7 @@ int main()
     {
         test_memory_api();
         test_tree_sum();
+        test_graphs();
         test_early_return();
         test_warp_ops();
         test_atomics64();

@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -31,9 +33,22 @@ struct DiccEmuContext
 {
     int device;
 };
+// Work recorded by stream capture, replayed in order by cuGraphLaunch (each step returns a CUresult).
+using DiccEmuWork = std::vector<std::function<CUresult()>>;
+
 struct DiccEmuStream
 {
     unsigned flags;
+    int capture = 0; // CU_STREAM_CAPTURE_STATUS_*: 0 none, 1 active, 2 invalidated
+    std::shared_ptr<DiccEmuWork> captured;
+};
+struct DiccEmuGraph
+{
+    std::shared_ptr<DiccEmuWork> work;
+};
+struct DiccEmuGraphExec
+{
+    std::shared_ptr<DiccEmuWork> work;
 };
 struct DiccEmuEvent
 {
@@ -66,7 +81,7 @@ struct Allocation
 {
     uintptr_t user = 0;   // what cuMemAlloc returned
     size_t size = 0;      // what was asked for
-    size_t rounded = 0;   // size rounded up to 16 bytes; user + rounded is the start of the guard page after it
+    size_t rounded = 0;   // size rounded up to the alignment; user + rounded is the start of the guard page after it
     uintptr_t map = 0;    // the mapping: a guard page, the data pages, a guard page
     size_t map_bytes = 0;
     unsigned long long serial = 0;
@@ -82,10 +97,13 @@ struct Driver
     std::set<DiccEmuEvent*> events;
     std::set<DiccEmuModule*> loaded;
     std::set<DiccEmuFunction*> functions;
+    std::set<DiccEmuGraph*> graphs;
+    std::set<DiccEmuGraphExec*> execs;
     std::set<void*> host;
     std::map<std::string, std::pair<unsigned long long, double>> profile; // kernel -> launches, seconds
     bool profiling = false;
-    int fill = 0xFF; // fresh device memory; -1: none (zero pages)
+    int fill = 0xFF;    // fresh device memory; -1: none (zero pages)
+    size_t align = 16;  // allocation start alignment and size rounding: 16 (default) or 256 (CUDA's guarantee)
 
     std::mutex memory; // allocations (taken by fault reports from worker threads: never held during a launch)
     std::map<uintptr_t, Allocation> live;
@@ -124,6 +142,7 @@ const char* status_name(CUresult s)
     case CUDA_ERROR_INVALID_IMAGE: return "CUDA_ERROR_INVALID_IMAGE";
     case CUDA_ERROR_INVALID_CONTEXT: return "CUDA_ERROR_INVALID_CONTEXT";
     case CUDA_ERROR_INVALID_HANDLE: return "CUDA_ERROR_INVALID_HANDLE";
+    case CUDA_ERROR_ILLEGAL_STATE: return "CUDA_ERROR_ILLEGAL_STATE";
     case CUDA_ERROR_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
     case CUDA_ERROR_NOT_READY: return "CUDA_ERROR_NOT_READY";
     case CUDA_ERROR_ILLEGAL_ADDRESS: return "CUDA_ERROR_ILLEGAL_ADDRESS";
@@ -134,6 +153,8 @@ const char* status_name(CUresult s)
     case CUDA_ERROR_MISALIGNED_ADDRESS: return "CUDA_ERROR_MISALIGNED_ADDRESS";
     case CUDA_ERROR_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
     case CUDA_ERROR_NOT_SUPPORTED: return "CUDA_ERROR_NOT_SUPPORTED";
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
+    case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
     case CUDA_ERROR_UNKNOWN: return "CUDA_ERROR_UNKNOWN";
     }
     return nullptr;
@@ -151,6 +172,7 @@ const char* status_text(CUresult s)
     case CUDA_ERROR_INVALID_IMAGE: return "device kernel image is invalid";
     case CUDA_ERROR_INVALID_CONTEXT: return "invalid device context";
     case CUDA_ERROR_INVALID_HANDLE: return "invalid resource handle";
+    case CUDA_ERROR_ILLEGAL_STATE: return "the operation cannot be performed in the present state";
     case CUDA_ERROR_NOT_FOUND: return "named symbol not found";
     case CUDA_ERROR_NOT_READY: return "device not ready";
     case CUDA_ERROR_ILLEGAL_ADDRESS: return "an illegal memory access was encountered";
@@ -161,6 +183,8 @@ const char* status_text(CUresult s)
     case CUDA_ERROR_MISALIGNED_ADDRESS: return "misaligned address";
     case CUDA_ERROR_LAUNCH_FAILED: return "unspecified launch failure";
     case CUDA_ERROR_NOT_SUPPORTED: return "operation not supported";
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "operation not permitted when stream is capturing";
+    case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "operation failed due to a previous error during capture";
     case CUDA_ERROR_UNKNOWN: return "unknown error";
     }
     return nullptr;
@@ -210,6 +234,26 @@ CUresult check_stream(CUstream s, const char* api)
     std::lock_guard<std::mutex> lock(driver().m);
     if (!driver().streams.count(s)) return fail(CUDA_ERROR_INVALID_HANDLE, format("%s: %p is not a live stream", api, (void*)s));
     return CUDA_SUCCESS;
+}
+
+// Records `step` when `stream` is capturing (true), for cuGraphLaunch to run later; false when it is not.
+bool captured(CUstream stream, std::function<CUresult()> step)
+{
+    if ((uintptr_t)stream <= 2) return false;
+    std::lock_guard<std::mutex> lock(driver().m);
+    if (!driver().streams.count(stream) || stream->capture != 1) return false;
+    stream->captured->push_back(std::move(step));
+    return true;
+}
+
+// A synchronising call on a capturing stream is not allowed: it invalidates the capture, as on a GPU.
+CUresult refuse_if_capturing(CUstream stream, const char* api)
+{
+    if ((uintptr_t)stream <= 2) return CUDA_SUCCESS;
+    std::lock_guard<std::mutex> lock(driver().m);
+    if (!driver().streams.count(stream) || stream->capture == 0) return CUDA_SUCCESS;
+    stream->capture = 2;
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, format("%s: the stream is capturing (the capture is now invalidated)", api));
 }
 
 // ---- device memory ----------------------------------------------------------------------------------------
@@ -474,6 +518,8 @@ void read_options(dicc_emu::Options* o, Driver& d)
     const char* fill = std::getenv("DICC_EMU_FILL");
     if (fill != nullptr && std::strcmp(fill, "none") == 0) d.fill = -1;
     else if (fill != nullptr && *fill != '\0') d.fill = (int)(std::strtol(fill, nullptr, 0) & 0xFF);
+    const char* align = std::getenv("DICC_EMU_ALIGN");
+    if (align != nullptr && std::strcmp(align, "256") == 0) d.align = 256;
     const char* profile = std::getenv("DICC_EMU_PROFILE");
     d.profiling = profile != nullptr && std::strcmp(profile, "1") == 0;
 }
@@ -514,6 +560,11 @@ CUresult memset_checked(CUdeviceptr dst, unsigned value, size_t count, size_t wi
     return CUDA_SUCCESS;
 }
 } // namespace
+
+namespace
+{
+CUresult run_launch(const dicc_emu::LaunchRequest& r);
+}
 
 namespace dicc_emu
 {
@@ -600,6 +651,13 @@ int dicc_emu_set_option(const char* name, const char* value)
         else if (v == "reverse") o.schedule = dicc_emu::Schedule::Reverse;
         else if (v == "random") o.schedule = dicc_emu::Schedule::Random;
         else return -1;
+    }
+    else if (n == "DICC_EMU_ALIGN")
+    {
+        std::lock_guard<std::mutex> lock(d.m);
+        if (std::strcmp(value, "16") != 0 && std::strcmp(value, "256") != 0) return -1;
+        d.align = (size_t)std::atoi(value);
+        return 0;
     }
     else if (n == "DICC_EMU_FILL")
     {
@@ -726,6 +784,10 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
     for (auto* e : d.events) delete e;
     for (auto* m : d.loaded) delete m;
     for (auto* f : d.functions) delete f;
+    for (auto* g : d.graphs) delete g;
+    for (auto* e : d.execs) delete e;
+    d.graphs.clear();
+    d.execs.clear();
     d.streams.clear();
     d.events.clear();
     d.loaded.clear();
@@ -750,7 +812,18 @@ CUresult cuCtxGetCurrent(CUcontext* context)
     return CUDA_SUCCESS;
 }
 
-CUresult cuCtxSynchronize(void) { return require_context("cuCtxSynchronize"); } // work ran when it was issued
+CUresult cuCtxSynchronize(void)
+{
+    if (CUresult s = require_context("cuCtxSynchronize")) return s;
+    std::lock_guard<std::mutex> lock(driver().m);
+    for (auto* s : driver().streams)
+        if (s->capture != 0)
+        {
+            s->capture = 2; // synchronising the device during a capture invalidates it, as on a GPU
+            return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuCtxSynchronize: a stream is capturing (the capture is now invalidated)");
+        }
+    return CUDA_SUCCESS; // work ran when it was issued
+}
 
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total)
 {
@@ -773,8 +846,13 @@ CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize)
     Driver& d = driver();
     const size_t page = page_size();
     Allocation a;
+    size_t align;
+    {
+        std::lock_guard<std::mutex> lock(d.m);
+        align = d.align;
+    }
     a.size = bytesize;
-    a.rounded = (bytesize + 15) & ~(size_t)15;
+    a.rounded = (bytesize + align - 1) & ~(align - 1);
     const size_t data = (a.rounded + page - 1) & ~(page - 1);
     a.map_bytes = data + 2 * page;
     {
@@ -872,18 +950,25 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes)
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CUstream stream)
 {
     if (CUresult s = check_stream(stream, "cuMemcpyHtoDAsync_v2")) return s;
+    if (CUresult s = check_range(dst, bytes, "cuMemcpyHtoDAsync_v2", "destination")) return s;
+    if (captured(stream, [=] { return cuMemcpyHtoD_v2(dst, src, bytes); })) return CUDA_SUCCESS; // reads the host memory when replayed
     return cuMemcpyHtoD_v2(dst, src, bytes);
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t bytes, CUstream stream)
 {
     if (CUresult s = check_stream(stream, "cuMemcpyDtoHAsync_v2")) return s;
+    if (CUresult s = check_range(src, bytes, "cuMemcpyDtoHAsync_v2", "source")) return s;
+    if (captured(stream, [=] { return cuMemcpyDtoH_v2(dst, src, bytes); })) return CUDA_SUCCESS;
     return cuMemcpyDtoH_v2(dst, src, bytes);
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream)
 {
     if (CUresult s = check_stream(stream, "cuMemcpyDtoDAsync_v2")) return s;
+    if (CUresult s = check_range(dst, bytes, "cuMemcpyDtoDAsync_v2", "destination")) return s;
+    if (CUresult s = check_range(src, bytes, "cuMemcpyDtoDAsync_v2", "source")) return s;
+    if (captured(stream, [=] { return cuMemcpyDtoD_v2(dst, src, bytes); })) return CUDA_SUCCESS;
     return cuMemcpyDtoD_v2(dst, src, bytes);
 }
 
@@ -893,12 +978,16 @@ CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned value, size_t count) { return 
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t count, CUstream stream)
 {
     if (CUresult s = check_stream(stream, "cuMemsetD8Async")) return s;
+    if (CUresult s = check_range(dst, count, "cuMemsetD8Async", "destination")) return s;
+    if (captured(stream, [=] { return memset_checked(dst, value, count, 1, "cuMemsetD8Async"); })) return CUDA_SUCCESS;
     return memset_checked(dst, value, count, 1, "cuMemsetD8Async");
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t count, CUstream stream)
 {
     if (CUresult s = check_stream(stream, "cuMemsetD32Async")) return s;
+    if (CUresult s = check_range(dst, count * 4, "cuMemsetD32Async", "destination")) return s;
+    if (captured(stream, [=] { return memset_checked(dst, value, count, 4, "cuMemsetD32Async"); })) return CUDA_SUCCESS;
     return memset_checked(dst, value, count, 4, "cuMemsetD32Async");
 }
 
@@ -910,7 +999,7 @@ CUresult cuStreamCreate(CUstream* stream, unsigned flags)
     if (stream == nullptr || flags > 1) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamCreate: null pointer or unknown flags");
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.m);
-    auto* s = new DiccEmuStream{flags};
+    auto* s = new DiccEmuStream{flags, 0, nullptr};
     d.streams.insert(s);
     *stream = s;
     return CUDA_SUCCESS;
@@ -929,13 +1018,15 @@ CUresult cuStreamDestroy_v2(CUstream stream)
 CUresult cuStreamSynchronize(CUstream stream)
 {
     if (CUresult s = require_context("cuStreamSynchronize")) return s;
-    return check_stream(stream, "cuStreamSynchronize");
+    if (CUresult s = check_stream(stream, "cuStreamSynchronize")) return s;
+    return refuse_if_capturing(stream, "cuStreamSynchronize");
 }
 
 CUresult cuStreamQuery(CUstream stream)
 {
     if (CUresult s = require_context("cuStreamQuery")) return s;
-    return check_stream(stream, "cuStreamQuery"); // always idle: work runs when issued
+    if (CUresult s = check_stream(stream, "cuStreamQuery")) return s;
+    return refuse_if_capturing(stream, "cuStreamQuery"); // otherwise always idle: work runs when issued
 }
 
 CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned flags)
@@ -974,6 +1065,7 @@ CUresult cuEventRecord(CUevent event, CUstream stream)
 {
     if (CUresult s = require_context("cuEventRecord")) return s;
     if (CUresult s = check_stream(stream, "cuEventRecord")) return s;
+    if (captured(stream, [=] { return cuEventRecord(event, nullptr); })) return CUDA_SUCCESS;
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.m);
     if (!d.events.count(event)) return fail(CUDA_ERROR_INVALID_HANDLE, format("cuEventRecord: %p is not a live event", (void*)event));
@@ -1132,6 +1224,27 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridDimX, unsigned gridDim
     r.block = dicc_emu::dim3{blockDimX, blockDimY, blockDimZ};
     r.shared_bytes = sharedMemBytes;
     r.params = kernelParams;
+    // Captured: the arguments are copied now (as cuLaunchKernel does), the kernel runs when the graph is launched.
+    std::shared_ptr<unsigned char[]> packed(new (std::align_val_t(64)) unsigned char[dicc_emu::kMaxArgumentBytes],
+                                            [](unsigned char* p) { operator delete[](p, std::align_val_t(64)); });
+    r.kernel->pack(kernelParams, packed.get());
+    dicc_emu::LaunchRequest replay = r;
+    replay.params = nullptr;
+    replay.packed = packed.get();
+    if (captured(stream, [replay, packed] { return run_launch(replay); })) return CUDA_SUCCESS;
+    return run_launch(replay);
+}
+
+} // extern "C"
+
+namespace
+{
+// Runs a launch, checks the gaps next to every allocation, keeps the profile; reports a failure (echoed).
+CUresult run_launch(const dicc_emu::LaunchRequest& r)
+{
+    Driver& d = driver();
+    const unsigned gridDimX = r.grid.x, gridDimY = r.grid.y, gridDimZ = r.grid.z;
+    const unsigned blockDimX = r.block.x, blockDimY = r.block.y, blockDimZ = r.block.z;
     std::string message;
     const auto started = std::chrono::steady_clock::now();
     CUresult status = dicc_emu::launch(r, &message); // the driver's lock is not held: fault reports need it
@@ -1161,56 +1274,104 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridDimX, unsigned gridDim
     if (status != CUDA_SUCCESS) return fail(status, message, true);
     return CUDA_SUCCESS;
 }
+} // namespace
 
-// ---- stream capture and graphs: not emulated ----
+extern "C" {
+
+// ---- stream capture and graphs: the captured work, replayed in order ----
 
 CUresult cuStreamBeginCapture_v2(CUstream stream, int mode)
 {
-    (void)stream;
-    (void)mode;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuStreamBeginCapture_v2: the emulated device does not capture graphs");
+    (void)mode; // only the capturing stream records; other threads' calls are not checked against the mode
+    if (CUresult s = require_context("cuStreamBeginCapture_v2")) return s;
+    if ((uintptr_t)stream <= 2)
+        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture_v2: the legacy default stream cannot capture");
+    if (CUresult s = check_stream(stream, "cuStreamBeginCapture_v2")) return s;
+    std::lock_guard<std::mutex> lock(driver().m);
+    if (stream->capture != 0) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamBeginCapture_v2: the stream is capturing already");
+    stream->capture = 1;
+    stream->captured = std::make_shared<DiccEmuWork>();
+    return CUDA_SUCCESS;
 }
 
 CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph)
 {
-    (void)stream;
-    (void)graph;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuStreamEndCapture: the emulated device does not capture graphs");
+    if (CUresult s = require_context("cuStreamEndCapture")) return s;
+    if (CUresult s = check_stream(stream, "cuStreamEndCapture")) return s;
+    if (graph == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamEndCapture: null pointer");
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.m);
+    if ((uintptr_t)stream <= 2 || stream->capture == 0) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamEndCapture: the stream is not capturing");
+    const bool invalidated = stream->capture == 2;
+    auto work = std::move(stream->captured);
+    stream->capture = 0;
+    if (invalidated)
+        return fail(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "cuStreamEndCapture: a call during the capture invalidated it");
+    auto* g = new DiccEmuGraph{std::move(work)};
+    d.graphs.insert(g);
+    *graph = g;
+    return CUDA_SUCCESS;
 }
 
 CUresult cuStreamIsCapturing(CUstream stream, int* status)
 {
     if (CUresult s = check_stream(stream, "cuStreamIsCapturing")) return s;
     if (status == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamIsCapturing: null pointer");
-    *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    std::lock_guard<std::mutex> lock(driver().m);
+    *status = (uintptr_t)stream <= 2 ? CU_STREAM_CAPTURE_STATUS_NONE : stream->capture;
     return CUDA_SUCCESS;
 }
 
 CUresult cuGraphInstantiateWithFlags(CUgraphExec* exec, CUgraph graph, unsigned long long flags)
 {
-    (void)exec;
-    (void)graph;
-    (void)flags;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphInstantiateWithFlags: the emulated device has no graphs");
+    if (CUresult s = require_context("cuGraphInstantiateWithFlags")) return s;
+    if (exec == nullptr || flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiateWithFlags: null pointer or flags the emulator does not model");
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.m);
+    if (!d.graphs.count(graph)) return fail(CUDA_ERROR_INVALID_HANDLE, format("cuGraphInstantiateWithFlags: %p is not a graph", (void*)graph));
+    auto* e = new DiccEmuGraphExec{graph->work};
+    d.execs.insert(e);
+    *exec = e;
+    return CUDA_SUCCESS;
 }
 
 CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream)
 {
-    (void)exec;
-    (void)stream;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphLaunch: the emulated device has no graphs");
+    if (CUresult s = require_context("cuGraphLaunch")) return s;
+    if (CUresult s = check_stream(stream, "cuGraphLaunch")) return s;
+    std::shared_ptr<DiccEmuWork> work;
+    {
+        std::lock_guard<std::mutex> lock(driver().m);
+        if (!driver().execs.count(exec)) return fail(CUDA_ERROR_INVALID_HANDLE, format("cuGraphLaunch: %p is not an instantiated graph", (void*)exec));
+        work = exec->work;
+    }
+    if (captured(stream, [work]() -> CUresult {
+            for (auto& step : *work)
+                if (CUresult s = step()) return s;
+            return CUDA_SUCCESS;
+        }))
+        return CUDA_SUCCESS;
+    for (auto& step : *work)
+        if (CUresult s = step()) return s; // its message is set by the step
+    return CUDA_SUCCESS;
 }
 
 CUresult cuGraphExecDestroy(CUgraphExec exec)
 {
-    (void)exec;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphExecDestroy: the emulated device has no graphs");
+    if (CUresult s = require_context("cuGraphExecDestroy")) return s;
+    std::lock_guard<std::mutex> lock(driver().m);
+    if (!driver().execs.erase(exec)) return fail(CUDA_ERROR_INVALID_HANDLE, format("cuGraphExecDestroy: %p is not an instantiated graph", (void*)exec));
+    delete exec;
+    return CUDA_SUCCESS;
 }
 
 CUresult cuGraphDestroy(CUgraph graph)
 {
-    (void)graph;
-    return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphDestroy: the emulated device has no graphs");
+    if (CUresult s = require_context("cuGraphDestroy")) return s;
+    std::lock_guard<std::mutex> lock(driver().m);
+    if (!driver().graphs.erase(graph)) return fail(CUDA_ERROR_INVALID_HANDLE, format("cuGraphDestroy: %p is not a graph", (void*)graph));
+    delete graph;
+    return CUDA_SUCCESS;
 }
 
 } // extern "C"

@@ -37,7 +37,8 @@ struct LaunchRequest
     const ModuleEntry* module;
     dim3 grid, block;
     unsigned shared_bytes;
-    void* const* params;
+    void* const* params;          // cuLaunchKernel's kernelParams, or
+    const void* packed = nullptr; // arguments already packed by kernel->pack (a captured launch replayed)
 };
 
 // Runs a launch to completion (or failure) and returns a CUresult; *message is set on failure.

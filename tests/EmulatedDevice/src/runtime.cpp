@@ -921,7 +921,8 @@ CUresult launch(const LaunchRequest& r, std::string* message)
     L->blocks = (unsigned long long)r.grid.x * r.grid.y * r.grid.z;
     L->schedule = options().schedule;
     L->seed = options().seed;
-    r.kernel->pack(r.params, L->packed); // cuLaunchKernel copies the arguments before it returns
+    if (r.packed != nullptr) std::memcpy(L->packed, r.packed, r.kernel->args_bytes);
+    else r.kernel->pack(r.params, L->packed); // cuLaunchKernel copies the arguments before it returns
 
     std::unique_lock<std::mutex> lock(p.m);
     if (p.workers.empty())
