@@ -42,6 +42,7 @@ void check_message(CUresult status, CUresult expected, const std::vector<std::st
     cuGetErrorName(status, &name);
     check(status == expected, what + ": status " + (name ? name : std::to_string(status)));
     const std::string text = text_of(status);
+    if (std::getenv("DICC_EMU_SELFTEST_VERBOSE") != nullptr) std::printf("%s:\n  %s\n", what.c_str(), text.c_str());
     for (const auto& p : parts) check(contains(text, p), what + ": message names '" + p + "': " + text);
     check(contains(dicc_emu_last_error(), parts.empty() ? "" : parts[0]), what + ": dicc_emu_last_error");
 }

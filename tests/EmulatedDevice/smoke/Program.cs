@@ -300,5 +300,31 @@ foreach (var partition in new[] { PartitionMode.Interval, PartitionMode.Rank })
     Check(message.StartsWith("Label 9 of sample 1 is outside [0, 3).", StringComparison.Ordinal), $"clustering reports a bad label as the reference: \"{message}\"");
 }
 
+// ---- errors through the engine ----
+{
+    // The emulator's fault handler is installed now: a managed null dereference is still the runtime's exception.
+    bool managed = false;
+    try
+    {
+        string? nothing = Environment.GetEnvironmentVariable("DICC_EMU_SMOKE_UNSET_VARIABLE");
+        _ = nothing!.Length;
+    }
+    catch (NullReferenceException) { managed = true; }
+    Check(managed, "a managed null dereference is a NullReferenceException with the emulator's fault handler installed");
+    // A kernel writing past its buffer is the engine's CudaException, naming the kernel and the allocation.
+    var core = CoreKernels.Load(context);
+    using var small = context.Allocate<float>(4);
+    string text = "";
+    try
+    {
+        core.Fill(null, small.DevicePointer, 1f, 1000);
+    }
+    catch (CudaException e) { text = e.Message; }
+    Check(text.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", StringComparison.Ordinal) && text.Contains("kernel fill_f32", StringComparison.Ordinal)
+        && text.Contains("just past the end of the 16-byte allocation", StringComparison.Ordinal), $"an out-of-bounds kernel write is a CudaException: \"{text}\"");
+    core.Fill(null, small.DevicePointer, 2f, 4);
+    Check(small.ToArray().All(v => v == 2f), "the device works on after a kernel fault");
+}
+
 Console.WriteLine($"smoke: {passed} passed, {failed} failed ({total.Elapsed.TotalSeconds:F1} s)");
 return failed == 0 ? 0 : 1;

@@ -523,7 +523,7 @@ unsigned long long warp_op(WarpOp op, unsigned mask, unsigned long long value, i
                     fail_here(CUDA_ERROR_LAUNCH_FAILED,
                               format("%s: in %s(mask 0x%08x), lane %u of warp %u reads lane %d, which is not in the mask "
                                      "(its value is undefined on a GPU)",
-                                     where(w, f).c_str(), op_name(op), mask, l, base / 32, src));
+                                     where(w, g).c_str(), op_name(op), mask, l, base / 32, src));
                 else g->result = lanes[src]->value;
             }
             }
