@@ -165,9 +165,11 @@ if ! run_parallel "${steps[@]}"; then
   exit 1
 fi
 
-link=(-shared -Wl,-z,defs -Wl,--as-needed -pthread)
+# Export the driver API and our two extensions only (not the C++ library's templates the objects instantiate).
+printf '{\n  global: cu*; dicc_emu_last_error; dicc_emu_set_option;\n  local: *;\n};\n' | write_if_changed "$obj/exports.map"
+link=(-shared -Wl,-z,defs -Wl,--as-needed -Wl,--version-script="$obj/exports.map" -pthread)
 lib=$out/libdicc-emulated-cuda.so
-if stale "$lib" "$obj/runtime.o" "$obj/driver.o" "${modules[@]}"; then
+if stale "$lib" "$obj/runtime.o" "$obj/driver.o" "$obj/exports.map" "${modules[@]}"; then
   "$CXX" "${link[@]}" -o "$lib.tmp" "$obj/runtime.o" "$obj/driver.o" "${modules[@]}"
   mv "$lib.tmp" "$lib"
 fi
