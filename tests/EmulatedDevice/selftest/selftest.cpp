@@ -389,7 +389,7 @@ void test_deadlocks()
     check_message(launch("st_deadlock_exited_lane", {1}, {20}, 0, out), CUDA_ERROR_LAUNCH_FAILED,
                   {"deadlock", "do not exist", "20 threads"}, "a full-warp shuffle in a 20-thread block");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    check(seconds < 1.0, "deadlocks are reported at once, not by the watchdog (" + std::to_string(seconds) + " s)");
+    check(seconds < 3.0, "deadlocks are reported at once, not by the 10 s watchdog (" + std::to_string(seconds) + " s)");
     cuMemFree_v2(out);
 }
 
@@ -402,7 +402,7 @@ void test_watchdog()
     check_message(launch("st_spin", {2}, {32}, 0, flag), CUDA_ERROR_LAUNCH_TIMEOUT, {"st_spin", "300 ms", "was stopped in thread"},
                   "an endless loop is stopped by the watchdog");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    check(seconds < 2.0, "the watchdog fires within its time (" + std::to_string(seconds) + " s)");
+    check(seconds < 5.0, "the 300 ms watchdog fires, and its workers are back, within seconds (" + std::to_string(seconds) + " s)");
     check(!contains(dicc_emu_last_error(), "abandoned"), "the spinning workers were stopped, not abandoned");
     dicc_emu_set_option("DICC_EMU_WATCHDOG_MS", "10000");
     // The workers are back: a normal launch runs.

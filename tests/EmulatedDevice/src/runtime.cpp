@@ -303,7 +303,7 @@ std::string threads_text(const Launch* L, const std::vector<unsigned>& indices)
     std::string s;
     if (L->block.y == 1 && L->block.z == 1)
     {
-        s = indices.size() == 1 ? "threadIdx.x " : "threadIdx.x ";
+        s = "threadIdx.x ";
         for (size_t i = 0; i < indices.size();)
         {
             size_t j = i;
