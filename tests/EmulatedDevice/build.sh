@@ -165,8 +165,8 @@ if ! run_parallel "${steps[@]}"; then
   exit 1
 fi
 
-# Export the driver API and our two extensions only (not the C++ library's templates the objects instantiate).
-printf '{\n  global: cu*; dicc_emu_last_error; dicc_emu_set_option;\n  local: *;\n};\n' | write_if_changed "$obj/exports.map"
+# Export the driver API and our three extensions only (not the C++ library's templates the objects instantiate).
+printf '{\n  global: cu*; dicc_emu_last_error; dicc_emu_set_option; dicc_emu_launches;\n  local: *;\n};\n' | write_if_changed "$obj/exports.map"
 link=(-shared -Wl,-z,defs -Wl,--as-needed -Wl,--version-script="$obj/exports.map" -pthread)
 lib=$out/libdicc-emulated-cuda.so
 if stale "$lib" "$obj/runtime.o" "$obj/driver.o" "$obj/exports.map" "${modules[@]}"; then

@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda.Interop;
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
@@ -36,8 +37,11 @@ public class GpuDeviceTests : GpuFixture
         var report = CudaInfo.Probe();
         TestContext.Out.WriteLine(report.Format());
         Assert.That(report.Devices, Is.Not.Empty);
-        Assert.That(report.Libraries.Where(l => !l.IsLoaded).Select(l => $"{l.Name}: {l.Error}"), Is.Empty);
-        Assert.That(report.IsUsable, Is.True);
+        var missing = report.Libraries.Where(l => !l.IsLoaded);
+        if (TestSupport.EmulatedDevice) // the driver and NVRTC must be there; cuBLAS and cuDNN are GPU-only
+            missing = missing.Where(l => l.Library is CudaLibrary.Driver or CudaLibrary.Nvrtc);
+        Assert.That(missing.Select(l => $"{l.Name}: {l.Error}"), Is.Empty);
+        if (!TestSupport.EmulatedDevice) Assert.That(report.IsUsable, Is.True);
     }
 
     [Test]

@@ -168,6 +168,8 @@ DICC_EMU_API CUresult cuGraphDestroy(CUgraph graph);
 // Emulator extensions (README.md, "Error messages"): the detailed message of the most recent failure, on any
 // thread ("" when none); and a test hook to change a setting of DICC_EMU_* at run time (0 on success).
 DICC_EMU_API const char* dicc_emu_last_error(void);
+/* Launches of a kernel (by name) that ran to the end, successful or not, since the library was loaded. */
+DICC_EMU_API long long dicc_emu_launches(const char* kernel);
 DICC_EMU_API int dicc_emu_set_option(const char* name, const char* value);
 
 } // extern "C"
