@@ -33,6 +33,7 @@ self="$root/scripts/gpu-check.sh"
 gpu_dir="$root/.gpu"
 tests_rel="tests/Dicc.Engine.Tests/bin/Release/net10.0"
 bench_rel="benchmarks/Dicc.Benchmarks/bin/Release/net10.0"
+cli_rel="src/Dicc.Cli/bin/Release/net10.0"
 max_carry_bytes=$((64 * 1024 * 1024))  # what the device tool carries (all of .gpu/)
 max_out_files=8                         # what the device tool brings back from OUT
 log_cap_bytes=$((3 * 1024 * 1024))      # per log inside logs.tar.gz (head and tail kept), so the archive stays small
@@ -54,6 +55,7 @@ cmd_build() {
   echo "== Release build"
   (cd "$root" && dotnet build tests/Dicc.Engine.Tests -c Release -nologo -v quiet) || die "the Release build failed."
   (cd "$root" && dotnet build benchmarks/Dicc.Benchmarks -c Release -nologo -v quiet) || die "the benchmarks' Release build failed."
+  (cd "$root" && dotnet build src/Dicc.Cli -c Release -nologo -v quiet) || die "the dicc command's Release build failed."
 
   mkdir -p "$gpu_dir"
   rm -f "$gpu_dir"/*.tar.xz  # the former xz archives: the GPU machine may have no xz
@@ -61,7 +63,11 @@ cmd_build() {
   stage=$(mktemp -d)
   echo "== packing the test binaries (linux-x64 native assets only) and the GPU benchmark modes"
   cp -r "$root/$tests_rel" "$stage/tests"
-  find "$stage/tests/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name linux-x64 -exec rm -rf {} +
+  cp -r "$root/$cli_rel" "$stage/cli"
+  local d
+  for d in "$stage/tests/runtimes" "$stage/cli/runtimes"; do
+    [ ! -d "$d" ] || find "$d" -mindepth 1 -maxdepth 1 -type d ! -name linux-x64 -exec rm -rf {} +
+  done
   # gpu-step and parity-* need only these; without the deps.json the host loads what lies in the folder.
   mkdir -p "$stage/bench"
   local f
@@ -69,7 +75,7 @@ cmd_build() {
            BenchmarkDotNet.dll BenchmarkDotNet.Annotations.dll; do
     cp "$root/$bench_rel/$f" "$stage/bench/" || die "the benchmark build lacks $f."
   done
-  tar -C "$stage" -czf "$gpu_dir/dicc-tests.tar.gz" tests bench || die "packing the tests failed."
+  tar -C "$stage" -czf "$gpu_dir/dicc-tests.tar.gz" tests bench cli || die "packing the tests failed."
   rm -rf "$stage"
 
   local dotnet_root runtime_version
@@ -431,11 +437,13 @@ cmd_run() {
     DOTNET="$work/dotnet/dotnet"
     tests_dir="$work/tests"
     bench_dir="$work/bench"
+    cli_dir="$work/cli"
   else
     DOTNET=$(command -v dotnet) || die "local mode needs dotnet on PATH."
     export DOTNET_ROOT=${DOTNET_ROOT:-$(dirname "$(readlink -f "$DOTNET")")}
     tests_dir="$root/$tests_rel"
     bench_dir="$root/$bench_rel"
+    cli_dir="$root/$cli_rel"
   fi
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
   say "   ready in $(( $(now) - started )) s"
@@ -494,7 +502,7 @@ cmd_run() {
 
   say "== dicc info (default library probing)"
   if begin_phase dicc-info info 60; then
-    run_limited dicc-info "$out/machine.log" "$DOTNET" "$tests_dir/dicc.dll" info
+    run_limited dicc-info "$out/machine.log" "$DOTNET" "$cli_dir/dicc.dll" info
     sed -n '2,31p' "$phase_output" | sed 's/^/   /' | tee -a "$out/console.log"
     say "   dicc-info: $phase_status, exit $phase_rc ($phase_seconds s)"
     record dicc-info info "$phase_status" "$phase_rc" "$phase_seconds" "$phase_limit"
@@ -579,6 +587,7 @@ case "${1:-}" in
     shift
     (cd "$root" && dotnet build tests/Dicc.Engine.Tests -c Release -nologo -v quiet) || die "the Release build failed."
     (cd "$root" && dotnet build benchmarks/Dicc.Benchmarks -c Release -nologo -v quiet) || die "the benchmarks' Release build failed."
+  (cd "$root" && dotnet build src/Dicc.Cli -c Release -nologo -v quiet) || die "the dicc command's Release build failed."
     cmd_run local "$@" ;;
   hash)
     [ -f "${2:-}" ] || die "usage: gpu-check.sh hash kernels/<module>.cu"

@@ -5,6 +5,7 @@
 #  - NumPy (Debian's python3-numpy): tests cross-check .npy files and the clustering against NumPy.
 #  - DejaVu fonts: the text of the run pictures (ScottPlot draws with the system's fonts).
 #  - unzip: scripts/samples.sh reads the NuGet package it packs.
+#  - g++ (with binutils): builds the emulated CUDA device that runs our kernels on the CPU in the tests.
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ need=()
 /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v unzip > /dev/null || need+=(unzip)
+{ command -v g++ && command -v readelf && command -v objcopy; } >/dev/null 2>&1 || need+=(g++ binutils)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

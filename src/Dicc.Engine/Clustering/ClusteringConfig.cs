@@ -1,7 +1,7 @@
 namespace Dicc.Engine.Clustering;
 
 /// <summary>
-/// Everything that defines a DICC clustering step (docs/method.md, "The clustering step"): the subclass plan
+/// Everything that defines a DICC clustering step (docs/method.md, "One DICC step"): the subclass plan
 /// (Ns per class, hence C and K), the feature width M, the partition mode and the EMA decay m of the class
 /// centres. Checked once, here; immutable afterwards. Training options, the DICC model, <c>dicc cluster</c>,
 /// the CPU reference and the GPU module all take this one record.

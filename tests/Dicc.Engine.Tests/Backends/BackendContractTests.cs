@@ -15,7 +15,9 @@ namespace Dicc.Engine.Tests.Backends;
 /// contract states), one test body per device: on the CPU here, on the GPU where there is one. Together with
 /// the GPU-against-CPU comparisons this pins down ties, conventions and error reporting, not just closeness.
 /// </summary>
+#if !EMULATED_DEVICE // Dicc.Emulated.Tests compiles this file too, for the cuda fixture only
 [TestFixture("cpu")]
+#endif
 [TestFixture("cuda", Category = "Gpu")]
 public class BackendContractTests(string device)
 {
@@ -201,6 +203,7 @@ public class BackendContractTests(string device)
     [Test]
     public void Linear_ForwardAndBackward_AreTheMatrixProducts()
     {
+        TestSupport.RequireVendorLibraries(_b);
         // x [2, 3], w [2, 3] (out, in), b [2].
         var x = F([1, 2, 3, 4, 5, 6], 2, 3);
         var w = F([1, 0, -1, 2, 1, 0], 2, 3);
@@ -220,6 +223,7 @@ public class BackendContractTests(string device)
     [Test]
     public void Convolution_WithACentredUnitKernel_IsTheIdentity()
     {
+        TestSupport.RequireVendorLibraries(_b);
         var g = new ConvolutionGeometry(2, 1, 4, 5, 1, 3, 3, 1, 1, 1, 1);
         _b.ReserveWorkspace(_b.ConvolutionWorkspaceBytes(g));
         var xs = TestSupport.RandomFloats(40, 8);

@@ -1,3 +1,4 @@
+using Dicc.Engine.Backends.Cuda.Interop;
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Backends.Cuda.Runtime;
 using NUnit.Framework;
@@ -36,8 +37,11 @@ public class GpuDeviceTests : GpuFixture
         var report = CudaInfo.Probe();
         TestContext.Out.WriteLine(report.Format());
         Assert.That(report.Devices, Is.Not.Empty);
-        Assert.That(report.Libraries.Where(l => !l.IsLoaded).Select(l => $"{l.Name}: {l.Error}"), Is.Empty);
-        Assert.That(report.IsUsable, Is.True);
+        var missing = report.Libraries.Where(l => !l.IsLoaded);
+        if (TestSupport.EmulatedDevice) // the driver and NVRTC must be there; cuBLAS and cuDNN are GPU-only
+            missing = missing.Where(l => l.Library is CudaLibrary.Driver or CudaLibrary.Nvrtc);
+        Assert.That(missing.Select(l => $"{l.Name}: {l.Error}"), Is.Empty);
+        if (!TestSupport.EmulatedDevice) Assert.That(report.IsUsable, Is.True);
     }
 
     [Test]
@@ -129,9 +133,10 @@ public class GpuStreamTests : GpuFixture
         end.Synchronize();
         Assert.That(end.IsComplete, Is.True);
         float ms = end.ElapsedMillisecondsSince(start);
-        // 10 fills of 64 MiB: at least ~0.1 ms at any plausible bandwidth, far under a second.
+        // 10 fills of 64 MiB: at least ~0.1 ms at any plausible bandwidth, far under a second on a GPU (the emulated
+        // device fills host memory, on a machine that may be busy: there only the order of the events is checked).
         TestContext.Out.WriteLine($"10 x 64 MiB fills: {ms:F3} ms ({10.0 * n * 4 / (ms * 1e-3) / 1e9:F0} GB/s)");
-        Assert.That(ms, Is.GreaterThan(0.05f).And.LessThan(1000f));
+        Assert.That(ms, Is.GreaterThan(0.05f).And.LessThan(TestSupport.EmulatedDevice ? 600_000f : 1000f));
     }
 
     [Test]

@@ -185,6 +185,65 @@ public class GpuKernelTests : GpuFixture
     }
 
     [Test]
+    public void RowBiasAndColumnSums_EqualTheCpuLinearLayerBitForBit()
+    {
+        const int rows = 33, cols = 253;
+        var y0 = TestSupport.RandomFloats(rows * cols, 71);
+        var bias = TestSupport.RandomFloats(cols, 72);
+        var dy = TestSupport.RandomFloats(rows * cols, 73);
+        using var y = Upload(y0);
+        using var b = Upload(bias);
+        using var g = Upload(dy);
+        using var sums = Context.Allocate<float>(cols);
+        _kernels.Bias.AddRowBias(null, y.DevicePointer, b.DevicePointer, rows, cols);
+        _kernels.Bias.ColumnSums(null, g.DevicePointer, sums.DevicePointer, rows, cols);
+
+        // The CPU linear layer with x = I and w = y0^T computes y0 exactly, then adds the bias; its bias gradient is
+        // the column sums of dy.
+        var identity = new float[rows * rows];
+        for (int i = 0; i < rows; i++) identity[i * rows + i] = 1f;
+        var transposed = new float[cols * rows];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) transposed[j * rows + i] = y0[i * cols + j];
+        Tensor cx = Cpu(identity, rows, rows), cw = Cpu(transposed, cols, rows), cb = Cpu(bias, cols), cy = _cpu.Create(new Shape(rows, cols));
+        Tensor cdy = Cpu(dy, rows, cols), cdx = _cpu.Create(new Shape(rows, rows)), cdw = _cpu.Create(new Shape(cols, rows)), cdb = _cpu.Create(new Shape(cols));
+        _cpu.LinearForward(cx, cw, cb, cy);
+        _cpu.LinearBackward(cx, cw, cdy, cdx, cdw, cdb);
+        Parity.AssertBitwise(Read(y), _cpu.ToArray(cy), "add_row_bias_f32");
+        Parity.AssertBitwise(Read(sums), _cpu.ToArray(cdb), "column_sums_f32 (double sums, rows in order)");
+    }
+
+    [TestCase(5, 7, 9, 11)]
+    [TestCase(64, 3, 44, 44)] // many segments per channel
+    public void ChannelBiasAndChannelSums_EqualTheCpuConvolutionBias(int n, int channels, int h, int w)
+    {
+        int spatial = h * w, count = n * channels * spatial;
+        var x0 = TestSupport.RandomFloats(count, 81);
+        var bias = TestSupport.RandomFloats(channels, 82);
+        var dy = TestSupport.RandomFloats(count, 83);
+        using var y = Upload(x0);
+        using var b = Upload(bias);
+        using var g = Upload(dy);
+        using var sums = Context.Allocate<float>(channels);
+        using var workspace = Context.Allocate<byte>(BiasKernels.ChannelSumsWorkspaceBytes(n, channels, spatial));
+        _kernels.Bias.AddChannelBias(null, y.DevicePointer, b.DevicePointer, n, channels, spatial);
+        _kernels.Bias.ChannelSums(null, g.DevicePointer, sums.DevicePointer, n, channels, spatial, workspace.DevicePointer);
+
+        // The CPU convolution with a 1x1 identity filter computes x exactly, then adds the bias; its bias gradient is
+        // the channel sums of dy.
+        var geometry = new Dicc.Engine.Backends.ConvolutionGeometry(n, channels, h, w, channels, 1, 1, 1, 1, 0, 0);
+        var identity = new float[channels * channels];
+        for (int c = 0; c < channels; c++) identity[c * channels + c] = 1f;
+        Tensor cx = Cpu(x0, n, channels, h, w), cw = Cpu(identity, channels, channels, 1, 1), cb = Cpu(bias, channels);
+        Tensor cy = _cpu.Create(geometry.OutputShape), cdy = Cpu(dy, n, channels, h, w), cdw = _cpu.Create(geometry.WeightShape), cdb = _cpu.Create(new Shape(channels));
+        _cpu.ReserveWorkspace(_cpu.ConvolutionWorkspaceBytes(geometry));
+        _cpu.ConvolutionForward(geometry, cx, cw, cb, cy);
+        _cpu.ConvolutionBackwardFilter(geometry, cx, cdy, cdw, cdb);
+        Parity.AssertBitwise(Read(y), _cpu.ToArray(cy), "add_channel_bias_f32");
+        // Both sum in double; the kernel's segments add the partial sums in another order than the CPU's loop.
+        Parity.AssertClose(Read(sums), _cpu.ToArray(cdb), Tolerances.ConvolutionBiasGradient, "channel_partial_sums_f32 + channel_sums_finalize_f32");
+    }
+
+    [Test]
     public void SoftmaxCrossEntropy_InvalidLabel_IsReportedAndPoisonsTheLoss()
     {
         const int rows = 6, k = 4;

@@ -11,7 +11,8 @@ internal static class TestBackends
         if (name == "cpu") return new Dicc.Engine.Backends.Cpu.CpuBackend();
         try
         {
-            return Dicc.Engine.Backends.Cuda.CudaBackend.Create();
+            return Dicc.Engine.Backends.Cuda.CudaBackend.Create(0,
+                new Dicc.Engine.Backends.Cuda.CudaBackendOptions { WithoutVendorLibraries = TestSupport.EmulatedDevice });
         }
         catch (Dicc.Engine.Backends.Cuda.GpuUnavailableException e)
         {

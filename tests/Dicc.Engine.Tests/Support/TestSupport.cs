@@ -14,7 +14,21 @@ internal static class TestSupport
     /// </summary>
     public const string RequireGpuVariable = "DICC_REQUIRE_GPU";
 
-    public static bool GpuRequired => Environment.GetEnvironmentVariable(RequireGpuVariable) is "1" or "true";
+    public static bool GpuRequired => Environment.GetEnvironmentVariable(RequireGpuVariable) is "1" or "true" || EmulatedDevice;
+
+    /// <summary>
+    /// True in Dicc.Emulated.Tests, whose setup points the engine at the emulated device (tests/EmulatedDevice): our
+    /// kernels run on the CPU behind a CUDA driver of our own, without cuBLAS or cuDNN. A device is then always there,
+    /// so a failure to use it fails the test instead of skipping it.
+    /// </summary>
+    public static bool EmulatedDevice { get; set; }
+
+    /// <summary>Skips a test that needs cuBLAS or cuDNN (convolution, linear layers, whole training steps) on the emulated device.</summary>
+    public static void RequireVendorLibraries(Dicc.Engine.Backends.Backend backend)
+    {
+        if (backend is CudaBackend { HasVendorLibraries: false })
+            Assert.Ignore("cuBLAS and cuDNN are GPU-only: the emulated device runs our own kernels, not the vendor libraries.");
+    }
 
     /// <summary>CI runs with CI set: there NVRTC is installed by the prerequisites script and must be usable.</summary>
     public static bool NvrtcRequired => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")) || GpuRequired;

@@ -15,7 +15,7 @@ public sealed partial class CudaBackend
     internal CudnnConvolutionPlan PlanConvolution(in ConvolutionGeometry g)
     {
         if (_convolutionPlans.TryGetValue(g, out var plan)) return plan;
-        plan = _dnn.PlanConvolution(g, _workspaceLimit, CudnnMathType.Fma, preferDeterministic: true);
+        plan = Dnn.PlanConvolution(g, _workspaceLimit, CudnnMathType.Fma, preferDeterministic: true);
         if (Options.ConvolutionSearch == ConvolutionSearch.Measure) Measure(plan);
         _convolutionPlans.Add(g, plan);
         return plan;
@@ -47,7 +47,7 @@ public sealed partial class CudaBackend
         // Finite inputs: the timings of some algorithms depend on the data only through NaN paths, but avoid them.
         x.Memset(0);
         w.Memset(0);
-        _dnn.MeasureAlgorithms(plan, x.DevicePointer, w.DevicePointer, y.DevicePointer, dx.DevicePointer, dw.DevicePointer,
+        Dnn.MeasureAlgorithms(plan, x.DevicePointer, w.DevicePointer, y.DevicePointer, dx.DevicePointer, dw.DevicePointer,
             workspace.DevicePointer, bytes, preferDeterministic: true);
         _context.Synchronize();
     }
@@ -73,7 +73,7 @@ public sealed partial class CudaBackend
     {
         var plan = PlanConvolution(g);
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
-        _dnn.ConvolutionForward(plan, P(x), P(w), DevicePointer.Null, P(y), ws, bytes);
+        Dnn.ConvolutionForward(plan, P(x), P(w), DevicePointer.Null, P(y), ws, bytes);
         if (bias is not null) _kernels.Bias.AddChannelBias(_stream, P(y), P(bias), g.N, g.K, g.P * g.Q);
     }
 
@@ -82,7 +82,7 @@ public sealed partial class CudaBackend
     {
         var plan = PlanConvolution(g);
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
-        _dnn.ConvolutionBackwardData(plan, P(dy), P(w), P(dx), ws, bytes);
+        Dnn.ConvolutionBackwardData(plan, P(dy), P(w), P(dx), ws, bytes);
     }
 
     /// <inheritdoc/>
@@ -90,7 +90,7 @@ public sealed partial class CudaBackend
     {
         var plan = PlanConvolution(g);
         var (ws, bytes) = Workspace(plan.WorkspaceBytes);
-        _dnn.ConvolutionBackwardFilter(plan, P(x), P(dy), P(dw), DevicePointer.Null, ws, bytes);
+        Dnn.ConvolutionBackwardFilter(plan, P(x), P(dy), P(dw), DevicePointer.Null, ws, bytes);
         if (dbias is null) return;
         var scratch = Scratch(_biasScratch, BiasKernels.ChannelSumsWorkspaceBytes(g.N, g.K, g.P * g.Q));
         _kernels.Bias.ChannelSums(_stream, P(dy), P(dbias), g.N, g.K, g.P * g.Q, scratch);

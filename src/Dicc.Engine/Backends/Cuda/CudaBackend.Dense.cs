@@ -13,7 +13,7 @@ public sealed partial class CudaBackend
     {
         if (n == 0) return;
         // y [n, out] = x [n, in] w^T, w [out, in]
-        _blas.GemmRowMajor(false, true, n, fout, fin, 1f, P(x), fin, P(w), fin, 0f, P(y), fout);
+        Blas.GemmRowMajor(false, true, n, fout, fin, 1f, P(x), fin, P(w), fin, 0f, P(y), fout);
         if (b is not null) _kernels.Bias.AddRowBias(_stream, P(y), P(b), n, fout);
     }
 
@@ -21,9 +21,9 @@ public sealed partial class CudaBackend
     protected override void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout)
     {
         // dx [n, in] = dy [n, out] w [out, in]
-        if (dx is not null && n > 0) _blas.GemmRowMajor(false, false, n, fin, fout, 1f, P(dy), fout, P(w), fin, 0f, P(dx), fin);
+        if (dx is not null && n > 0) Blas.GemmRowMajor(false, false, n, fin, fout, 1f, P(dy), fout, P(w), fin, 0f, P(dx), fin);
         // dw [out, in] = dy^T [out, n] x [n, in] (k = n = 0 writes zeros, as the CPU)
-        _blas.GemmRowMajor(true, false, fout, fin, n, 1f, P(dy), fout, P(x), fin, 0f, P(dw), fin);
+        Blas.GemmRowMajor(true, false, fout, fin, n, 1f, P(dy), fout, P(x), fin, 0f, P(dw), fin);
         if (db is not null) _kernels.Bias.ColumnSums(_stream, P(dy), P(db), n, fout);
     }
 

@@ -32,6 +32,12 @@ public sealed record CudaBackendOptions
 
     /// <summary>Where kernel modules come from (default: prebuilt fatbins, the kernel cache, NVRTC).</summary>
     internal KernelModuleLoader? KernelLoader { get; init; }
+
+    /// <summary>
+    /// Our own kernels only, no cuBLAS or cuDNN: convolution and linear ops then throw. For the emulated device
+    /// (tests/EmulatedDevice), which runs our kernels on the CPU but has no vendor libraries.
+    /// </summary>
+    internal bool WithoutVendorLibraries { get; init; }
 }
 
 /// <summary>
@@ -56,10 +62,11 @@ public sealed unsafe partial class CudaBackend : Backend
     private readonly DeviceMemoryPool _pool;
     private readonly HostStaging _staging;
     private readonly DeviceStatusMonitor _status;
-    private readonly CublasContext _blas;
-    private readonly CudnnContext _dnn;
+    private readonly CublasContext? _blasContext;
+    private readonly CudnnContext? _dnnContext;
     private readonly DeviceKernels _kernels;
-    private readonly DeviceAllocation _blasWorkspace, _crossEntropyStatus;
+    private readonly DeviceAllocation? _blasWorkspace;
+    private readonly DeviceAllocation _crossEntropyStatus;
     private readonly Dictionary<ConvolutionGeometry, CudnnConvolutionPlan> _convolutionPlans = [];
     private readonly GrowOnlyBuffer _workspace, _normalizationScratch, _crossEntropyScratch, _biasScratch;
     private readonly long _workspaceLimit;
@@ -76,13 +83,15 @@ public sealed unsafe partial class CudaBackend : Backend
         _status = new DeviceStatusMonitor(context, _pool);
         _crossEntropyStatus = _pool.Allocate(sizeof(int));
 
-        _blas = new CublasContext(context, _stream);
-        _blas.MathMode = CublasMathMode.Pedantic;
-        // cuBLAS allocates a workspace on first use unless given one; cublasSetStream (in the constructor) resets it,
-        // so it is set afterwards. 32 MiB is cuBLAS's recommendation for Hopper (4 MiB before).
-        _blasWorkspace = _pool.Allocate(context.Device.ComputeCapabilityMajor >= 9 ? 32L << 20 : 4L << 20);
-        ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_blas.Handle, _blasWorkspace.Pointer.Address, (nuint)_blasWorkspace.Bytes));
-        _dnn = new CudnnContext(context, _stream);
+        if (!options.WithoutVendorLibraries)
+        {
+            _blasContext = new CublasContext(context, _stream) { MathMode = CublasMathMode.Pedantic };
+            // cuBLAS allocates a workspace on first use unless given one; cublasSetStream (in the constructor) resets it,
+            // so it is set afterwards. 32 MiB is cuBLAS's recommendation for Hopper (4 MiB before).
+            _blasWorkspace = _pool.Allocate(context.Device.ComputeCapabilityMajor >= 9 ? 32L << 20 : 4L << 20);
+            ThrowIfFailed(Cublas.cublasSetWorkspace_v2(_blasContext.Handle, _blasWorkspace.Pointer.Address, (nuint)_blasWorkspace.Bytes));
+            _dnnContext = new CudnnContext(context, _stream);
+        }
 
         _kernels = DeviceKernels.Load(context, options.KernelLoader);
 
@@ -130,8 +139,10 @@ public sealed unsafe partial class CudaBackend : Backend
 
         try
         {
-            RequireLibrary(CudaLibrary.Cublas, Unusable, "cuBLAS (libcublas.so.12 or .13, e.g. from the CUDA toolkit or the nvidia-cublas wheel)");
-            RequireLibrary(CudaLibrary.Cudnn, Unusable, "cuDNN 9 (libcudnn.so.9, e.g. from the nvidia-cudnn wheel PyTorch installs)");
+            if (!options.WithoutVendorLibraries)
+                RequireLibrary(CudaLibrary.Cublas, Unusable, "cuBLAS (libcublas.so.12 or .13, e.g. from the CUDA toolkit or the nvidia-cublas wheel)");
+            if (!options.WithoutVendorLibraries)
+                RequireLibrary(CudaLibrary.Cudnn, Unusable, "cuDNN 9 (libcudnn.so.9, e.g. from the nvidia-cudnn wheel PyTorch installs)");
             return new CudaBackend(context, ordinal, options);
         }
         catch (Exception e)
@@ -211,7 +222,8 @@ public sealed unsafe partial class CudaBackend : Backend
     /// <inheritdoc/>
     public override string Description =>
         $"{_context.Device.Name} (cuda:{Ordinal}, compute capability {_context.Device.ComputeCapabilityMajor}.{_context.Device.ComputeCapabilityMinor}, " +
-        $"{_context.Device.TotalMemoryBytes / (double)(1L << 30):F0} GiB), cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}, float32 without TF32";
+        $"{_context.Device.TotalMemoryBytes / (double)(1L << 30):F0} GiB), " +
+        (HasVendorLibraries ? $"cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}, float32 without TF32" : "our kernels only (no cuBLAS or cuDNN)");
 
     /// <summary>cuMemAlloc calls so far: constant once a training step has planned its memory.</summary>
     public long DeviceAllocationCount => _pool.DeviceAllocations;
@@ -226,6 +238,15 @@ public sealed unsafe partial class CudaBackend : Backend
     public IEnumerable<string> ConvolutionPlans => _convolutionPlans.Values.Select(p => p.ToString());
 
     internal DeviceMemoryPool Pool => _pool;
+
+    /// <summary>Whether cuBLAS and cuDNN are loaded (always, except on the emulated device).</summary>
+    internal bool HasVendorLibraries => _blasContext is not null;
+
+    private CublasContext Blas => _blasContext ?? throw VendorLibraryMissing("cuBLAS", "linear layers");
+    private CudnnContext Dnn => _dnnContext ?? throw VendorLibraryMissing("cuDNN", "convolutions");
+
+    private static NotSupportedException VendorLibraryMissing(string library, string what) =>
+        new($"This CUDA backend was created without {library} (the emulated device), so it cannot run {what}.");
     internal DeviceStatusMonitor Status => _status;
     internal ClusteringKernels ClusteringKernels => _kernels.Clustering;
 
