@@ -4,7 +4,8 @@
 #   scripts/samples.sh pack        dotnet pack into artifacts/feed, then check the package: README, XML docs, licence,
 #                                  symbols package, kernel sources embedded in the dll, fatbins as content
 #   scripts/samples.sh clustering  build and run samples/ClusteringSample from the feed (host arrays; device buffers too
-#                                  where a GPU is usable); check that the fatbins landed in kernels/ beside the engine
+#                                  where a GPU is usable), then again on the emulated CUDA device (tests/EmulatedDevice,
+#                                  which dotnet test builds); check that the fatbins landed in kernels/ beside the engine
 #   scripts/samples.sh classify    train a tiny run with dicc (synthetic faces, two epochs, seconds: its answers are
 #                                  near chance, it is there for the mechanics), then build and run
 #                                  samples/ClassifySample from the feed on it: by run directory and by checkpoint file
@@ -83,6 +84,19 @@ clustering() {
   grep -q "\"Dicc.Engine/$version\"" samples/ClusteringSample/obj/project.assets.json || fail "the sample did not restore Dicc.Engine $version from the package"
   [ -f samples/ClusteringSample/bin/Release/net10.0/kernels/clustering.fatbin ] || fail "the package's fatbins are not in kernels/ beside the engine"
   cat "$work/clustering.log"
+  # The device part once more on the emulated CUDA device (tests/EmulatedDevice, built by dotnet test): the sample's
+  # own driver calls, DeviceClustering's kernels compiled by NVRTC, against the host reference.
+  local emulator=$root/tests/Dicc.Emulated.Tests/bin/Release/net10.0/emulator/libdicc-emulated-cuda.so
+  if [ -f "$emulator" ]; then
+    DICC_CUDA_PATH=$emulator DICC_KERNEL_CACHE=off dotnet run --no-build --project samples/ClusteringSample -c Release \
+      > "$work/clustering.log" 2>&1 || fail "the clustering sample on the emulated CUDA device"
+    grep -q "^ok: the device's centres equal the host reference's" "$work/clustering.log" || fail "the device part did not run on the emulated CUDA device"
+    grep "the device's" "$work/clustering.log" | tail -2 | sed 's/^/emulated device: /'
+  elif [ -n "${CI:-}" ]; then
+    fail "no emulated CUDA device at $emulator (dotnet test builds it; see its build.log)"
+  else
+    echo "(the emulated CUDA device is not built: run dotnet test first to run the device part on it)"
+  fi
   echo "samples clustering: ok"
 }
 

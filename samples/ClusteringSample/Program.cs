@@ -1,6 +1,8 @@
 // The DICC clustering step in your own program, from the Dicc.Engine package (docs/embedding.md):
-// on host arrays (IntraClassClustering), and, where a CUDA GPU is usable, on device buffers and a stream that the
+// on host arrays (IntraClassClustering), and, where a CUDA device is usable, on device buffers and a stream that the
 // program allocated itself (DeviceClustering), checked against the host reference. Exit code 0 when every check holds.
+// The device part needs the CUDA driver and NVRTC (not cuBLAS or cuDNN); scripts/samples.sh also runs it on the
+// emulated CUDA device of tests/EmulatedDevice (DICC_CUDA_PATH), our kernels on the CPU.
 using System.Runtime.InteropServices;
 using Dicc.Engine.Backends.Cuda;
 using Dicc.Engine.Clustering;
@@ -34,12 +36,17 @@ restored.Assign(batches[steps].Features, batches[steps].Labels, actual);
 Check(expected.AsSpan().SequenceEqual(actual), "a restored state gives the same pseudo-labels");
 
 // ---- on the program's own device buffers and stream ------------------------------------------------------
-if (!CudaBackend.IsAvailable())
+DeviceClustering device;
+try
 {
-    Console.WriteLine("no usable CUDA GPU here: the DeviceClustering part was skipped (see 'dicc info' for why).");
+    device = DeviceClustering.Create(config, device: 0, maxBatchSize: batch);
+}
+catch (GpuUnavailableException e)
+{
+    Console.WriteLine($"no usable CUDA device here, the DeviceClustering part was skipped: {e.Message}");
     return 0;
 }
-using var device = DeviceClustering.Create(config, device: 0, maxBatchSize: batch);
+using var _ = device;
 using var reference = new IntraClassClustering(config);
 using var gpu = new Gpu();
 nint stream = gpu.Stream;
@@ -53,9 +60,9 @@ for (int step = 0; step <= steps; step++)
     gpu.Download<int>(pseudoOnGpu, fromGpu, stream);
     device.ThrowIfFailed(stream);
     reference.Assign(batches[step].Features, batches[step].Labels, expected);
-    Check(fromGpu.AsSpan().SequenceEqual(expected), $"step {step}: the GPU's pseudo-labels equal the host reference's");
+    Check(fromGpu.AsSpan().SequenceEqual(expected), $"step {step}: the device's pseudo-labels equal the host reference's");
 }
-Check(device.ReadState(stream).Centers.AsSpan().SequenceEqual(reference.ReadState().Centers), "the GPU's centres equal the host reference's, bit for bit");
+Check(device.ReadState(stream).Centers.AsSpan().SequenceEqual(reference.ReadState().Centers), "the device's centres equal the host reference's, bit for bit");
 return 0;
 
 // A long-tailed batch: labels drawn in proportion to the training counts, features around a per-class mean.
@@ -89,6 +96,11 @@ static void Check(bool ok, string what)
 sealed unsafe class Gpu : IDisposable
 {
     private const string Driver = "libcuda.so.1";
+
+    // The driver the engine uses: DICC_CUDA_PATH when set (as the engine reads it, docs/gpu.md), else libcuda.so.1.
+    static Gpu() => NativeLibrary.SetDllImportResolver(typeof(Gpu).Assembly, (name, assembly, path) =>
+        name == Driver && Environment.GetEnvironmentVariable("DICC_CUDA_PATH") is { Length: > 0 } file ? NativeLibrary.Load(file) : 0);
+
     [DllImport(Driver)] private static extern int cuInit(uint flags);
     [DllImport(Driver)] private static extern int cuDeviceGet(out int device, int ordinal);
     [DllImport(Driver)] private static extern int cuDevicePrimaryCtxRetain(out nint context, int device);
