@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Globalization;
 using Dicc.Cli.Infrastructure;
 using Dicc.Engine.Backends;
-using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Imbalance;
 using Dicc.Engine.Models;
 using Dicc.Engine.Training;
@@ -65,16 +64,12 @@ public sealed class DemoCommand(IAnsiConsole console, ErrorConsole errors) : Com
 
         using var backend = Devices.Create(errors, settings.Device);
         bool cpu = backend.Name == "cpu";
-        var faces = new SyntheticFaceOptions
-        {
-            TrainPerClass = settings.PerClass, Beta = 10, ValidationPerClass = 30, TestPerClass = 100, Seed = (ulong)settings.Seed,
-        };
+        // The faces as --data names them, so that a demo run resumes (and is checked) like any other.
+        string source = $"synthetic:per-class={settings.PerClass},beta=10,seed={settings.Seed},val=30,test=100";
         if (mode == OutputMode.Normal) console.MarkupLine("[grey]generating the synthetic long-tailed faces...[/]");
-        using var data = SyntheticFaces.Generate(faces);
-        var description = Trainer.Describe(data, "synthetic") with
-        {
-            Source = $"synthetic:per-class={settings.PerClass},beta=10,seed={settings.Seed},val=30,test=100",
-        };
+        var loadOptions = new Engine.Data.DatasetLoadOptions();
+        using var data = DataArguments.Load(source, null, null, loadOptions, out _);
+        var description = RunData.Describe(data, "synthetic", source, null, null, loadOptions);
         if (mode == OutputMode.Normal)
             console.MarkupLine($"train {data.Train.Count} images ({string.Join(", ", data.ClassNames.Zip(data.Train.ClassCounts(), (n, c) => $"{n} {c}"))}), " +
                                $"validation {data.Validation.Count}, test {data.Test.Count} (balanced), on {Markup.Escape(backend.Description)}");

@@ -60,7 +60,7 @@ public sealed class TrainingDisplay(IAnsiConsole console, ErrorConsole errors, O
         _scheduled = config.Options.Schedule.Trim().ToLowerInvariant() != "constant";
         if (_epochTask is not null) _epochTask.Value = startEpoch;
         if (mode == OutputMode.Normal)
-            console.MarkupLine($"[grey]{Markup.Escape(label)}: {config.Options.Method.ToString().ToLowerInvariant()} / {config.Options.Rule.ToString().ToLowerInvariant()}, " +
+            Line($"[grey]{Markup.Escape(label)}: {config.Options.Method.ToString().ToLowerInvariant()} / {config.Options.Rule.ToString().ToLowerInvariant()}, " +
                                $"{config.Options.Arch.ToString().ToLowerInvariant()} x{F(config.Options.Width, "0.###")}, lr {F(config.Options.LearningRate, "G3")} {Markup.Escape(config.Options.Schedule)}, " +
                                $"{batchesPerEpoch} batches/epoch, on {Markup.Escape(config.Device)}[/]");
     }
@@ -88,7 +88,7 @@ public sealed class TrainingDisplay(IAnsiConsole console, ErrorConsole errors, O
                 break;
             case OutputMode.Normal:
                 // The names of metrics.jsonl; the learning rate only when a schedule changes it.
-                console.MarkupLine(
+                Line(
                     $"{Markup.Escape(label)} {m.Epoch,3}/{_epochs}" + (_scheduled ? $" lr {F(m.LearningRate, "G3")}" : "") +
                     $"  loss {F(m.TrainLoss)}" + (m.MappingLoss is double ml ? $" map_loss {F(ml)}" : "") +
                     $"  val_acc {Pct(m.ValidationAccuracy)} val_bal_acc {Pct(m.ValidationBalancedAccuracy)}" +
@@ -98,6 +98,16 @@ public sealed class TrainingDisplay(IAnsiConsole console, ErrorConsole errors, O
     }
 
     public void Message(string text) => errors.Note(text);
+
+    /// <summary>
+    /// A log line: on a terminal through the console (coloured, wrapped at its width); elsewhere (a log file, a
+    /// pipe) written whole, so that each epoch is one line a script can read.
+    /// </summary>
+    private void Line(string markup)
+    {
+        if (console.Profile.Capabilities.Ansi) console.MarkupLine(markup);
+        else console.Profile.Out.Writer.WriteLine(Markup.Remove(markup));
+    }
 }
 
 /// <summary>JSON options for ad-hoc objects printed by --json (reflection-based; the CLI is not trimmed).</summary>
