@@ -23,3 +23,18 @@ public class RepositoryFileTests
         Assert.That(File.ReadAllLines(Path.Combine(root, ".gitignore")), Does.Contain("nupkg/"));
     }
 }
+
+/// <summary>The test run's output: a skipped GPU test's long reason is given once, then pointed to.</summary>
+public class SkipReasonTests
+{
+    [Test]
+    public void TheFullReason_IsGivenOncePerRun()
+    {
+        string what = "No widget here " + Guid.NewGuid().ToString("N");
+        string detail = new('x', 600);
+        Assert.That(TestSupport.SkipReason(what, detail), Is.EqualTo($"{what}: {detail}"));
+        string again = TestSupport.SkipReason(what, detail);
+        Assert.That(again, Does.StartWith(what).And.Not.Contain(detail));
+        Assert.That(again.Length, Is.LessThan(150));
+    }
+}
