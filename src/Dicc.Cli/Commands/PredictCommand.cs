@@ -11,32 +11,32 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Commands;
 
 /// <summary>dicc predict: a trained run's label and class probabilities for each image file.</summary>
-public sealed class PredictCommand(IAnsiConsole console) : Command<PredictCommand.Settings>
+public sealed class PredictCommand(IAnsiConsole console, ErrorConsole errors) : Command<PredictCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<FILES>")]
-        [Description("Image files (png, jpg, bmp, gif, tif), or folders whose image files are all predicted.")]
+        [OptionHelp("Image files (png, jpg, bmp, gif, tif), or folders whose image files are all predicted.")]
         public string[] Files { get; init; } = [];
 
         [CommandOption("--run <DIR>", true)]
-        [Description("A run directory written by dicc train (config.json and checkpoints/).")]
+        [OptionHelp("A run directory written by dicc train (config.json and checkpoints/).")]
         public string Run { get; init; } = "";
 
         [CommandOption("--checkpoint <best|last>")]
-        [Description("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
+        [OptionHelp("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
         public string Checkpoint { get; init; } = "best";
 
         [CommandOption("--size <N>")]
-        [Description("Side the images are resized to before the centre crop (default: the side of the run's training images).")]
+        [OptionHelp("Side the images are resized to before the centre crop (default: the side of the run's training images).")]
         public int? Size { get; init; }
 
         [CommandOption("--device <DEVICE>")]
-        [Description("auto (CUDA when usable, else CPU), cpu, cuda or cuda:N. Default auto.")]
+        [OptionHelp("auto (CUDA when usable, else CPU), cpu, cuda or cuda:N. Default auto.")]
         public string Device { get; init; } = "auto";
 
         [CommandOption("--json")]
-        [Description("Print the predictions as JSON (for scripts).")]
+        [OptionHelp("Print the predictions as JSON (for scripts).")]
         public bool Json { get; init; }
     }
 
@@ -65,7 +65,7 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
         bool tenCrop = config.Options.TenCropTest;
         float[] probabilities;
         string device;
-        using (var backend = Devices.Create(console, settings.Device))
+        using (var backend = Devices.Create(errors, settings.Device))
         {
             device = backend.Description;
             var (model, _) = RunModel.Load(backend, run, which);
