@@ -1,6 +1,7 @@
+using Dicc.Engine.Tests.Support;
 using NUnit.Framework;
 
-namespace Dicc.Engine.Tests.Support;
+namespace Dicc.Engine.Tests.Repository;
 
 /// <summary>Files of the repository that are not code but must keep promises of the docs.</summary>
 public class RepositoryFileTests
