@@ -23,16 +23,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-src=/etc/apt/sources.list.d/debian-nonfree.sources
+# NVRTC is in Debian's non-free component: enable it in the machine's own Debian source entry (the project
+# names no package host of its own).
+src=/etc/apt/sources.list.d/debian.sources
 if [ ! -e "$src" ]; then
-  cat > "$src" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: non-free
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+  echo "No $src: enable Debian's non-free component in your APT sources, then run this again." >&2
+  exit 1
 fi
+sed -i -E '/^Components:/{/(^|[[:space:]])non-free([[:space:]]|$)/!s/$/ non-free/}' "$src"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -83,7 +83,7 @@ public class TrainStepBenchmarks
         int steps = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 5;
         using var backend = new CpuBackend();
         var t = StepBenchmark.Measure(backend, depth, width, batch, steps);
-        Console.WriteLine($"{depth} x{width} batch {batch} on {t.Device}, median of {steps} steps:");
+        Console.WriteLine($"{depth} x{width} batch {batch} on {t.Device}, medians of {steps} interleaved (baseline, DICC) pairs after a warm-up:");
         Console.WriteLine($"  baseline step {t.BaselineMilliseconds:F0} ms ({t.BaselineGflops:F1} GFLOP/s, {t.BaselineImagesPerSecond:F1} images/s)");
         Console.WriteLine($"  DICC step     {t.DiccMilliseconds:F0} ms (overhead {100 * t.DiccOverhead:F1}%)");
         Console.WriteLine($"  clustering    {t.ClusteringMilliseconds * 1000:F1} us per batch ({100 * t.ClusteringShare:F4}% of a DICC step)");

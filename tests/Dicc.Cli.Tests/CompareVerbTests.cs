@@ -65,8 +65,9 @@ public class CompareVerbTests
         Assert.That(resampleCells, Is.EqualTo(new[] { "FER2013", "10", "resample", "52.00 ± 2.00", "50.00", "54.00", "56.00 ± 3.00", "53.00", "59.00", "+4.00" }));
         Assert.That(run.Output, Does.Contain("best of 3 seeds (= max)"), "best of seeds is labelled as such");
         Assert.That(run.Output, Does.Contain("12 run(s), 2 configuration(s)."));
-        Assert.That(run.Output, Does.Contain("not a run: " + Path.Combine(runs, "interrupted")));
-        Assert.That(run.Output, Does.Contain("not a run: " + _temp["notes"] + " (no result.json in it or in any folder below it)"));
+        Assert.That(run.ErrorOutput, Does.Contain("not a run: " + Path.Combine(runs, "interrupted")));
+        Assert.That(run.ErrorOutput, Does.Contain("not a run: " + _temp["notes"] + " (no result.json in it or in any folder below it)"));
+        Assert.That(run.Output, Does.Not.Contain("not a run"), "warnings go to standard error");
 
         var markdown = File.ReadAllLines(md);
         Assert.That(markdown, Does.Contain("| FER2013 | 10 | none | 62.00 ± 2.00 | 60.00 | 64.00 | 66.00 ± 1.00 | 65.00 | 67.00 | +4.00 |"));

@@ -78,7 +78,7 @@ public class DataVerbTests
         if (value is not null) args.Add(value);
         var run = Run(args.ToArray());
         AssertBadUsage(run, expected);
-        Assert.That(run.Output, Does.Contain("--help"), "the hint to --help");
+        Assert.That(run.ErrorOutput, Does.Contain("--help"), "the hint to --help, on standard error");
         Assert.That(Directory.Exists(_temp["x"]), Is.False, "nothing written");
     }
 

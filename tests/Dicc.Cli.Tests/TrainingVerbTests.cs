@@ -67,20 +67,22 @@ public class TrainingVerbTests
     public void ResumeContinuesAnInterruptedRunToTheEnd()
     {
         // Interrupt a run after its first epoch, as Ctrl-C would, then continue it from the command line.
-        using (var data = SyntheticFaces.Generate(DataArguments.ParseSynthetic(TinyData)))
+        using (var data = DataArguments.Load(TinyData, null, null, new Engine.Data.DatasetLoadOptions(), out _))
         using (var backend = new CpuBackend())
         using (var cancel = new CancellationTokenSource())
         {
             var train = Run(["train", "--data", TinyData, "--epochs", "1", "--out", Out("probe"), .. TinyModel]);
-            var options = new RunDirectory(Out("probe")).ReadConfig().Options with { Epochs = 3 };
-            var description = Trainer.Describe(data) with { Source = TinyData };
+            var config = new RunDirectory(Out("probe")).ReadConfig();
+            var options = config.Options with { Epochs = 3 };
+            var description = config.Dataset; // what the command records, fingerprint included
             var trainer = new Trainer(backend, data, options, new RunDirectory(Out("resume")), description) { Observer = new StopAfterFirstEpoch(cancel) };
             Assert.That(trainer.Run(false, cancel.Token).Status, Is.EqualTo(RunStatus.Interrupted));
         }
         var resumed = Run("train", "--resume", Out("resume"), "--device", "cpu");
         Assert.That(resumed.ExitCode, Is.EqualTo(ExitCodes.Success), resumed.ToString());
-        Assert.That(resumed.Output, Does.Contain("Resuming").And.Contain("resume   3/3"));
-        Assert.That(new RunDirectory(Out("resume")).ReadMetrics().Select(m => m.Epoch), Is.EqualTo(new[] { 0, 1, 2 }));
+        Assert.That(resumed.ErrorOutput, Does.Contain("Resuming"));
+        Assert.That(resumed.Output, Does.Contain("resume   3/3"));
+        Assert.That(new RunDirectory(Out("resume")).ReadMetrics().Select(m => m.Epoch), Is.EqualTo(new[] { 1, 2, 3 }), "epochs count from 1");
     }
 
     private sealed class StopAfterFirstEpoch(CancellationTokenSource source) : ITrainingObserver

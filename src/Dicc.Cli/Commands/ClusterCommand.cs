@@ -13,41 +13,41 @@ public sealed class ClusterCommand(IAnsiConsole console) : Command<ClusterComman
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--features <F.npy>", true)]
-        [Description("Features (N, M), float32 or float64.")]
+        [OptionHelp("Features (N, M), float32 or float64.")]
         public string Features { get; init; } = "";
 
         [CommandOption("--labels <L.npy>", true)]
-        [Description("True class labels (N) in 0..C-1 (int64 as NumPy saves them, int32 or uint8).")]
+        [OptionHelp("True class labels (N) in 0..C-1 (int64 as NumPy saves them, int32 or uint8).")]
         public string Labels { get; init; } = "";
 
         [CommandOption("--subclasses <LIST>", true)]
-        [Description("Subclasses per class: a list (8,1,20,...), a preset (fer2013-b100, fer2013-b10, mmafedb-b100, ...) or auto (from the label counts).")]
+        [OptionHelp("Subclasses per class: a list (8,1,20,...), a preset (fer2013-b100, fer2013-b10, mmafedb-b100, ...) or auto (from the label counts).")]
         public string Subclasses { get; init; } = "";
 
         [CommandOption("--partition <interval|rank>")]
-        [Description("interval: the paper's equal distance intervals; rank: its Algorithm 1, equal-size subclasses.")]
+        [OptionHelp("interval: the paper's equal distance intervals; rank: its Algorithm 1, equal-size subclasses.")]
         [DefaultValue("interval")]
         public string Partition { get; init; } = "interval";
 
         [CommandOption("--centers <C.npy>")]
-        [Description("Centres (C, M) to start from; every class then counts as seen and moves by the EMA rule. Without it each class's centre starts as its batch mean.")]
+        [OptionHelp("Centres (C, M) to start from; every class then counts as seen and moves by the EMA rule. Without it each class's centre starts as its batch mean.")]
         public string? Centers { get; init; }
 
         [CommandOption("--ema-decay <M>")]
-        [Description("Centre update c = M c + (1 - M) batch mean, M in 0..1.")]
+        [OptionHelp("Centre update c = M c + (1 - M) batch mean, M in 0..1.")]
         [DefaultValue(ClusteringConfig.DefaultEmaDecay)]
         public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
 
         [CommandOption("--out <P.npy>", true)]
-        [Description("Pseudo-labels (N), int64: class c's subclasses are offset(c) .. offset(c) + Ns(c) - 1.")]
+        [OptionHelp("Pseudo-labels (N), int64: class c's subclasses are offset(c) .. offset(c) + Ns(c) - 1.")]
         public string Out { get; init; } = "";
 
         [CommandOption("--centers-out <C2.npy>")]
-        [Description("Where to write the updated centres (C, M), float32.")]
+        [OptionHelp("Where to write the updated centres (C, M), float32.")]
         public string? CentersOut { get; init; }
 
         [CommandOption("--json")]
-        [Description("Print a JSON summary instead of the table (for scripts).")]
+        [OptionHelp("Print a JSON summary instead of the table (for scripts).")]
         public bool Json { get; init; }
     }
 

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using Dicc.Cli.Infrastructure;
 using Dicc.Engine;
 using Dicc.Engine.Evaluation;
@@ -13,36 +12,36 @@ namespace Dicc.Cli.Commands;
 /// dicc compare: the paper's table from finished runs, a row per (dataset, beta, rule), baseline and DICC
 /// side by side, each cell the mean ± sample standard deviation over seeds with min and best of seeds beside it.
 /// </summary>
-public sealed class CompareCommand(IAnsiConsole console) : Command<CompareCommand.Settings>
+public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : Command<CompareCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<RUN_DIRS>")]
-        [Description("Run directories, or folders holding them at any depth (e.g. a --seeds run's <out> with seed-<n>/ inside).")]
+        [OptionHelp("Run directories, or folders holding them at any depth (e.g. a --seeds run's <out> with seed-<n>/ inside).")]
         public string[] Runs { get; init; } = [];
 
         [CommandOption("--metric <NAME>")]
-        [Description("accuracy (default), balanced_accuracy, macro_f1, macro_precision, macro_recall, mean_ap, many_shot_accuracy, medium_shot_accuracy or few_shot_accuracy.")]
+        [OptionHelp("accuracy (default), balanced_accuracy, macro_f1, macro_precision, macro_recall, mean_ap, many_shot_accuracy, medium_shot_accuracy or few_shot_accuracy.")]
         public string Metric { get; init; } = MetricNames.Accuracy;
 
         [CommandOption("--decimals <N>")]
-        [Description("Digits after the point (values are percent). Default 2.")]
+        [OptionHelp("Digits after the point (values are percent). Default 2.")]
         public int Decimals { get; init; } = 2;
 
         [CommandOption("--markdown <FILE>")]
-        [Description("Also write the table as Markdown (with its caption).")]
+        [OptionHelp("Also write the table as Markdown (with its caption).")]
         public string? Markdown { get; init; }
 
         [CommandOption("--csv <FILE>")]
-        [Description("Also write one CSV line per (dataset, beta, rule, method) with unrounded fractions, n, mean, std, min, max, best, seeds.")]
+        [OptionHelp("Also write one CSV line per (dataset, beta, rule, method) with unrounded fractions, n, mean, std, min, max, best, seeds.")]
         public string? Csv { get; init; }
 
         [CommandOption("--runs")]
-        [Description("Also list every run read, with its folder and value.")]
+        [OptionHelp("Also list every run read, with its folder and value.")]
         public bool ListRuns { get; init; }
 
         [CommandOption("--json")]
-        [Description("Print the aggregated table as JSON (unrounded fractions) instead of the table.")]
+        [OptionHelp("Print the aggregated table as JSON (unrounded fractions) instead of the table.")]
         public bool Json { get; init; }
     }
 
@@ -70,7 +69,7 @@ public sealed class CompareCommand(IAnsiConsole console) : Command<CompareComman
         var (runs, notRuns) = Discover(settings.Runs);
         if (!settings.Json)
             foreach (var n in notRuns)
-                console.MarkupLine($"[yellow]not a run:[/] {Markup.Escape(n.Path)} [grey]({Markup.Escape(n.Reason)})[/]");
+                errors.MarkupLine($"[yellow]not a run:[/] {Markup.Escape(n.Path)} [grey]({Markup.Escape(n.Reason)})[/]");
         if (runs.Count == 0)
             throw new UsageException($"no finished runs (run directories with result.json) in {string.Join(", ", settings.Runs)}.");
         CheckDistinct(runs);
@@ -227,7 +226,7 @@ public sealed class CompareCommand(IAnsiConsole console) : Command<CompareComman
             }
             if (File.Exists(run.ConfigFile))
             {
-                unfinished.Add(new NotARun(run.Path, "a run without result.json: unfinished, interrupted (continue it with dicc train --resume), or trained without a test split"));
+                unfinished.Add(new NotARun(run.Path, WhyNoResult(run)));
                 continue;
             }
             string[] children;
@@ -245,6 +244,34 @@ public sealed class CompareCommand(IAnsiConsole console) : Command<CompareComman
         }
         result.Sort(StringComparer.Ordinal);
         return result;
+    }
+
+    /// <summary>Why a run directory has no result.json, from its config, metrics and lock: the real cause, and what to do.</summary>
+    internal static string WhyNoResult(RunDirectory run)
+    {
+        RunConfig config;
+        int epochs;
+        try
+        {
+            config = run.ReadConfig();
+            epochs = run.ReadMetrics().Count;
+        }
+        catch (InputException e)
+        {
+            return $"a run directory that cannot be read: {e.Message}";
+        }
+        // (config.json from another tool or version may lack what this reads.)
+        if (config.Options is null || config.Dataset is null)
+            return "a run directory without result.json whose config.json lacks the options or the dataset";
+        int total = config.Options.Epochs;
+        if (RunLock.ActiveOwner(run.Path) is int pid)
+            return $"still training (process {pid}): {epochs} of {total} epochs done";
+        if (epochs < total)
+            return $"unfinished: {epochs} of {total} epochs done (continue it with dicc train --resume {run.Path})";
+        if (config.Dataset.TestCount == 0)
+            return "finished, but trained on data without a test split, so it has no test result to compare " +
+                   "(train with --test PATH or --test-fraction F for one)";
+        return $"finished training, but its test report was not written (dicc train --resume {run.Path} writes it)";
     }
 
     private static bool IsUnder(string path, string root)

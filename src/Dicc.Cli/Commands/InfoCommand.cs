@@ -15,7 +15,7 @@ public sealed class InfoCommand(IAnsiConsole console) : Command<InfoCommand.Sett
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--json")]
-        [System.ComponentModel.Description("Print the report as one JSON object (for scripts).")]
+        [OptionHelp("Print the report as one JSON object (for scripts).")]
         public bool Json { get; init; }
     }
 

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Dicc.Cli.Infrastructure;
@@ -14,39 +13,39 @@ public sealed class LongTailCommand(IAnsiConsole console) : Command<LongTailComm
     public sealed class Settings : DataLoadSettings
     {
         [CommandOption("--data <PATH>", true)]
-        [Description("Dataset: image folder, FER2013 CSV, manifest or .diccpack.")]
+        [OptionHelp("Dataset: image folder, FER2013 CSV, manifest or .diccpack.")]
         public string Data { get; init; } = "";
 
         [CommandOption("--out <PATH>", true)]
-        [Description("Output: a manifest listing the chosen image files, or a FER2013 CSV when the name ends in .csv (needed for CSV data).")]
+        [OptionHelp("Output: a manifest listing the chosen image files, or a FER2013 CSV when the name ends in .csv (needed for CSV data).")]
         public string Out { get; init; } = "";
 
         [CommandOption("--beta <B>")]
-        [Description("Imbalance factor n_max / n_min (>= 1) of the new train split. Required unless --counts is given.")]
+        [OptionHelp("Imbalance factor n_max / n_min (>= 1) of the new train split. Required unless --counts is given.")]
         public double? Beta { get; init; }
 
         [CommandOption("--profile <exp|step>")]
-        [Description("exp: n_r = n_max * beta^(-r/(C-1)) by frequency rank r; step: the frequent half keep n_max, the rest n_max / beta. Default exp.")]
+        [OptionHelp("exp: n_r = n_max * beta^(-r/(C-1)) by frequency rank r; step: the frequent half keep n_max, the rest n_max / beta. Default exp.")]
         public string Profile { get; init; } = "exp";
 
         [CommandOption("--counts <n0,n1,...|PRESET>")]
-        [Description("Explicit train counts in label order, or fer2013-beta10 (the paper's long-tailed FER2013). Replaces --beta and --profile.")]
+        [OptionHelp("Explicit train counts in label order, or fer2013-beta10 (the paper's long-tailed FER2013). Replaces --beta and --profile.")]
         public string? Counts { get; init; }
 
         [CommandOption("--max-count <N>")]
-        [Description("n_max, the head class's count. Default: the largest every class can supply under the profile.")]
+        [OptionHelp("n_max, the head class's count. Default: the largest every class can supply under the profile.")]
         public int? MaxCount { get; init; }
 
         [CommandOption("--seed <N>")]
-        [Description("Seed of the draw; under one seed a smaller count is a subset of a larger one. Default 0.")]
+        [OptionHelp("Seed of the draw; under one seed a smaller count is a subset of a larger one. Default 0.")]
         public ulong Seed { get; init; }
 
         [CommandOption("--no-cache")]
-        [Description("Decode the source even when a packed cache of it exists, and write none.")]
+        [OptionHelp("Decode the source even when a packed cache of it exists, and write none.")]
         public bool NoCache { get; init; }
 
         [CommandOption("--json")]
-        [Description("Print a JSON summary instead of the table (for scripts).")]
+        [OptionHelp("Print a JSON summary instead of the table (for scripts).")]
         public bool Json { get; init; }
     }
 
@@ -56,7 +55,8 @@ public sealed class LongTailCommand(IAnsiConsole console) : Command<LongTailComm
         string output = CliValues.OutputFile(settings.Out, "--out");
         if (string.Equals(Path.GetFullPath(data), Path.GetFullPath(output), StringComparison.Ordinal))
             throw new UsageException($"--out: '{output}' is the --data source itself; write the subset to another file.");
-        var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, settings.NoCache);
+        var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, settings.NoCache,
+            settings.ClassMap, settings.AllowMissingClasses);
         LongTailOptions options;
         if (settings.Counts is not null)
         {

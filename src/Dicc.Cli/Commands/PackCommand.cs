@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Dicc.Cli.Infrastructure;
@@ -14,15 +13,15 @@ public sealed class PackCommand(IAnsiConsole console) : Command<PackCommand.Sett
     public sealed class Settings : DataLoadSettings
     {
         [CommandOption("--data <PATH>", true)]
-        [Description("Dataset: image folder, FER2013 CSV or manifest.")]
+        [OptionHelp("Dataset: image folder, FER2013 CSV or manifest.")]
         public string Data { get; init; } = "";
 
         [CommandOption("--out <FILE>", true)]
-        [Description("Pack file to write. Named <data>.diccpack beside the data, the loader uses it automatically while the data is unchanged.")]
+        [OptionHelp("Pack file to write. Named <data>.diccpack beside the data, the loader uses it automatically while the data is unchanged.")]
         public string Out { get; init; } = "";
 
         [CommandOption("--json")]
-        [Description("Print a JSON summary instead of the table (for scripts).")]
+        [OptionHelp("Print a JSON summary instead of the table (for scripts).")]
         public bool Json { get; init; }
     }
 
@@ -35,7 +34,8 @@ public sealed class PackCommand(IAnsiConsole console) : Command<PackCommand.Sett
         string output = CliValues.OutputFile(settings.Out, "--out");
         if (string.Equals(Path.GetFullPath(data), Path.GetFullPath(output), StringComparison.Ordinal))
             throw new UsageException($"--out: '{output}' is the --data source itself; write the pack to another file.");
-        var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, noCache: true);
+        var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, noCache: true,
+            settings.ClassMap, settings.AllowMissingClasses);
 
         var clock = Stopwatch.StartNew();
         using var splits = CliStatus.Run(console, settings.Json, $"Decoding {data}...", () => CliValues.DataWork(() => DatasetPack.Create(data, output, load)));

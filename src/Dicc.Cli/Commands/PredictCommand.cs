@@ -10,32 +10,32 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Commands;
 
 /// <summary>dicc predict: a trained run's label and class probabilities for each image file.</summary>
-public sealed class PredictCommand(IAnsiConsole console) : Command<PredictCommand.Settings>
+public sealed class PredictCommand(IAnsiConsole console, ErrorConsole errors) : Command<PredictCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<FILES>")]
-        [Description("Image files (png, jpg, bmp, gif, tif), or folders whose image files are all predicted.")]
+        [OptionHelp("Image files (png, jpg, bmp, gif, tif), or folders whose image files are all predicted.")]
         public string[] Files { get; init; } = [];
 
         [CommandOption("--run <DIR>", true)]
-        [Description("A run directory written by dicc train (config.json and checkpoints/).")]
+        [OptionHelp("A run directory written by dicc train (config.json and checkpoints/).")]
         public string Run { get; init; } = "";
 
         [CommandOption("--checkpoint <best|last>")]
-        [Description("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
+        [OptionHelp("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
         public string Checkpoint { get; init; } = "best";
 
         [CommandOption("--size <N>")]
-        [Description("Side the images are resized to before the centre crop (default: the side of the run's training images).")]
+        [OptionHelp("Side the images are resized to before the centre crop (default: the side of the run's training images).")]
         public int? Size { get; init; }
 
         [CommandOption("--device <DEVICE>")]
-        [Description("auto (CUDA when usable, else CPU), cpu, cuda or cuda:N. Default auto.")]
+        [OptionHelp("auto (CUDA when usable, else CPU), cpu, cuda or cuda:N. Default auto.")]
         public string Device { get; init; } = "auto";
 
         [CommandOption("--json")]
-        [Description("Print the predictions as JSON (for scripts).")]
+        [OptionHelp("Print the predictions as JSON (for scripts).")]
         public bool Json { get; init; }
     }
 
@@ -60,7 +60,7 @@ public sealed class PredictCommand(IAnsiConsole console) : Command<PredictComman
 
         using var classifier = ExpressionClassifier.Load(checkpoint, settings.Device);
         if (classifier.DeviceFallbackReason is { } why)
-            console.MarkupLine($"[yellow]warning:[/] a GPU was found but cannot be used, predicting on the CPU: {Markup.Escape(why)}");
+            errors.Warning($"a GPU was found but cannot be used, predicting on the CPU: {why}");
         string device = classifier.Device;
         var classNames = classifier.ClassNames;
         bool tenCrop = classifier.TenCrop;

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Dicc.Cli.Infrastructure;
@@ -15,43 +14,43 @@ public sealed class SynthCommand(IAnsiConsole console) : Command<SynthCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--out <DIR>", true)]
-        [Description("Folder to create (new or empty): DIR/train|val|test/<class>/<class>_NNNNNN.png.")]
+        [OptionHelp("Folder to create (new or empty): DIR/train|val|test/<class>/<class>_NNNNNN.png.")]
         public string Out { get; init; } = "";
 
         [CommandOption("--per-class <N>")]
-        [Description("Train images per class; with --beta above 1, those of the most frequent class. Default 600.")]
+        [OptionHelp("Train images per class; with --beta above 1, those of the most frequent class. Default 600.")]
         public int PerClass { get; init; } = 600;
 
         [CommandOption("--val-per-class <N>")]
-        [Description("Validation images per class (always balanced). Default 100.")]
+        [OptionHelp("Validation images per class (always balanced). Default 100.")]
         public int ValidationPerClass { get; init; } = 100;
 
         [CommandOption("--test-per-class <N>")]
-        [Description("Test images per class (always balanced). Default 100.")]
+        [OptionHelp("Test images per class (always balanced). Default 100.")]
         public int TestPerClass { get; init; } = 100;
 
         [CommandOption("--beta <B>")]
-        [Description("Imbalance factor n_max / n_min of the train split (1 = balanced). Classes are ranked as FER2013's (happy first, disgust last). Default 1.")]
+        [OptionHelp("Imbalance factor n_max / n_min of the train split (1 = balanced). Classes are ranked as FER2013's (happy first, disgust last). Default 1.")]
         public double Beta { get; init; } = 1;
 
         [CommandOption("--profile <exp|step>")]
-        [Description("How counts fall from head to tail: exp (exponential) or step. Default exp.")]
+        [OptionHelp("How counts fall from head to tail: exp (exponential) or step. Default exp.")]
         public string Profile { get; init; } = "exp";
 
         [CommandOption("--counts <n0,n1,...>")]
-        [Description("Explicit train counts in label order (angry, disgust, fear, happy, sad, surprise, neutral); replaces --per-class and --beta.")]
+        [OptionHelp("Explicit train counts in label order (angry, disgust, fear, happy, sad, surprise, neutral); replaces --per-class and --beta.")]
         public string? Counts { get; init; }
 
         [CommandOption("--seed <N>")]
-        [Description("Seed of the faces. Image k of a class depends only on (seed, split, class, k). Default 0.")]
+        [OptionHelp("Seed of the faces. Image k of a class depends only on (seed, split, class, k). Default 0.")]
         public ulong Seed { get; init; }
 
         [CommandOption("--size <N>")]
-        [Description("Image side in pixels (16..512). Default 48, as FER2013.")]
+        [OptionHelp("Image side in pixels (16..512). Default 48, as FER2013.")]
         public int Size { get; init; } = ImageDataset.DefaultSize;
 
         [CommandOption("--json")]
-        [Description("Print a JSON summary instead of the table (for scripts).")]
+        [OptionHelp("Print a JSON summary instead of the table (for scripts).")]
         public bool Json { get; init; }
     }
 

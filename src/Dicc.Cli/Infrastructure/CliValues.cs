@@ -82,26 +82,43 @@ internal static class CliValues
         return items;
     }
 
-    /// <summary>The loader options the data verbs share (--on-bad-image, --classes, --size, --no-cache).</summary>
-    public static DatasetLoadOptions LoadOptions(string onBadImage, string? classes, int size, bool noCache)
+    /// <summary>
+    /// The loader options the data verbs share (--on-bad-image, --classes, --size, --no-cache, --class-map,
+    /// --allow-missing-classes), checked here so that a bad value names its flag.
+    /// </summary>
+    public static DatasetLoadOptions LoadOptions(string onBadImage, string? classes, int size, bool noCache,
+        string? classMap = null, bool allowMissingClasses = false)
     {
         var policy = Choice(onBadImage, "--on-bad-image", "fail", "skip") == "skip" ? BadInputPolicy.Skip : BadInputPolicy.Fail;
         if (size is < 8 or > 1024) throw new UsageException($"--size must be in 8..1024, got {size}.");
-        return new DatasetLoadOptions
+        var options = new DatasetLoadOptions
         {
             OnBadImage = policy,
             ClassNames = List(classes, "--classes"),
+            ClassMap = ClassMap(classMap),
+            AllowMissingClasses = allowMissingClasses,
             ImageSize = size,
             Cache = noCache ? PackCacheMode.Off : PackCacheMode.ReadWrite,
         };
+        DataWork(() => { options.CheckOptions(); return 0; });
+        return options;
     }
 
-    // The engine's names for data options (DataArgumentException.Option) and the flags that set them.
-    private static readonly Dictionary<string, string> DataFlags = new(StringComparer.Ordinal)
+    /// <summary>"1=surprise,2=fear" as folder → class pairs; null when <paramref name="text"/> is null.</summary>
+    public static Dictionary<string, string>? ClassMap(string? text)
     {
-        ["counts"] = "--counts", ["beta"] = "--beta", ["profile"] = "--profile", ["per class"] = "--per-class",
-        ["max count"] = "--max-count", ["out"] = "--out", ["size"] = "--size", ["image size"] = "--size", ["classes"] = "--classes",
-    };
+        var pairs = List(text, "--class-map");
+        if (pairs is null) return null;
+        var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var pair in pairs)
+        {
+            var kv = pair.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (kv.Length != 2 || kv[0].Length == 0 || kv[1].Length == 0)
+                throw new UsageException($"--class-map: '{pair}' is not FOLDER=CLASS (e.g. 1=surprise).");
+            if (!map.TryAdd(kv[0], kv[1])) throw new UsageException($"--class-map: folder '{kv[0]}' is mapped twice.");
+        }
+        return map;
+    }
 
     /// <summary>
     /// Runs data work whose option errors (<see cref="DataArgumentException"/>) name the engine's option ("counts");
@@ -113,10 +130,9 @@ internal static class CliValues
         {
             return work();
         }
-        catch (DataArgumentException e) when (DataFlags.ContainsKey(e.Option))
+        catch (DataArgumentException e) when (ParameterFlags.DataFlags.ContainsKey(e.Option))
         {
-            string problem = e.Message.StartsWith(e.Option + ": ", StringComparison.Ordinal) ? e.Message[(e.Option.Length + 2)..] : e.Message;
-            throw new UsageException($"{DataFlags[e.Option]}: {problem}");
+            throw new UsageException(ParameterFlags.Translate(e));
         }
     }
 

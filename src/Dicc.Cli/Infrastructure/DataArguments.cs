@@ -18,7 +18,11 @@ public static class DataArguments
         DatasetSplits splits;
         if (IsSynthetic(data))
         {
-            splits = SyntheticFaces.Generate(ParseSynthetic(data));
+            var faces = ParseSynthetic(data);
+            var generated = SyntheticFaces.Generate(faces);
+            // Synthetic data is defined by its options: they are its fingerprint (resume compares it).
+            splits = new DatasetSplits(generated.Train, generated.Validation, generated.Test, generated.Origin, generated.Source,
+                generated.Skipped, Hash(SyntheticKey(faces)));
             name = "synthetic";
         }
         else
@@ -27,14 +31,37 @@ public static class DataArguments
             name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)));
         }
         if (validation is null && test is null) return splits;
-        var val = validation is null ? splits.Validation
-            : DatasetLoader.Load(validation, options with { SingleSplit = Split.Validation }).Validation;
-        var tst = test is null ? splits.Test
-            : DatasetLoader.Load(test, options with { SingleSplit = Split.Test }).Test;
+        DatasetSplits? valData = null, testData = null;
+        try
+        {
+            valData = validation is null ? null : DatasetLoader.Load(validation, options with { SingleSplit = Split.Validation });
+            testData = test is null ? null : DatasetLoader.Load(test, options with { SingleSplit = Split.Test });
+        }
+        catch
+        {
+            splits.Dispose();
+            valData?.Dispose();
+            throw;
+        }
+        var val = valData?.Validation ?? splits.Validation;
+        var tst = testData?.Test ?? splits.Test;
         if (!val.ClassNames.SequenceEqual(splits.ClassNames) || !tst.ClassNames.SequenceEqual(splits.ClassNames))
             throw new UsageException("--val/--test: their classes differ from --data's.");
-        return new DatasetSplits(splits.Train, val, tst, splits.Origin, splits.Source, splits.Skipped, splits.Fingerprint);
+        // One fingerprint for the three sources, so that a change to any of them is seen.
+        string? fingerprint = splits.Fingerprint is null ? null
+            : Hash($"{splits.Fingerprint}\n{valData?.Fingerprint ?? "-"}\n{testData?.Fingerprint ?? "-"}");
+        return new DatasetSplits(splits.Train, val, tst, splits.Origin, splits.Source, splits.Skipped, fingerprint)
+        {
+            ValidationHeldOut = validation is null && splits.ValidationHeldOut,
+            TestHeldOut = test is null && splits.TestHeldOut,
+        };
     }
+
+    private static string Hash(string text) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    private static string SyntheticKey(SyntheticFaceOptions o) => string.Create(CultureInfo.InvariantCulture,
+        $"synthetic 1;per-class={o.TrainPerClass};beta={o.Beta:R};profile={o.Profile};seed={o.Seed};val={o.ValidationPerClass};test={o.TestPerClass};size={o.Size}");
 
     public static bool IsSynthetic(string data) =>
         data.Equals(SyntheticPrefix, StringComparison.OrdinalIgnoreCase) ||

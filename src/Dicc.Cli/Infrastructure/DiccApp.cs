@@ -12,16 +12,24 @@ namespace Dicc.Cli.Infrastructure;
 /// </summary>
 public static class DiccApp
 {
-    /// <summary>Runs the command line with the given console (tests pass a recording console).</summary>
-    public static int Run(string[] args, IAnsiConsole? console = null)
+    /// <summary>
+    /// Runs the command line: results (and help) to <paramref name="console"/>, errors and warnings to
+    /// <paramref name="errorConsole"/> (standard output and standard error by default; tests pass recording consoles).
+    /// </summary>
+    public static int Run(string[] args, IAnsiConsole? console = null, IAnsiConsole? errorConsole = null)
     {
         console ??= AnsiConsole.Console;
+        errorConsole ??= console == AnsiConsole.Console
+            ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) })
+            : console;
+        var errors = new ErrorConsole(errorConsole);
         var app = new CommandApp();
         app.Configure(config =>
         {
             config.SetApplicationName("dicc");
             config.SetApplicationVersion(EngineInfo.Version);
             config.ConfigureConsole(console);
+            config.Settings.Registrar.RegisterInstance(errors);
             config.PropagateExceptions();
             config.UseStrictParsing();
             config.AddCommand<Training.DemoCommand>("demo")
@@ -33,6 +41,7 @@ public static class DiccApp
                 .WithExample("train", "--data", "fer2013/", "--method", "dicc", "--rule", "reweight", "--subclasses", "fer2013-b10")
                 .WithExample("train", "--data", "synthetic", "--arch", "vgg11", "--width", "0.25", "--epochs", "10", "--lr", "0.01")
                 .WithExample("train", "--data", "train.csv", "--preset", "fer", "--seeds", "5", "--out", "runs/fer-baseline")
+                .WithExample("train", "--data", "raf-db/", "--class-map", "1=surprise,2=fear,3=disgust,4=happy,5=sad,6=angry,7=neutral", "--test-fraction", "0.1")
                 .WithExample("train", "--resume", "runs/fer-baseline");
             config.AddCommand<Training.EvalCommand>("eval")
                 .WithDescription("Evaluate a run on a data split: metrics, per-class table, confusion matrix (report written to the run).")
@@ -81,9 +90,18 @@ public static class DiccApp
         }
         catch (Exception e)
         {
-            return Report(console, ConversionFailure(e, args) ?? e);
+            return Report(errors, ConversionFailure(e, args) ?? e);
         }
     }
+
+    /// <summary>Every verb and its command type (what <c>dicc --help</c> lists), for tests that render each verb's help.</summary>
+    public static IReadOnlyList<(string Verb, Type Command)> Verbs { get; } =
+    [
+        ("demo", typeof(Training.DemoCommand)), ("train", typeof(Training.TrainCommand)), ("eval", typeof(Training.EvalCommand)),
+        ("bench", typeof(Training.BenchCommand)), ("info", typeof(InfoCommand)), ("predict", typeof(PredictCommand)),
+        ("longtail", typeof(LongTailCommand)), ("synth", typeof(SynthCommand)), ("pack", typeof(PackCommand)),
+        ("cluster", typeof(ClusterCommand)), ("compare", typeof(CompareCommand)),
+    ];
 
     /// <summary>
     /// A value that does not convert to its option's type (<c>--seed abc</c>) is bad usage: Spectre reports it as
@@ -91,17 +109,22 @@ public static class DiccApp
     /// </summary>
     internal static UsageException? ConversionFailure(Exception e, string[] args)
     {
-        if (e is not CommandRuntimeException { InnerException: ArgumentException or FormatException or OverflowException }) return null;
-        var match = System.Text.RegularExpressions.Regex.Match(e.Message, "^Failed to convert '(.*)' to (\\w+)\\.?$");
+        if (e is not CommandRuntimeException { InnerException: ArgumentException or FormatException or OverflowException } runtime) return null;
+        var match = System.Text.RegularExpressions.Regex.Match(e.Message, "^Failed to convert '(.*)' to ([^ ]+?)\\.?$");
         if (!match.Success) return null;
         string value = match.Groups[1].Value;
-        string expected = match.Groups[2].Value switch
+        string type = match.Groups[2].Value;
+        // Nullable options (int?, double?) report "Nullable`1"; the converter's own message names the type.
+        if (type.StartsWith("Nullable", StringComparison.Ordinal) &&
+            System.Text.RegularExpressions.Regex.Match(runtime.InnerException!.Message, "valid value for (\\w+)") is { Success: true } inner)
+            type = inner.Groups[1].Value;
+        string expected = type switch
         {
             "Int32" or "Int64" => "a whole number",
             "UInt32" or "UInt64" => "a whole number >= 0",
             "Single" or "Double" or "Decimal" => "a number",
             "Boolean" => "true or false",
-            var type => $"a {type}",
+            var other => $"a {other}",
         };
         for (int i = 0; i < args.Length; i++)
         {
@@ -113,13 +136,13 @@ public static class DiccApp
         return new UsageException($"'{value}' is not {expected}.");
     }
 
-    internal static int Report(IAnsiConsole console, Exception e)
+    internal static int Report(ErrorConsole errors, Exception e)
     {
         var (code, message) = Classify(e);
-        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+        errors.Error(message);
         if (code == ExitCodes.BadUsage && e is CommandParseException or CommandRuntimeException or UsageException)
-            console.MarkupLine("[grey]Run 'dicc --help' or 'dicc <verb> --help' for usage.[/]");
-        if (Environment.GetEnvironmentVariable("DICC_DEBUG") == "1") console.WriteException(e);
+            errors.MarkupLine("[grey]Run 'dicc --help' or 'dicc <verb> --help' for usage.[/]");
+        if (Environment.GetEnvironmentVariable("DICC_DEBUG") == "1") errors.Console.WriteException(e);
         return code;
     }
 
@@ -130,7 +153,9 @@ public static class DiccApp
         return root switch
         {
             CommandParseException or CommandRuntimeException or UsageException => (ExitCodes.BadUsage, OneLine(root.Message)),
-            FileNotFoundException or DirectoryNotFoundException => (ExitCodes.BadUsage, OneLine(root.Message)),
+            // The user's environment, not ours: a missing, unreadable or unwritable path, a full disk. The
+            // system's messages name the path (AtomicFile adds the file it was writing).
+            IOException or UnauthorizedAccessException => (ExitCodes.BadUsage, OneLine(root.Message)),
             Engine.InputException input => (ExitCodes.BadUsage, OneLine(ParameterFlags.Translate(input))),
             OperationCanceledException => (ExitCodes.InternalError, "cancelled"),
             _ => (ExitCodes.InternalError, $"{OneLine(root.Message)} ({root.GetType().Name}; set DICC_DEBUG=1 for details)"),

@@ -17,12 +17,26 @@ internal static class ParameterFlags
         ["mappingLrScale"] = "--mapping-lr-scale", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
         ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",
-        ["device"] = "--device", ["checkpoint"] = "--checkpoint", ["size"] = "--size", ["opset"] = "--opset", ["onnx"] = "--onnx",
+        ["device"] = "--device", ["checkpoint"] = "--checkpoint", ["rule"] = "--rule", ["run"] = "--out",
+        ["size"] = "--size", ["opset"] = "--opset", ["onnx"] = "--onnx",
     };
 
-    /// <summary>The exception's message with its leading parameter name replaced by the flag, when there is one.</summary>
-    public static string Translate(InputException e) =>
-        e.Parameter is { } p && Flags.TryGetValue(p, out var flag) && e.Message.StartsWith(p, StringComparison.Ordinal)
+    /// <summary>The engine's names for data options (<see cref="Engine.Data.DataArgumentException.Option"/>) and the flags that set them.</summary>
+    public static IReadOnlyDictionary<string, string> DataFlags { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["counts"] = "--counts", ["beta"] = "--beta", ["profile"] = "--profile", ["per class"] = "--per-class",
+        ["max count"] = "--max-count", ["out"] = "--out", ["size"] = "--size", ["image size"] = "--size", ["classes"] = "--classes",
+        ["class map"] = "--class-map", ["test fraction"] = "--test-fraction",
+    };
+
+    /// <summary>The exception's message with its leading parameter (or data option) name replaced by the flag, when there is one.</summary>
+    public static string Translate(InputException e)
+    {
+        if (e is Engine.Data.DataArgumentException data && DataFlags.TryGetValue(data.Option, out var dataFlag) &&
+            e.Message.StartsWith(data.Option + ": ", StringComparison.Ordinal))
+            return dataFlag + e.Message[data.Option.Length..];
+        return e.Parameter is { } p && Flags.TryGetValue(p, out var flag) && e.Message.StartsWith(p, StringComparison.Ordinal)
             ? flag + e.Message[p.Length..]
             : e.Message;
+    }
 }

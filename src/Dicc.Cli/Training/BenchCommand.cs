@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using Dicc.Cli.Infrastructure;
@@ -11,7 +10,7 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Training;
 
 /// <summary>dicc bench: step time of baseline and DICC, the clustering module's own time and share, images/s.</summary>
-public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Settings>
+public sealed class BenchCommand(IAnsiConsole console, ErrorConsole errors) : Command<BenchCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
@@ -22,14 +21,14 @@ public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Se
         public int Batch { get; init; } = 32;
 
         [CommandOption("--arch <ARCH>")]
-        [Description("vgg11, vgg13, vgg16 or vgg19 (default).")]
+        [OptionHelp("vgg11, vgg13, vgg16 or vgg19 (default).")]
         public string Arch { get; init; } = "vgg19";
 
         [CommandOption("--width <W>")]
         public double Width { get; init; } = 1.0;
 
         [CommandOption("--steps <N>")]
-        [Description("Timed steps per figure (median reported; default 5 on CPU, 200 on CUDA).")]
+        [OptionHelp("Timed (baseline, DICC) pairs, after a warm-up of both (medians reported; default 5 on CPU, 200 on CUDA).")]
         public int? Steps { get; init; }
 
         [CommandOption("--partition <MODE>")]
@@ -46,7 +45,7 @@ public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Se
         PartitionMode partition;
         try { partition = PartitionModes.Parse(settings.Partition); }
         catch (FormatException e) { throw new UsageException($"--partition: {e.Message}"); }
-        using var backend = Devices.Create(console, settings.Device);
+        using var backend = Devices.Create(errors, settings.Device);
         int steps = settings.Steps ?? (backend.Name == "cpu" ? 5 : 200);
         var timing = StepBenchmark.Measure(backend, arch, settings.Width, settings.Batch, steps, partition,
             settings.Json ? null : what => console.MarkupLine($"[grey]timing {what}...[/]"));
@@ -58,7 +57,7 @@ public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Se
                 ["steps"] = timing.Steps, ["baseline_ms"] = timing.BaselineMilliseconds, ["dicc_ms"] = timing.DiccMilliseconds,
                 ["clustering_ms"] = timing.ClusteringMilliseconds, ["dicc_overhead"] = timing.DiccOverhead,
                 ["clustering_share"] = timing.ClusteringShare, ["baseline_images_per_second"] = timing.BaselineImagesPerSecond,
-                ["baseline_gflops"] = timing.BaselineGflops,
+                ["baseline_gflops"] = timing.BaselineGflops, ["load_average"] = LoadAverage.Text(),
             }, CliJsonObjects.Options));
             return ExitCodes.Success;
         }
@@ -72,8 +71,10 @@ public sealed class BenchCommand(IAnsiConsole console) : Command<BenchCommand.Se
         t.AddRow("DICC step / baseline step - 1", Pct(timing.DiccOverhead), "");
         t.AddRow("clustering share of a DICC step", Pct(timing.ClusteringShare), "");
         t.AddRow("baseline throughput", $"{timing.BaselineGflops.ToString("F1", CultureInfo.InvariantCulture)} GFLOP/s", "");
-        t.Caption($"median of {timing.Steps} steps (clustering: {Math.Max(timing.Steps, 50)} calls) after a warm-up; a step counts as 3 forward passes of {timing.ForwardGflopPerImage.ToString("F3", CultureInfo.InvariantCulture)} GFLOP/image");
+        t.Caption($"medians of {timing.Steps} interleaved (baseline, DICC) pairs after both were warmed up; the overhead is the median of the pairs' ratios; " +
+                  $"a step counts as 3 forward passes of {timing.ForwardGflopPerImage.ToString("F3", CultureInfo.InvariantCulture)} GFLOP/image");
         console.Write(t);
+        console.MarkupLine($"[grey]load average while timing: {Markup.Escape(LoadAverage.Text())}[/]");
         return ExitCodes.Success;
     }
 }

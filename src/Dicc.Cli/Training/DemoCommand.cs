@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Globalization;
 using Dicc.Cli.Infrastructure;
 using Dicc.Engine.Backends;
-using Dicc.Engine.Data.Synthetic;
 using Dicc.Engine.Imbalance;
 using Dicc.Engine.Models;
 using Dicc.Engine.Training;
@@ -17,28 +16,28 @@ namespace Dicc.Cli.Training;
 /// On a CPU it uses a narrow VGG11 so that both runs finish in a few minutes on two cores; on a GPU the
 /// paper's VGG19.
 /// </summary>
-public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Settings>
+public sealed class DemoCommand(IAnsiConsole console, ErrorConsole errors) : Command<DemoCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--device <DEVICE>")]
-        [Description("auto (default), cpu, cuda or cuda:N.")]
+        [OptionHelp("auto (default), cpu, cuda or cuda:N.")]
         public string Device { get; init; } = "auto";
 
         [CommandOption("--out <DIR>")]
-        [Description("Where the two run directories go (default runs/demo-<time>).")]
+        [OptionHelp("Where the two run directories go (default runs/demo-<time>).")]
         public string? Out { get; init; }
 
         [CommandOption("--epochs <N>")]
-        [Description("Epochs per run (default 40).")]
+        [OptionHelp("Epochs per run (default 40).")]
         public int? Epochs { get; init; }
 
         [CommandOption("--rule <RULE>")]
-        [Description("Rebalancing rule for both runs: resample (default), none or reweight.")]
+        [OptionHelp("Rebalancing rule for both runs: resample (default), none or reweight.")]
         public string Rule { get; init; } = "resample";
 
         [CommandOption("--per-class <N>")]
-        [Description("Training images of the most frequent class (default 300; the tail has a tenth).")]
+        [OptionHelp("Training images of the most frequent class (default 300; the tail has a tenth).")]
         public int PerClass { get; init; } = 300;
 
         [CommandOption("--seed <N>")]
@@ -59,19 +58,18 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
         try { rule = ImbalanceRules.Parse(settings.Rule); }
         catch (FormatException e) { throw new UsageException($"--rule: {e.Message}"); }
         var mode = settings.Json ? OutputMode.Json : settings.Quiet ? OutputMode.Quiet : OutputMode.Normal;
+        string root = settings.Out ?? Path.Combine("runs", "demo-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+        CliValues.NewOrEmptyDirectory(root, "--out");
+        using var stop = new StopSignals(cancellationToken);
 
-        using var backend = Devices.Create(console, settings.Device);
+        using var backend = Devices.Create(errors, settings.Device);
         bool cpu = backend.Name == "cpu";
-        var faces = new SyntheticFaceOptions
-        {
-            TrainPerClass = settings.PerClass, Beta = 10, ValidationPerClass = 30, TestPerClass = 100, Seed = (ulong)settings.Seed,
-        };
+        // The faces as --data names them, so that a demo run resumes (and is checked) like any other.
+        string source = $"synthetic:per-class={settings.PerClass},beta=10,seed={settings.Seed},val=30,test=100";
         if (mode == OutputMode.Normal) console.MarkupLine("[grey]generating the synthetic long-tailed faces...[/]");
-        using var data = SyntheticFaces.Generate(faces);
-        var description = Trainer.Describe(data, "synthetic") with
-        {
-            Source = $"synthetic:per-class={settings.PerClass},beta=10,seed={settings.Seed},val=30,test=100",
-        };
+        var loadOptions = new Engine.Data.DatasetLoadOptions();
+        using var data = DataArguments.Load(source, null, null, loadOptions, out _);
+        var description = RunData.Describe(data, "synthetic", source, null, null, loadOptions);
         if (mode == OutputMode.Normal)
             console.MarkupLine($"train {data.Train.Count} images ({string.Join(", ", data.ClassNames.Zip(data.Train.ClassCounts(), (n, c) => $"{n} {c}"))}), " +
                                $"validation {data.Validation.Count}, test {data.Test.Count} (balanced), on {Markup.Escape(backend.Description)}");
@@ -93,22 +91,29 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
             Partition = Engine.Clustering.PartitionMode.Rank,
             Subclasses = Engine.Clustering.SubclassPlan.SqrtKeyword,
         };
-        string root = settings.Out ?? Path.Combine("runs", "demo-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         var outcomes = new List<(string Name, TrainingOutcome Outcome, double Seconds)>();
         foreach (var method in new[] { TrainingMethod.Baseline, TrainingMethod.Dicc })
         {
             var options = common with { Method = method };
             var run = new RunDirectory(Path.Combine(root, method.ToString().ToLowerInvariant()));
-            var display = new TrainingDisplay(console, mode, method.ToString().ToLowerInvariant());
+            var display = new TrainingDisplay(console, errors, mode, method.ToString().ToLowerInvariant());
             var trainer = new Trainer(backend, data, options, run, description) { Observer = display };
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var outcome = display.Run(options.Epochs, () => trainer.Run(false, cancellationToken));
-            if (outcome.Status == RunStatus.Interrupted) return TrainCommand.Interrupted;
+            var outcome = display.Run(options.Epochs, () => trainer.Run(false, stop.Token));
+            if (outcome.Status == RunStatus.Interrupted) return stop.ExitCode;
             Reports.RunPictures.Write(run);
             outcomes.Add((method == TrainingMethod.Dicc ? "DICC" : "baseline", outcome, clock.Elapsed.TotalSeconds));
         }
-        PrintComparison(mode, outcomes, common, Path.GetFullPath(root));
+        PrintComparison(mode, outcomes, common, Shown(root));
         return ExitCodes.Success;
+    }
+
+    /// <summary>A folder as the user can type it: relative to the current folder when it lies below it, else absolute.</summary>
+    internal static string Shown(string folder)
+    {
+        string full = Path.GetFullPath(folder);
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, full);
+        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) ? full : relative;
     }
 
     private void PrintComparison(OutputMode mode, List<(string Name, TrainingOutcome Outcome, double Seconds)> outcomes,
@@ -134,7 +139,7 @@ public sealed class DemoCommand(IAnsiConsole console) : Command<DemoCommand.Sett
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var (name, o, s) in outcomes)
             t.AddRow(name, P(o.Test?.Accuracy), P(o.Test?.BalancedAccuracy), P(o.Test?.MacroF1), P(Few(o.Test)),
-                (o.BestEpoch + 1).ToString(CultureInfo.InvariantCulture), $"{s.ToString("F0", CultureInfo.InvariantCulture)} s");
+                o.BestEpoch.ToString(CultureInfo.InvariantCulture), $"{s.ToString("F0", CultureInfo.InvariantCulture)} s");
         t.Caption("test split: 100 images per class (balanced); model selected on validation accuracy");
         console.Write(t);
         console.MarkupLine($"runs, reports and pictures (confusion.png, pr.png, curves.png): [blue]{Markup.Escape(root)}[/]");

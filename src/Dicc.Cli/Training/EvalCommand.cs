@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Globalization;
 using Dicc.Cli.Infrastructure;
 using Dicc.Engine.Backends;
@@ -11,39 +10,39 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Training;
 
 /// <summary>dicc eval: metrics, confusion matrix and PR data of a trained run on a data split.</summary>
-public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Settings>
+public sealed class EvalCommand(IAnsiConsole console, ErrorConsole errors) : Command<EvalCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--run <DIR>")]
-        [Description("The run directory to evaluate.")]
+        [OptionHelp("The run directory to evaluate.")]
         public string? Run { get; init; }
 
         [CommandOption("--data <PATH>")]
-        [Description("Data to evaluate on (default: the data the run was trained on).")]
+        [OptionHelp("Data to evaluate on (default: the data the run was trained on).")]
         public string? Data { get; init; }
 
         [CommandOption("--split <SPLIT>")]
-        [Description("test (default), val or train.")]
+        [OptionHelp("test (default), val or train.")]
         public string Split { get; init; } = "test";
 
         [CommandOption("--ten-crop")]
-        [Description("Average the predictions of ten crops per image.")]
+        [OptionHelp("Average the predictions of ten crops per image.")]
         public bool TenCrop { get; init; }
 
         [CommandOption("--checkpoint <WHICH>")]
-        [Description("best (selected on validation, default) or last.")]
+        [OptionHelp("best (selected on validation, default) or last.")]
         public string Checkpoint { get; init; } = "best";
 
         [CommandOption("--classes <LIST>")]
-        [Description("Class folder names in label order, for folders that are not the FER2013 names.")]
+        [OptionHelp("Class folder names in label order (default: the run's own, from its config.json).")]
         public string? Classes { get; init; }
 
         [CommandOption("--device <DEVICE>")]
         public string Device { get; init; } = "auto";
 
         [CommandOption("--json")]
-        [Description("Print the evaluation report as JSON.")]
+        [OptionHelp("Print the evaluation report as JSON.")]
         public bool Json { get; init; }
 
         public override ValidationResult Validate() =>
@@ -60,13 +59,15 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
             "train" => Engine.Data.Split.Train,
             _ => throw new UsageException($"--split: '{settings.Split}' is not test, val or train."),
         };
-        using var backend = Devices.Create(console, settings.Device);
+        using var backend = Devices.Create(errors, settings.Device);
         var (model, config) = RunModel.Load(backend, run, settings.Checkpoint);
         var d = config.Dataset;
-        var loadOptions = CliValues.LoadOptions("fail", settings.Classes, ImageDataset.DefaultSize, noCache: false);
+        // Every data setting of the run (class list and map, bad-image policy, hold-outs, image size), unless overridden.
+        var loadOptions = RunData.LoadOptions(d);
+        if (settings.Classes is not null) loadOptions = loadOptions with { ClassNames = CliValues.List(settings.Classes, "--classes") };
         using var data = settings.Data is not null
             ? DataArguments.Load(settings.Data, null, null, loadOptions, out _)
-            : DataArguments.Load(d.Source, d.ValidationSource, d.TestSource, loadOptions, out _);
+            : DataArguments.Load(RunData.Source(d), RunData.ValidationSource(d), RunData.TestSource(d), loadOptions, out _);
         var dataset = data[split];
         if (dataset.Count == 0) throw new UsageException($"--split {settings.Split}: the data has no {settings.Split} images.");
         if (!dataset.ClassNames.SequenceEqual(d.ClassNames))
@@ -89,11 +90,18 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
         table.AddRow("macro-F1", Pct(report.MacroF1));
         if (report.MeanAveragePrecision is double map) table.AddRow("mean AP", Pct(map));
         console.Write(table);
-        console.Write(SummaryTables.PerClass(report));
+        console.Write(SummaryTables.PerClass(report, SplitName(split)));
         console.Write(Confusion(report));
         console.MarkupLine($"[grey]report: {Markup.Escape(file)}[/]");
         return ExitCodes.Success;
     }
+
+    private static string SplitName(Split split) => split switch
+    {
+        Split.Validation => "validation",
+        Split.Train => "train",
+        _ => "test",
+    };
 
     private static string Pct(double v) => (100 * v).ToString("F2", CultureInfo.InvariantCulture) + "%";
 

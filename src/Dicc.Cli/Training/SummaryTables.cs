@@ -19,7 +19,7 @@ public static class SummaryTables
             console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
                 ["event"] = "result", ["run"] = outcome.Run.Path, ["status"] = outcome.Status.ToString().ToLowerInvariant(),
-                ["best_epoch"] = outcome.BestEpoch + 1, ["best_val_accuracy"] = double.IsFinite(outcome.BestValidationAccuracy) ? outcome.BestValidationAccuracy : null,
+                ["best_epoch"] = outcome.BestEpoch, ["best_val_accuracy"] = double.IsFinite(outcome.BestValidationAccuracy) ? outcome.BestValidationAccuracy : null,
                 ["test_accuracy"] = t?.Accuracy, ["test_balanced_accuracy"] = t?.BalancedAccuracy, ["test_macro_f1"] = t?.MacroF1,
                 ["test_mean_ap"] = t?.MeanAveragePrecision,
             }, CliJsonObjects.Options));
@@ -28,7 +28,7 @@ public static class SummaryTables
         if (outcome.Status != RunStatus.Completed) return;
         var table = new Table().Title($"[bold]{Markup.Escape(Path.GetFileName(outcome.Run.Path))}[/]").AddColumn("").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("method / rule", $"{options.Method.ToString().ToLowerInvariant()} / {options.Rule.ToString().ToLowerInvariant()}");
-        table.AddRow("best epoch (validation)", $"{outcome.BestEpoch + 1} ({P(outcome.BestValidationAccuracy)})");
+        table.AddRow("best epoch (validation)", $"{outcome.BestEpoch} ({P(outcome.BestValidationAccuracy)})");
         if (outcome.Test is { } test)
         {
             table.AddRow("test top-1 accuracy" + (options.TenCropTest ? " (ten-crop)" : ""), P(test.Accuracy));
@@ -43,13 +43,23 @@ public static class SummaryTables
         if (outcome.Test is { } report) console.Write(PerClass(report));
     }
 
-    public static Table PerClass(EvaluationReport report)
+    /// <summary>
+    /// Precision, recall, F1 and AP per class of a split; "-" where a figure is undefined: recall, F1 and AP of a
+    /// class with no images in the split, precision of a class that was never predicted.
+    /// </summary>
+    public static Table PerClass(EvaluationReport report, string split = "test")
     {
-        var t = new Table().Title("per class (test)").AddColumn("class");
+        var t = new Table().Title($"per class ({split})").AddColumn("class");
         foreach (var h in new[] { "samples", "precision", "recall", "F1", "AP" }) t.AddColumn(new TableColumn(h).RightAligned());
-        foreach (var c in report.Classes)
-            t.AddRow(Markup.Escape(c.Name), c.Support.ToString(System.Globalization.CultureInfo.InvariantCulture), P(c.Precision), P(c.Recall), P(c.F1),
-                c.AveragePrecision is double ap ? P(ap) : "-");
+        for (int i = 0; i < report.Classes.Length; i++)
+        {
+            var c = report.Classes[i];
+            long predicted = report.ConfusionMatrix.Sum(row => row[i]);
+            bool present = c.Support > 0;
+            t.AddRow(Markup.Escape(c.Name), c.Support.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                predicted > 0 ? P(c.Precision) : "-", present ? P(c.Recall) : "-", present ? P(c.F1) : "-",
+                present && c.AveragePrecision is double ap ? P(ap) : "-");
+        }
         return t;
     }
 

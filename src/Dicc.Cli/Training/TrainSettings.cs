@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Globalization;
 using Dicc.Cli.Infrastructure;
 using Dicc.Engine.Clustering;
@@ -14,59 +13,75 @@ namespace Dicc.Cli.Training;
 public sealed class TrainSettings : CommandSettings
 {
     [CommandOption("--data <PATH>")]
-    [Description("Training data: an image folder (root/<split>/<class>/*), a FER2013 CSV, a long-tail manifest, a .diccpack, or synthetic[:per-class=600,beta=10,seed=1].")]
+    [OptionHelp("Training data: an image folder (root/<split>/<class>/*), a FER2013 CSV, a long-tail manifest, a .diccpack, or synthetic[:per-class=600,beta=10,seed=1].")]
     public string? Data { get; init; }
 
     [CommandOption("--val <PATH>")]
-    [Description("Validation data, when it is not part of --data (else a seeded, stratified 10% of train is held out).")]
+    [OptionHelp("Validation data, when it is not part of --data (else a seeded, stratified 10% of train is held out).")]
     public string? Validation { get; init; }
 
     [CommandOption("--test <PATH>")]
-    [Description("Test data, when it is not part of --data.")]
+    [OptionHelp("Test data, when it is not part of --data.")]
     public string? Test { get; init; }
 
     [CommandOption("--classes <LIST>")]
-    [Description("Class folder names in label order, for folders that are not the FER2013 names.")]
+    [OptionHelp("Class folder names in label order, for folders that are not the FER2013 names.")]
     public string? Classes { get; init; }
 
+    [CommandOption("--class-map <MAP>")]
+    [OptionHelp("Class folders named otherwise, as FOLDER=CLASS pairs: 1=surprise,2=fear,... for datasets with numbered class folders.")]
+    public string? ClassMap { get; init; }
+
+    [CommandOption("--allow-missing-classes")]
+    [OptionHelp("Train even when a class has no training images (a missing or empty class folder); by default that is an error naming the class.")]
+    public bool AllowMissingClasses { get; init; }
+
+    [CommandOption("--test-fraction <F>")]
+    [OptionHelp("When the data has no test split: hold out this seeded, stratified fraction of each training class as the test split (e.g. 0.1).")]
+    public double? TestFraction { get; init; }
+
+    [CommandOption("--allow-data-change")]
+    [OptionHelp("With --resume: continue although the data's fingerprint differs from the run's (the change is intended).")]
+    public bool AllowDataChange { get; init; }
+
     [CommandOption("--on-bad-image <POLICY>")]
-    [Description("fail (default) or skip: what to do with a corrupt or unreadable image.")]
+    [OptionHelp("fail (default) or skip: what to do with a corrupt or unreadable image.")]
     public string? OnBadImage { get; init; }
 
     [CommandOption("--dataset-name <NAME>")]
-    [Description("Name shown in comparison tables (default: the data folder's name).")]
+    [OptionHelp("Name shown in comparison tables (default: the data folder's name).")]
     public string? DatasetName { get; init; }
 
     [CommandOption("--method <METHOD>")]
-    [Description("baseline (default) or dicc.")]
+    [OptionHelp("baseline (default) or dicc.")]
     public string? Method { get; init; }
 
     [CommandOption("--rule <RULE>")]
-    [Description("none (default), resample or reweight (effective-number class balancing).")]
+    [OptionHelp("none (default), resample or reweight (effective-number class balancing).")]
     public string? Rule { get; init; }
 
     [CommandOption("--subclasses <PLAN>")]
-    [Description("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
+    [OptionHelp("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
     public string? Subclasses { get; init; }
 
     [CommandOption("--partition <MODE>")]
-    [Description("DICC partition: interval (the paper's equations, default) or rank (equal-size subclasses).")]
+    [OptionHelp("DICC partition: interval (the paper's equations, default) or rank (equal-size subclasses).")]
     public string? Partition { get; init; }
 
     [CommandOption("--ema-decay <M>")]
-    [Description("Decay of the EMA class centres (default 0.99).")]
+    [OptionHelp("Decay of the EMA class centres (default 0.99).")]
     public double? EmaDecay { get; init; }
 
     [CommandOption("--mapping <KIND>")]
-    [Description("DICC label mapping: mlp (the paper's, default) or sum (ablation).")]
+    [OptionHelp("DICC label mapping: mlp (the paper's, default) or sum (ablation).")]
     public string? Mapping { get; init; }
 
     [CommandOption("--mapping-lr-scale <X>")]
-    [Description("DICC mapping MLP learning rate as a multiple of --lr (default 1, the paper's single rate).")]
+    [OptionHelp("DICC mapping MLP learning rate as a multiple of --lr (default 1, the paper's single rate).")]
     public double? MappingLrScale { get; init; }
 
     [CommandOption("--preset <NAME>")]
-    [Description("paper (default: lr 1e-4, 200 epochs, batch 32) or fer (lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test).")]
+    [OptionHelp("paper (default: lr 1e-4, 200 epochs, batch 32) or fer (lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test).")]
     public string? Preset { get; init; }
 
     [CommandOption("--epochs <N>")]
@@ -76,68 +91,68 @@ public sealed class TrainSettings : CommandSettings
     public int? Batch { get; init; }
 
     [CommandOption("--lr <X>")]
-    [Description("Learning rate.")]
+    [OptionHelp("Learning rate.")]
     public double? LearningRate { get; init; }
 
     [CommandOption("--wd <X>")]
-    [Description("Weight decay.")]
+    [OptionHelp("Weight decay.")]
     public double? WeightDecay { get; init; }
 
     [CommandOption("--momentum <X>")]
     public double? Momentum { get; init; }
 
     [CommandOption("--schedule <TEXT>")]
-    [Description("constant, step:EVERY:GAMMA, decay-after:START:EVERY:GAMMA or cosine:EPOCHS[:MIN].")]
+    [OptionHelp("constant, step:EVERY:GAMMA, decay-after:START:EVERY:GAMMA or cosine:EPOCHS[:MIN].")]
     public string? Schedule { get; init; }
 
     [CommandOption("--arch <ARCH>")]
-    [Description("vgg11, vgg13, vgg16 or vgg19 (default).")]
+    [OptionHelp("vgg11, vgg13, vgg16 or vgg19 (default).")]
     public string? Arch { get; init; }
 
     [CommandOption("--width <W>")]
-    [Description("Channel width multiplier (1.0 = the paper's VGG19; 0.25 is practical on a CPU).")]
+    [OptionHelp("Channel width multiplier (1.0 = the paper's VGG19; 0.25 is practical on a CPU).")]
     public double? Width { get; init; }
 
     [CommandOption("--crop <N>")]
-    [Description("Crop side for training (random) and testing (centre); default 44 of the 48x48 images.")]
+    [OptionHelp("Crop side for training (random) and testing (centre); default 44 of the 48x48 images.")]
     public int? Crop { get; init; }
 
     [CommandOption("--dropout <P>")]
     public double? Dropout { get; init; }
 
     [CommandOption("--ten-crop")]
-    [Description("Evaluate the test split with ten-crop averaging.")]
+    [OptionHelp("Evaluate the test split with ten-crop averaging.")]
     public bool? TenCrop { get; init; }
 
     [CommandOption("--seed <N>")]
     public int? Seed { get; init; }
 
     [CommandOption("--seeds <N>")]
-    [Description("Train N runs with seeds seed..seed+N-1 into OUT/seed-<s> and print the mean +- std table.")]
+    [OptionHelp("Train N runs with seeds seed..seed+N-1 into OUT/seed-<s> and print the mean +- std table.")]
     public int? Seeds { get; init; }
 
     [CommandOption("--device <DEVICE>")]
-    [Description("auto (default: CUDA when usable, else CPU), cpu, cuda or cuda:N.")]
+    [OptionHelp("auto (default: CUDA when usable, else CPU), cpu, cuda or cuda:N.")]
     public string Device { get; init; } = "auto";
 
     [CommandOption("--out <DIR>")]
-    [Description("Run directory (default runs/<method>-<rule>-<time>).")]
+    [OptionHelp("Run directory (default runs/<method>-<rule>-<time>).")]
     public string? Out { get; init; }
 
     [CommandOption("--resume <DIR>")]
-    [Description("Continue an interrupted run from its last checkpoint (its config.json gives every setting).")]
+    [OptionHelp("Continue an interrupted run from its last checkpoint (its config.json gives every setting).")]
     public string? Resume { get; init; }
 
     [CommandOption("--log-every <N>")]
-    [Description("Read the loss back every N steps (default 10).")]
+    [OptionHelp("Read the loss back every N steps (default 10).")]
     public int? LogEvery { get; init; }
 
     [CommandOption("--quiet")]
-    [Description("Print only the final summary.")]
+    [OptionHelp("Print only the final summary.")]
     public bool Quiet { get; init; }
 
     [CommandOption("--json")]
-    [Description("Machine-readable output: one JSON object per epoch and a final one.")]
+    [OptionHelp("Machine-readable output: one JSON object per epoch and a final one.")]
     public bool Json { get; init; }
 
     public OutputMode OutputMode => Json ? OutputMode.Json : Quiet ? OutputMode.Quiet : OutputMode.Normal;
@@ -173,14 +188,36 @@ public sealed class TrainSettings : CommandSettings
         return o;
     }
 
-    public DatasetLoadOptions ToLoadOptions() =>
-        CliValues.LoadOptions(OnBadImage ?? "fail", Classes, ImageDataset.DefaultSize, noCache: false);
+    /// <summary>The loader options of a new run: the shared data options, the class map, the test hold-out.</summary>
+    public DatasetLoadOptions ToLoadOptions()
+    {
+        var o = CliValues.LoadOptions(OnBadImage ?? "fail", Classes, ImageDataset.DefaultSize, noCache: false, ClassMap, AllowMissingClasses);
+        if (TestFraction is double f)
+        {
+            if (!(f > 0 && f < 1)) throw new UsageException($"--test-fraction must be in (0, 1), got {f.ToString(CultureInfo.InvariantCulture)}.");
+            o = o with { TestFraction = f };
+        }
+        return o;
+    }
+
+    /// <summary>Options that choose the data of a new run; --resume reads them from the run's config.json instead.</summary>
+    internal IEnumerable<string> DataOptionsGiven()
+    {
+        if (Classes is not null) yield return "--classes";
+        if (ClassMap is not null) yield return "--class-map";
+        if (OnBadImage is not null) yield return "--on-bad-image";
+        if (AllowMissingClasses) yield return "--allow-missing-classes";
+        if (TestFraction is not null) yield return "--test-fraction";
+        if (DatasetName is not null) yield return "--dataset-name";
+    }
 
     public override Spectre.Console.ValidationResult Validate()
     {
         if (Data is null && Resume is null) return Spectre.Console.ValidationResult.Error("--data is required (or --resume DIR).");
         if (Seeds is < 1) return Spectre.Console.ValidationResult.Error($"--seeds must be at least 1, got {Seeds}.");
         if (Resume is not null && Seeds is not null) return Spectre.Console.ValidationResult.Error("--resume continues one run; it cannot be combined with --seeds.");
+        if (Resume is not null && Out is not null) return Spectre.Console.ValidationResult.Error("--resume DIR continues the run in DIR; leave out --out.");
+        if (Resume is null && AllowDataChange) return Spectre.Console.ValidationResult.Error("--allow-data-change goes with --resume.");
         return Spectre.Console.ValidationResult.Success();
     }
 

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dicc.Cli.Infrastructure;
 using Dicc.Engine.Training;
 using Spectre.Console;
 
@@ -16,9 +18,11 @@ public enum OutputMode
 /// <summary>
 /// Renders training progress: on an interactive terminal an epoch bar and a step bar with loss, images/s and
 /// ETA, and one line per finished epoch; when the output is redirected, just the epoch lines; with --json one
-/// JSON object per epoch (and the caller prints a final one).
+/// JSON object per epoch (and the caller prints a final one). Epoch lines and JSON objects use the names and
+/// the numbering of metrics.jsonl (epochs count from 1). The trainer's messages (resume notes, interruptions)
+/// go to standard error.
 /// </summary>
-public sealed class TrainingDisplay(IAnsiConsole console, OutputMode mode, string label) : ITrainingObserver
+public sealed class TrainingDisplay(IAnsiConsole console, ErrorConsole errors, OutputMode mode, string label) : ITrainingObserver
 {
     private ProgressTask? _epochTask, _stepTask;
     private float _lastLoss = float.NaN;
@@ -56,7 +60,7 @@ public sealed class TrainingDisplay(IAnsiConsole console, OutputMode mode, strin
         _scheduled = config.Options.Schedule.Trim().ToLowerInvariant() != "constant";
         if (_epochTask is not null) _epochTask.Value = startEpoch;
         if (mode == OutputMode.Normal)
-            console.MarkupLine($"[grey]{Markup.Escape(label)}: {config.Options.Method.ToString().ToLowerInvariant()} / {config.Options.Rule.ToString().ToLowerInvariant()}, " +
+            Line($"[grey]{Markup.Escape(label)}: {config.Options.Method.ToString().ToLowerInvariant()} / {config.Options.Rule.ToString().ToLowerInvariant()}, " +
                                $"{config.Options.Arch.ToString().ToLowerInvariant()} x{F(config.Options.Width, "0.###")}, lr {F(config.Options.LearningRate, "G3")} {Markup.Escape(config.Options.Schedule)}, " +
                                $"{batchesPerEpoch} batches/epoch, on {Markup.Escape(config.Device)}[/]");
     }
@@ -72,35 +76,38 @@ public sealed class TrainingDisplay(IAnsiConsole console, OutputMode mode, strin
 
     public void EpochCompleted(EpochMetrics m)
     {
-        if (_epochTask is not null) _epochTask.Value = m.Epoch + 1;
+        if (_epochTask is not null) _epochTask.Value = m.Epoch;
         switch (mode)
         {
             case OutputMode.Json:
-                console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
-                {
-                    ["event"] = "epoch", ["run"] = label, ["epoch"] = m.Epoch + 1, ["lr"] = m.LearningRate,
-                    ["train_loss"] = Finite(m.TrainLoss), ["mapping_loss"] = m.MappingLoss is double x ? Finite(x) : null,
-                    ["val_accuracy"] = Finite(m.ValidationAccuracy), ["val_balanced_accuracy"] = Finite(m.ValidationBalancedAccuracy),
-                    ["best"] = m.Best, ["seconds"] = m.Seconds, ["images_per_second"] = m.ImagesPerSecond,
-                }, CliJsonObjects.Options));
+                // The metrics.jsonl line itself, with the event and the run in front.
+                var line = new JsonObject { ["event"] = "epoch", ["run"] = label };
+                foreach (var (key, value) in JsonNode.Parse(RunDirectory.Serialize(m))!.AsObject().ToList())
+                    line[key] = value?.DeepClone();
+                console.Profile.Out.Writer.WriteLine(line.ToJsonString());
                 break;
             case OutputMode.Normal:
-                // One line that fits 80 columns: the learning rate only when a schedule changes it.
-                console.MarkupLine(
-                    $"{Markup.Escape(label)} {m.Epoch + 1,3}/{_epochs}" + (_scheduled ? $" lr {F(m.LearningRate, "G3")}" : "") +
-                    $"  loss {F(m.TrainLoss)}" + (m.MappingLoss is double ml ? $" map {F(ml)}" : "") +
-                    $"  val {Pct(m.ValidationAccuracy)} bal {Pct(m.ValidationBalancedAccuracy)}" +
-                    $"  {F(m.Seconds, "F1")}s {F(m.ImagesPerSecond, "F0")}/s{(m.Best ? " [green]best[/]" : "")}");
+                // The names of metrics.jsonl; the learning rate only when a schedule changes it.
+                Line(
+                    $"{Markup.Escape(label)} {m.Epoch,3}/{_epochs}" + (_scheduled ? $" lr {F(m.LearningRate, "G3")}" : "") +
+                    $"  loss {F(m.TrainLoss)}" + (m.MappingLoss is double ml ? $" map_loss {F(ml)}" : "") +
+                    $"  val_acc {Pct(m.ValidationAccuracy)} val_bal_acc {Pct(m.ValidationBalancedAccuracy)}" +
+                    $"  {F(m.Seconds, "F1")}s {F(m.ImagesPerSecond, "F0")} img/s{(m.Best ? " [green]best[/]" : "")}");
                 break;
         }
     }
 
-    public void Message(string text)
-    {
-        if (mode != OutputMode.Quiet && mode != OutputMode.Json) console.MarkupLine($"[yellow]{Markup.Escape(text)}[/]");
-    }
+    public void Message(string text) => errors.Note(text);
 
-    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+    /// <summary>
+    /// A log line: on a terminal through the console (coloured, wrapped at its width); elsewhere (a log file, a
+    /// pipe) written whole, so that each epoch is one line a script can read.
+    /// </summary>
+    private void Line(string markup)
+    {
+        if (console.Profile.Capabilities.Ansi) console.MarkupLine(markup);
+        else console.Profile.Out.Writer.WriteLine(Markup.Remove(markup));
+    }
 }
 
 /// <summary>JSON options for ad-hoc objects printed by --json (reflection-based; the CLI is not trimmed).</summary>

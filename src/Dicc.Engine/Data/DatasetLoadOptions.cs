@@ -52,8 +52,29 @@ public sealed record DatasetLoadOptions
     /// <summary>Part of each train class held out as validation when the source has no validation split (0 = none). Default 0.1.</summary>
     public double ValidationFraction { get; init; } = 0.1;
 
-    /// <summary>Seed of the stratified hold-out.</summary>
+    /// <summary>
+    /// Part of each train class held out as the test split when the source has no test split (0 = none, the
+    /// default). Drawn before the validation hold-out, with the same seed and its own random stream.
+    /// </summary>
+    public double TestFraction { get; init; }
+
+    /// <summary>Seed of the stratified hold-outs (validation and test).</summary>
     public ulong HoldOutSeed { get; init; }
+
+    /// <summary>
+    /// Folder names that stand for classes (for example <c>1</c> → <c>surprise</c> in datasets with numbered class
+    /// folders): each key is a folder name (case-insensitive), each value a class name (one of
+    /// <see cref="ClassNames"/>, or of the seven expressions and their aliases). Folders not in the map are
+    /// resolved by their own name. Applies to image folders only.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? ClassMap { get; init; }
+
+    /// <summary>
+    /// Accept a class with no training images (a missing or empty class folder, a label no CSV row has).
+    /// Default false: loading fails naming the class, since a model cannot learn a class it never sees and the
+    /// class-balanced rules have no weight for it.
+    /// </summary>
+    public bool AllowMissingClasses { get; init; }
 
     /// <summary>Side of the square images after resizing. Default 48 (FER2013).</summary>
     public int ImageSize { get; init; } = ImageDataset.DefaultSize;
@@ -74,10 +95,15 @@ public sealed record DatasetLoadOptions
 
     internal int EffectiveThreads => Math.Max(1, Threads ?? Environment.ProcessorCount);
 
+    /// <summary>Checks every option; throws a <see cref="DataArgumentException"/> naming the first bad one.</summary>
+    public void CheckOptions() => Validate();
+
     internal void Validate()
     {
         if (ValidationFraction is < 0 or >= 1 || double.IsNaN(ValidationFraction))
             throw new DataArgumentException("validation fraction", $"{ValidationFraction} is outside [0, 1).");
+        if (TestFraction is < 0 or >= 1 || double.IsNaN(TestFraction))
+            throw new DataArgumentException("test fraction", $"{TestFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)} is outside [0, 1).");
         if (ImageSize is < 8 or > 1024)
             throw new DataArgumentException("image size", $"{ImageSize} is outside [8, 1024].");
         if (Threads is <= 0)
@@ -93,10 +119,44 @@ public sealed record DatasetLoadOptions
                 if (!seen.Add(name.Trim())) throw new DataArgumentException("classes", $"'{name}' appears twice.");
             }
         }
+        if (ClassMap is not null)
+        {
+            if (ClassMap.Count == 0) throw new DataArgumentException("class map", "the map is empty.");
+            foreach (var (folder, target) in ClassMap)
+            {
+                if (string.IsNullOrWhiteSpace(folder)) throw new DataArgumentException("class map", "a folder name is empty.");
+                if (!EmotionClasses.TryResolve(target ?? "", ClassNames, out _))
+                    throw new DataArgumentException("class map", $"{folder}={target}: '{target}' is not a class; {EmotionClasses.Expected(ClassNames)}.");
+            }
+            var folders = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var folder in ClassMap.Keys)
+                if (!folders.Add(folder.Trim())) throw new DataArgumentException("class map", $"folder '{folder}' is mapped twice.");
+        }
     }
+
+    /// <summary>
+    /// The label of a class folder: through <see cref="ClassMap"/> when it names the folder, else by the folder's
+    /// own name (against <see cref="ClassNames"/>, or the seven expressions and their aliases).
+    /// </summary>
+    internal bool TryResolveFolder(string folderName, out int label)
+    {
+        string name = folderName.Trim();
+        if (ClassMap is not null)
+            foreach (var (folder, target) in ClassMap)
+                if (string.Equals(folder.Trim(), name, StringComparison.OrdinalIgnoreCase))
+                    return EmotionClasses.TryResolve(target, ClassNames, out label);
+        return EmotionClasses.TryResolve(name, ClassNames, out label);
+    }
+
+    /// <summary>The class map as text in a stable order ("1=surprise,2=fear"), or "" without one.</summary>
+    internal string ClassMapText =>
+        ClassMap is null ? "" : string.Join(',', ClassMap.OrderBy(kv => kv.Key.Trim().ToLowerInvariant(), StringComparer.Ordinal)
+            .Select(kv => $"{kv.Key.Trim().ToLowerInvariant()}={kv.Value.Trim().ToLowerInvariant()}"));
 
     /// <summary>The options that change what is loaded, as text: part of a pack's fingerprint.</summary>
     internal string ContentKey =>
         $"policy={OnBadImage};classes={string.Join('|', EffectiveClassNames)};single={SingleSplit.Name()};kaggle={SplitKaggleTest};" +
-        $"holdout={ValidationFraction:R};seed={HoldOutSeed};size={ImageSize}";
+        $"holdout={ValidationFraction:R};seed={HoldOutSeed};size={ImageSize}" +
+        // Added later: written only when set, so that fingerprints (and caches) of earlier loads stay valid.
+        (TestFraction > 0 ? $";testholdout={TestFraction:R}" : "") + (ClassMap is null ? "" : $";classmap={ClassMapText}");
 }

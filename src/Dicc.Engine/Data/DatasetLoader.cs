@@ -70,7 +70,20 @@ public static class DatasetLoader
         options ??= DatasetLoadOptions.Default;
         options.Validate();
         var kind = Detect(path);
-        if (kind == SourceKind.Pack) return DatasetPack.Open(path);
+        if (kind == SourceKind.Pack)
+        {
+            var pack = DatasetPack.Open(path);
+            try
+            {
+                DatasetAssembly.CheckClasses(pack.Train, path, options);
+            }
+            catch
+            {
+                pack.Dispose();
+                throw;
+            }
+            return pack;
+        }
 
         // A cheap look at the source (file names, sizes, times) decides whether a cache is fresh.
         ImageFolder.ScanResult? scan = null;
@@ -103,14 +116,27 @@ public static class DatasetLoader
             foreach (var candidate in CacheCandidates(path, options))
             {
                 if (DatasetPack.ReadFingerprint(candidate) != fingerprint) continue;
+                DatasetSplits cached;
                 try
                 {
-                    return DatasetPack.Open(candidate, sourceRoot);
+                    cached = DatasetPack.Open(candidate, sourceRoot);
                 }
                 catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException)
                 {
                     // A damaged or unreadable cache is only a cache: fall through to decoding (and rewrite it).
+                    continue;
                 }
+                try
+                {
+                    // A cache written under AllowMissingClasses may be read without it.
+                    DatasetAssembly.CheckClasses(cached.Train, path, options);
+                }
+                catch
+                {
+                    cached.Dispose();
+                    throw;
+                }
+                return cached;
             }
         }
 
@@ -138,6 +164,7 @@ public static class DatasetLoader
         return new DatasetSplits(data.Train, data.Validation, data.Test, data.Origin, data.Source, data.Skipped, data.Fingerprint)
         {
             ValidationHeldOut = data.ValidationHeldOut,
+            TestHeldOut = data.TestHeldOut,
             SourceRoot = sourceRoot,
             CacheNote = cacheNote,
         };

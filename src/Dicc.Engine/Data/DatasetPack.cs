@@ -33,6 +33,7 @@ public static class DatasetPack
         public string[]? Sources { get; set; }
         public SkippedInput[] Skipped { get; set; } = [];
         public bool ValidationHeldOut { get; set; }
+        public bool TestHeldOut { get; set; }
     }
 
     internal static bool HasMagic(ReadOnlySpan<byte> start) => start.StartsWith(Magic);
@@ -57,6 +58,7 @@ public static class DatasetPack
                 : null,
             Skipped = data.Skipped.ToArray(),
             ValidationHeldOut = data.ValidationHeldOut,
+            TestHeldOut = data.TestHeldOut,
         };
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(metadata);
         long metadataOffset = HeaderSize;
@@ -219,6 +221,7 @@ public static class DatasetPack
             PackPath = path,
             SourceRoot = sources is null ? null : root,
             ValidationHeldOut = metadata.ValidationHeldOut,
+            TestHeldOut = metadata.TestHeldOut,
         };
     }
 

@@ -90,6 +90,9 @@ public sealed class DatasetSplits : IDisposable
     /// <summary>True when the validation split was held out of train (no validation split in the source).</summary>
     public bool ValidationHeldOut { get; init; }
 
+    /// <summary>True when the test split was held out of train (no test split in the source, a test fraction asked for).</summary>
+    public bool TestHeldOut { get; init; }
+
     /// <summary>The split named <paramref name="split"/>.</summary>
     public ImageDataset this[Split split] => split switch
     {
@@ -110,6 +113,7 @@ public sealed class DatasetSplits : IDisposable
             SourceRoot = SourceRoot,
             CacheNote = CacheNote,
             ValidationHeldOut = ValidationHeldOut,
+            TestHeldOut = TestHeldOut,
         };
 
     /// <summary>Releases the memory mapping, if any. Images read from a pack must not be used afterwards.</summary>

@@ -155,13 +155,14 @@ public static class Fer2013Csv
     {
         int count = 0, value = 0;
         bool inNumber = false;
-        foreach (char ch in text)
+        for (int i = 0; i < text.Length; i++)
         {
+            char ch = text[i];
             uint digit = (uint)(ch - '0');
             if (digit <= 9)
             {
                 value = value * 10 + (int)digit;
-                if (value > 255) return $"pixel value {count + 1} is above 255";
+                if (value > 255) return $"pixel {count + 1} is {Truncate(NumberAt(text, i).ToString())}; pixel values are 0..255";
                 inNumber = true;
             }
             else if (ch is ' ' or '\t')
@@ -183,6 +184,15 @@ public static class Fer2013Csv
             count++;
         }
         return count == destination.Length ? null : $"expected {destination.Length} pixel values, found {count}";
+    }
+
+    /// <summary>The run of digits around position <paramref name="i"/> (the whole number a pixel was written as).</summary>
+    private static ReadOnlySpan<char> NumberAt(ReadOnlySpan<char> text, int i)
+    {
+        int start = i, end = i;
+        while (start > 0 && char.IsAsciiDigit(text[start - 1])) start--;
+        while (end < text.Length && char.IsAsciiDigit(text[end])) end++;
+        return text[start..end];
     }
 
     private static ReadOnlySpan<char> Unquote(ReadOnlySpan<char> field)

@@ -17,7 +17,6 @@ internal static class ImageFolder
 
     public static ScanResult Scan(string root, DatasetLoadOptions options)
     {
-        var classNames = options.ClassNames;
         var subfolders = VisibleSubfolders(root);
         if (subfolders.Count == 0)
         {
@@ -41,7 +40,7 @@ internal static class ImageFolder
         var files = new List<SourceFile>();
         if (splitFolders.Count == 0)
         {
-            ScanSplit(root, root, options.SingleSplit, classNames, splitTest: false, entries, files);
+            ScanSplit(root, root, options.SingleSplit, options, splitTest: false, entries, files);
         }
         else
         {
@@ -51,7 +50,7 @@ internal static class ImageFolder
             bool splitTest = options.SplitKaggleTest && !splitFolders.ContainsKey(Split.Validation);
             foreach (var split in SplitNames.All)
                 if (splitFolders.TryGetValue(split, out var folder))
-                    ScanSplit(root, folder, split, classNames, splitTest && split == Split.Test, entries, files);
+                    ScanSplit(root, folder, split, options, splitTest && split == Split.Test, entries, files);
         }
         // Split, then label, then path: a stable order that does not depend on the file system.
         entries.Sort((a, b) =>
@@ -62,9 +61,10 @@ internal static class ImageFolder
         return new ScanResult(entries, files, splitFolders.Count > 0);
     }
 
-    private static void ScanSplit(string root, string splitFolder, Split split, IReadOnlyList<string>? classNames, bool splitTest,
+    private static void ScanSplit(string root, string splitFolder, Split split, DatasetLoadOptions options, bool splitTest,
         List<ImageFileEntry> entries, List<SourceFile> files)
     {
+        var classNames = options.ClassNames;
         var classFolders = VisibleSubfolders(splitFolder);
         if (classFolders.Count == 0)
             throw new DataFormatException(splitFolder, "has no class folders");
@@ -72,10 +72,11 @@ internal static class ImageFolder
         foreach (var folder in classFolders)
         {
             var name = Path.GetFileName(folder);
-            if (!EmotionClasses.TryResolve(name, classNames, out int label))
-                throw new DataFormatException(folder, $"unknown class folder '{name}': {EmotionClasses.Expected(classNames)}");
+            if (!options.TryResolveFolder(name, out int label))
+                throw new DataFormatException(folder, $"unknown class folder '{name}': {EmotionClasses.Expected(classNames)}" +
+                                                      (options.ClassMap is null ? "" : ", or a folder of the class map"));
             if (seen.TryGetValue(label, out var other))
-                throw new DataFormatException(folder, $"both '{other}' and '{name}' map to class {(classNames ?? EmotionClasses.Canonical)[label]}");
+                throw new DataFormatException(folder, $"both '{other}' and '{name}' map to class {options.EffectiveClassNames[label]}");
             seen[label] = name;
         }
 
@@ -88,7 +89,7 @@ internal static class ImageFolder
 
         foreach (var folder in classFolders)
         {
-            EmotionClasses.TryResolve(Path.GetFileName(folder), classNames, out int label);
+            options.TryResolveFolder(Path.GetFileName(folder), out int label);
             int before = entries.Count;
             foreach (var (path, size, ticks) in ListFiles(folder, recursive: true))
             {
@@ -99,9 +100,16 @@ internal static class ImageFolder
                 entries.Add(new ImageFileEntry(path, label, fileSplit,
                     ImageDecoding.HasImageExtension(path) ? null : ImageDecoding.NotAnImageProblem(path)));
             }
-            if (entries.Count == before)
+            if (entries.Count == before && !options.AllowMissingClasses)
                 throw new DataFormatException(folder, "class folder is empty");
         }
+
+        // Every class needs training images: a model cannot learn a class it never sees (docs/data-formats.md).
+        if (split == Split.Train && !options.AllowMissingClasses)
+            for (int c = 0; c < options.EffectiveClassNames.Count; c++)
+                if (!seen.ContainsKey(c))
+                    throw new DataFormatException(splitFolder, $"no folder for class '{options.EffectiveClassNames[c]}': every class needs training " +
+                                                               "images; list only the classes to train on, or allow missing classes");
     }
 
     /// <summary>Subfolders that are data (not hidden, not OS litter), in ordinal order.</summary>

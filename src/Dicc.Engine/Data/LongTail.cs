@@ -178,8 +178,11 @@ public static class LongTail
         double feasible = double.PositiveInfinity;
         for (int r = 0; r < classCount; r++)
             feasible = Math.Min(feasible, available[ranking[r]] / unit[r]);
+        for (int c = 0; c < classCount; c++)
+            if (available[c] == 0)
+                throw new DataArgumentException("beta", $"{Name(c)} has no training images to draw from; give explicit counts (0 for {Name(c)}) or a dataset with images of every class");
         int maxCount = options.MaxCount ?? (int)Math.Floor(feasible + 1e-9);
-        if (maxCount < 1) throw new DataArgumentException("beta", "some class has no images to draw from");
+        if (maxCount < 1) throw new DataArgumentException("max count", $"n_max must be at least 1, got {maxCount}");
         var byRank = ProfileCounts(classCount, maxCount, options.Beta, options.Profile, options.StepHeadClasses);
         var result = new int[classCount];
         for (int r = 0; r < classCount; r++)

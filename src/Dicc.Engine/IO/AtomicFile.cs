@@ -18,6 +18,13 @@ public static partial class AtomicFile
 {
     private static long _counter;
 
+    /// <summary>
+    /// Test seam: when set (for the current asynchronous flow only), called with the full path of every write;
+    /// an exception it returns is thrown as if writing the temporary file had failed (a full disk, say), so that
+    /// tests can fail each write point of a run in turn.
+    /// </summary>
+    internal static readonly AsyncLocal<Func<string, Exception?>?> FaultInjection = new();
+
     /// <summary>Writes <paramref name="path"/> from what <paramref name="write"/> puts into the stream.</summary>
     /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
     public static void Write(string path, Action<Stream> write)
@@ -38,10 +45,19 @@ public static partial class AtomicFile
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None,
                        bufferSize: 1 << 16))
             {
+                if (FaultInjection.Value?.Invoke(fullPath) is { } fault) throw fault;
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temporary, fullPath, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temporary);
+            // Name the file the caller asked for (the system's message names the temporary one, or nothing).
+            if (e.Message.Contains(fullPath, StringComparison.Ordinal)) throw;
+            string message = $"Cannot write '{fullPath}': {e.Message}";
+            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(message, e) : new IOException(message, e);
         }
         catch
         {

@@ -6,7 +6,9 @@ namespace Dicc.Engine.Training;
 
 /// <summary>
 /// What a run was trained on (part of config.json). <paramref name="Source"/> (and the optional separate
-/// validation and test sources) are what the user passed, so a run can be resumed or re-evaluated.
+/// validation and test sources) are what the user passed, so a run can be resumed or re-evaluated; the
+/// <c>...Path</c> properties hold the same sources as absolute paths, so that this works from another working
+/// directory too.
 /// </summary>
 public sealed record DatasetDescription(
     string Name,
@@ -19,7 +21,94 @@ public sealed record DatasetDescription(
     int TestCount,
     string? ValidationSource = null,
     string? TestSource = null,
-    int ImageSize = Data.ImageDataset.DefaultSize);
+    int ImageSize = Data.ImageDataset.DefaultSize)
+{
+    /// <summary><see cref="Source"/> as an absolute path (null for built-in synthetic data).</summary>
+    public string? SourcePath { get; init; }
+
+    /// <summary><see cref="ValidationSource"/> as an absolute path, or null.</summary>
+    public string? ValidationSourcePath { get; init; }
+
+    /// <summary><see cref="TestSource"/> as an absolute path, or null.</summary>
+    public string? TestSourcePath { get; init; }
+
+    /// <summary>How the data was loaded (bad-image policy, class list and map, hold-outs): reused by resume and evaluation.</summary>
+    public DataSettings? Settings { get; init; }
+
+    /// <summary>Inputs left out under the skip policy ("path: reason" or "path, line N: reason").</summary>
+    public string[]? Skipped { get; init; }
+
+    /// <summary>The validation split was held out of train (the source has none).</summary>
+    public bool ValidationHeldOut { get; init; }
+
+    /// <summary>The test split was held out of train (the source has none).</summary>
+    public bool TestHeldOut { get; init; }
+
+    /// <summary>
+    /// Where a source named in config.json is now: the absolute path when it exists, else the path as typed
+    /// (relative to the current folder), else the absolute path (whose absence the loader then reports).
+    /// </summary>
+    public static string? Locate(string? typed, string? absolute)
+    {
+        if (typed is null) return absolute;
+        if (absolute is null) return typed;
+        if (File.Exists(absolute) || Directory.Exists(absolute)) return absolute;
+        return File.Exists(typed) || Directory.Exists(typed) ? typed : absolute;
+    }
+}
+
+/// <summary>
+/// The loader settings a run's data was read with (config.json, <c>dataset.settings</c>): what resume and
+/// evaluation need to read the same images with the same labels and splits.
+/// </summary>
+public sealed record DataSettings
+{
+    /// <summary>What the loader did with unreadable images (fail or skip).</summary>
+    public Data.BadInputPolicy OnBadImage { get; init; } = Data.BadInputPolicy.Fail;
+
+    /// <summary>The class list given explicitly (null: the seven expressions).</summary>
+    public string[]? Classes { get; init; }
+
+    /// <summary>Folder name → class name, or null.</summary>
+    public Dictionary<string, string>? ClassMap { get; init; }
+
+    /// <summary>The part of each train class held out as validation when the source had no validation split.</summary>
+    public double ValidationFraction { get; init; }
+    /// <summary>The part of each train class held out as the test split when the source had no test split.</summary>
+    public double TestFraction { get; init; }
+    /// <summary>The seed of the stratified hold-outs.</summary>
+    public ulong HoldOutSeed { get; init; }
+    /// <summary>The side images were resized to.</summary>
+    public int ImageSize { get; init; } = Data.ImageDataset.DefaultSize;
+    /// <summary>Whether a class without images was accepted.</summary>
+    public bool AllowMissingClasses { get; init; }
+
+    /// <summary>The settings of <paramref name="options"/> that config.json records.</summary>
+    public static DataSettings From(Data.DatasetLoadOptions options) => new()
+    {
+        OnBadImage = options.OnBadImage,
+        Classes = options.ClassNames?.ToArray(),
+        ClassMap = options.ClassMap?.ToDictionary(kv => kv.Key, kv => kv.Value),
+        ValidationFraction = options.ValidationFraction,
+        TestFraction = options.TestFraction,
+        HoldOutSeed = options.HoldOutSeed,
+        ImageSize = options.ImageSize,
+        AllowMissingClasses = options.AllowMissingClasses,
+    };
+
+    /// <summary><paramref name="options"/> (cache and thread settings) with these settings in place.</summary>
+    public Data.DatasetLoadOptions ApplyTo(Data.DatasetLoadOptions options) => options with
+    {
+        OnBadImage = OnBadImage,
+        ClassNames = Classes,
+        ClassMap = ClassMap,
+        ValidationFraction = ValidationFraction,
+        TestFraction = TestFraction,
+        HoldOutSeed = HoldOutSeed,
+        ImageSize = ImageSize,
+        AllowMissingClasses = AllowMissingClasses,
+    };
+}
 
 /// <summary>config.json: every setting of a run, the data it saw, and the engine that ran it.</summary>
 public sealed record RunConfig(
@@ -30,18 +119,43 @@ public sealed record RunConfig(
     string Device,
     DateTimeOffset Created);
 
-/// <summary>One line of metrics.jsonl.</summary>
+/// <summary>
+/// One line of metrics.jsonl, and the object <c>dicc train --json</c> prints per epoch: the same names and the
+/// same numbering everywhere (docs/evaluation.md). <paramref name="Epoch"/> counts from 1, as printed;
+/// non-finite values (no validation split) are written as null.
+/// </summary>
 public sealed record EpochMetrics(
-    int Epoch,
-    double LearningRate,
-    double TrainLoss,
-    double? MappingLoss,
-    double ValidationAccuracy,
-    double ValidationBalancedAccuracy,
-    double ValidationMacroF1,
-    bool Best,
-    double Seconds,
-    double ImagesPerSecond);
+    [property: JsonPropertyName("epoch")] int Epoch,
+    [property: JsonPropertyName("lr"), JsonConverter(typeof(FiniteOrNullConverter))] double LearningRate,
+    [property: JsonPropertyName("loss"), JsonConverter(typeof(FiniteOrNullConverter))] double TrainLoss,
+    [property: JsonPropertyName("map_loss")] double? MappingLoss,
+    [property: JsonPropertyName("val_acc"), JsonConverter(typeof(FiniteOrNullConverter))] double ValidationAccuracy,
+    [property: JsonPropertyName("val_bal_acc"), JsonConverter(typeof(FiniteOrNullConverter))] double ValidationBalancedAccuracy,
+    [property: JsonPropertyName("val_f1"), JsonConverter(typeof(FiniteOrNullConverter))] double ValidationMacroF1,
+    [property: JsonPropertyName("best")] bool Best,
+    [property: JsonPropertyName("seconds"), JsonConverter(typeof(FiniteOrNullConverter))] double Seconds,
+    [property: JsonPropertyName("img_per_s"), JsonConverter(typeof(FiniteOrNullConverter))] double ImagesPerSecond);
+
+/// <summary>Doubles as JSON numbers, NaN and infinities as null (strict JSON has no literal for them); null reads back as NaN.</summary>
+public sealed class FiniteOrNullConverter : JsonConverter<double>
+{
+    /// <summary>Reads a number (or a number written as a string), or null as NaN.</summary>
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.Null => double.NaN,
+        JsonTokenType.String when double.TryParse(reader.GetString(), System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture, out double v) => v,
+        JsonTokenType.Number => reader.GetDouble(),
+        _ => throw new JsonException($"expected a number or null, found {reader.TokenType}"),
+    };
+
+    /// <summary>Writes a finite number, or null for NaN and infinities.</summary>
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (double.IsFinite(value)) writer.WriteNumberValue(value);
+        else writer.WriteNullValue();
+    }
+}
 
 /// <summary>The files of a run directory (docs/evaluation.md) and how they are read and written.</summary>
 public sealed class RunDirectory(string path)
@@ -64,6 +178,38 @@ public sealed class RunDirectory(string path)
     public string LastCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "last.safetensors");
     /// <summary>checkpoints/best.safetensors: the state with the best validation accuracy.</summary>
     public string BestCheckpoint => System.IO.Path.Combine(CheckpointDirectory, "best.safetensors");
+    /// <summary>run.lock: held while a process trains or resumes the run.</summary>
+    public string LockFile => System.IO.Path.Combine(Path, RunLock.FileName);
+
+    /// <summary>The lock this object holds on the directory (<see cref="Lock"/>), or null.</summary>
+    public RunLock? HeldLock { get; private set; }
+
+    /// <summary>
+    /// Takes the directory's exclusive lock (creating the directory) until the returned lock is disposed; a
+    /// <see cref="Trainer"/> given this object then runs under it instead of taking its own, so that a caller can
+    /// hold the directory across the training and what it writes afterwards.
+    /// </summary>
+    /// <exception cref="RunDirectoryInUseException">Another running process holds it.</exception>
+    public RunLock Lock()
+    {
+        if (HeldLock is not null) throw new InvalidOperationException($"{Path} is already locked by this object.");
+        var held = RunLock.Acquire(Path);
+        held.OnRelease = () =>
+        {
+            if (ReferenceEquals(HeldLock, held)) HeldLock = null;
+        };
+        HeldLock = held;
+        return held;
+    }
+
+    /// <summary>Whether the directory holds a run (its config.json).</summary>
+    public bool HoldsRun => File.Exists(ConfigFile);
+
+    /// <summary>Entries of the directory other than its lock file (empty when it does not exist).</summary>
+    public IReadOnlyList<string> OtherEntries() =>
+        Directory.Exists(Path)
+            ? Directory.EnumerateFileSystemEntries(Path).Where(e => System.IO.Path.GetFileName(e) != RunLock.FileName).ToList()
+            : [];
 
     /// <summary>Writes config.json atomically (creating the directory).</summary>
     public void WriteConfig(RunConfig config)
@@ -87,29 +233,36 @@ public sealed class RunDirectory(string path)
         }
     }
 
-    /// <summary>Rewrites metrics.jsonl with the given lines (atomic; used when resuming).</summary>
-    public void WriteMetrics(IEnumerable<EpochMetrics> lines) =>
-        AtomicFile.WriteAllText(MetricsFile, string.Concat(lines.Select(l => JsonSerializer.Serialize(l, RunJsonLines.Default.EpochMetrics) + "\n")));
+    /// <summary>Rewrites metrics.jsonl with the given lines (atomically).</summary>
+    public void WriteMetrics(IEnumerable<EpochMetrics> lines) => AtomicFile.WriteAllText(MetricsFile, ToJsonLines(lines));
 
-    /// <summary>Reads metrics.jsonl (empty when absent); throws an <see cref="InputException"/> naming the line that is not valid.</summary>
-    public List<EpochMetrics> ReadMetrics()
+    /// <summary>metrics.jsonl's lines; empty when the file does not exist.</summary>
+    public List<EpochMetrics> ReadMetrics() => File.Exists(MetricsFile) ? ParseJsonLines(File.ReadAllText(MetricsFile), MetricsFile) : [];
+
+    /// <summary>One JSON object per line, as in metrics.jsonl.</summary>
+    public static string ToJsonLines(IEnumerable<EpochMetrics> lines) => string.Concat(lines.Select(l => Serialize(l) + "\n"));
+
+    /// <summary>Parses metrics lines; <paramref name="source"/> names them in errors.</summary>
+    public static List<EpochMetrics> ParseJsonLines(string text, string source)
     {
         var result = new List<EpochMetrics>();
-        if (!File.Exists(MetricsFile)) return result;
         int line = 0;
-        foreach (var text in File.ReadLines(MetricsFile))
+        foreach (var item in text.Split('\n'))
         {
             line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
+            if (string.IsNullOrWhiteSpace(item)) continue;
+            EpochMetrics? metrics;
             try
             {
-                result.Add(JsonSerializer.Deserialize(text, RunJsonLines.Default.EpochMetrics)
-                           ?? throw new InputException($"{MetricsFile}:{line}: empty line."));
+                metrics = JsonSerializer.Deserialize(item, RunJsonLines.Default.EpochMetrics);
             }
             catch (JsonException e)
             {
-                throw new InputException($"{MetricsFile}:{line}: not a metrics line ({e.Message}).");
+                throw new InputException($"{source}:{line}: not a metrics line ({e.Message}).");
             }
+            if (metrics is null || metrics.Epoch < 1)
+                throw new InputException($"{source}:{line}: not a metrics line of this engine version (no epoch counted from 1).");
+            result.Add(metrics);
         }
         return result;
     }
@@ -125,6 +278,6 @@ internal sealed partial class RunJson : JsonSerializerContext;
 
 /// <summary>One object per line (metrics.jsonl).</summary>
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+    UseStringEnumConverter = true)]
 [JsonSerializable(typeof(EpochMetrics))]
 internal sealed partial class RunJsonLines : JsonSerializerContext;

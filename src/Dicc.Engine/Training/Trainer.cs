@@ -34,14 +34,7 @@ public enum RunStatus
     Interrupted,
 }
 
-/// <summary>What a training run did.</summary>
-/// <param name="Status">Completed or interrupted.</param>
-/// <param name="EpochsCompleted">Epochs completed, including those of earlier sessions of a resumed run.</param>
-/// <param name="BestEpoch">The epoch with the best validation accuracy (1-based).</param>
-/// <param name="BestValidationAccuracy">That accuracy.</param>
-/// <param name="Test">The test evaluation of the best model (null when interrupted).</param>
-/// <param name="Validation">The validation evaluation of the best model (null when interrupted).</param>
-/// <param name="Run">The run directory.</param>
+/// <summary>How a run ended; <c>BestEpoch</c> is the epoch selected on validation, counting from 1 (0: none yet).</summary>
 public sealed record TrainingOutcome(
     RunStatus Status,
     int EpochsCompleted,
@@ -90,6 +83,11 @@ public sealed class Trainer
         if (data.Height < options.Crop || data.Width < options.Crop)
             throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop}x{options.Crop} crop; use a crop of {Math.Min(data.Height, data.Width) - 4} or less.");
         _description = description ?? Describe(data);
+        if (options.Rule != ImbalanceRule.None)
+            for (int c = 0; c < _classes; c++)
+                if (_trainCounts[c] == 0)
+                    throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
+                                             "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
         Model = ModelFactory.Create(backend, options, _classes, _trainCounts);
         _sampler = options.Rule.CreateSampler(data.Train.Labels, _classes, options.Seed, SamplerStream);
         _order = new int[data.Train.Count];
@@ -117,26 +115,73 @@ public sealed class Trainer
     {
         var counts = data.Train.ClassCounts();
         int min = counts.Where(c => c > 0).DefaultIfEmpty(0).Min(), max = counts.DefaultIfEmpty(0).Max();
-        name ??= data.Origin == DatasetOrigin.Synthetic ? "synthetic" : Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Source));
+        bool synthetic = data.Origin == DatasetOrigin.Synthetic;
+        name ??= synthetic ? "synthetic" : Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Source));
         return new DatasetDescription(name, data.Source, data.Fingerprint, min > 0 ? Math.Round((double)max / min, 2) : null,
-            data.ClassNames.ToArray(), counts, data.Validation.Count, data.Test.Count, ImageSize: data.Height);
+            data.ClassNames.ToArray(), counts, data.Validation.Count, data.Test.Count, ImageSize: data.Height)
+        {
+            SourcePath = synthetic ? null : Path.GetFullPath(data.Source),
+            Skipped = data.Skipped.Count > 0 ? data.Skipped.Select(x => x.ToString()).ToArray() : null,
+            ValidationHeldOut = data.ValidationHeldOut,
+            TestHeldOut = data.TestHeldOut,
+        };
     }
 
-    /// <summary>Trains (or, with <paramref name="resume"/>, continues from the last checkpoint) until the last epoch or <paramref name="cancellation"/>; then evaluates the best checkpoint on the test split.</summary>
+    /// <summary>
+    /// Seconds the remaining epochs will take, estimated before training from one timed forward pass of a
+    /// training batch (evaluation mode, which changes no state; one untimed pass first plans memory) scaled to a
+    /// training step (forward and backward: about three forward passes) and to every remaining step.
+    /// </summary>
+    public (double Seconds, double StepSeconds, long Steps) EstimateRemaining(int fromEpoch = 0)
+    {
+        Model.PredictProbabilities(_images);
+        _backend.Synchronize();
+        long start = Stopwatch.GetTimestamp();
+        Model.PredictProbabilities(_images);
+        _backend.Synchronize();
+        double step = 3 * Stopwatch.GetElapsedTime(start).TotalSeconds;
+        long steps = (long)BatchesPerEpoch * Math.Max(0, _options.Epochs - fromEpoch);
+        return (step * steps, step, steps);
+    }
+
+    /// <summary>The metadata format of the checkpoints this trainer writes and resumes.</summary>
+    public const string CheckpointFormat = "dicc-checkpoint-2";
+
+    /// <summary>
+    /// Trains (or, with <paramref name="resume"/>, continues from the last checkpoint) to the end and writes the
+    /// reports. Runs under the run directory's exclusive lock: the caller's (<see cref="RunDirectory.Lock"/>) or
+    /// one taken here for the call. A new run needs a new or empty directory; resuming restores what the
+    /// directory is meant to hold (metrics.jsonl from the checkpoint, the best checkpoint when it equals the last)
+    /// or stops naming what cannot be restored.
+    /// </summary>
     public TrainingOutcome Run(bool resume = false, CancellationToken cancellation = default)
     {
-        var state = new Progress();
-        if (resume && File.Exists(_run.LastCheckpoint)) state = Restore();
+        using var ownLock = _run.HeldLock is null ? _run.Lock() : null;
+        if (ownLock?.StaleNote is { } note) Observer?.Message($"{_run.Path}: {note}.");
+        return RunLocked(resume, cancellation);
+    }
+
+    private TrainingOutcome RunLocked(bool resume, CancellationToken cancellation)
+    {
+        Progress state;
+        List<EpochMetrics> history;
+        if (resume && File.Exists(_run.LastCheckpoint)) (state, history) = Restore();
         else
         {
-            if (File.Exists(_run.LastCheckpoint))
-                throw new InputException($"{_run.Path} already holds a run: resume it, or choose another run directory.");
+            // A resumed run without a checkpoint (stopped before its first epoch ended) starts again in place.
+            if (!(resume && _run.HoldsRun) && _run.OtherEntries().Count > 0)
+                throw new InputException(_run.HoldsRun
+                    ? $"run {_run.Path} already holds a run: resume it, or choose another run directory."
+                    : $"run {_run.Path} is a folder that is not empty and holds no run; choose a new or empty folder (nothing is overwritten).")
+                {
+                    Parameter = "run",
+                };
             _run.WriteConfig(new RunConfig(EngineInfo.Version, _options, _description,
                 (Model as Models.DiccModel)?.Options.Clustering.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
-            _run.WriteMetrics([]);
+            state = new Progress();
+            history = [];
+            _run.WriteMetrics(history);
         }
-        var history = _run.ReadMetrics().Where(m => m.Epoch < state.Epoch).ToList();
-        _run.WriteMetrics(history);
         Observer?.RunStarted(_run.ReadConfig(), state.Epoch, BatchesPerEpoch);
 
         var schedule = _options.LearningRateSchedule;
@@ -168,7 +213,7 @@ public sealed class Trainer
                     state.Epoch = epoch;
                     state.Batch = b + 1;
                     state.Seconds += clock.Elapsed.TotalSeconds;
-                    Save(_run.LastCheckpoint, state);
+                    Checkpoint(state, history).Save(_run.LastCheckpoint);
                     Observer?.Message($"Interrupted at epoch {epoch + 1}, batch {b + 1}/{batches}: checkpoint saved to {_run.LastCheckpoint}; resume the run to continue.");
                     return new TrainingOutcome(RunStatus.Interrupted, epoch, state.BestEpoch, state.BestAccuracy, null, null, _run);
                 }
@@ -177,22 +222,25 @@ public sealed class Trainer
 
             var validation = _data.Validation.Count > 0 ? Evaluate(_data.Validation, tenCrop: false, keepScores: false) : null;
             double accuracy = validation?.Accuracy ?? double.NaN;
-            bool best = validation is null || accuracy > state.BestAccuracy || state.BestEpoch < 0;
-            var metrics = new EpochMetrics(epoch, lr, state.MeanLoss, state.MeanMappingLoss, accuracy,
+            bool best = validation is null || accuracy > state.BestAccuracy || state.BestEpoch == 0;
+            var metrics = new EpochMetrics(epoch + 1, lr, state.MeanLoss, state.MeanMappingLoss, accuracy,
                 validation?.BalancedAccuracy ?? double.NaN, validation?.MacroF1 ?? double.NaN, best, seconds,
                 images / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
             if (best)
             {
-                state.BestEpoch = epoch;
+                state.BestEpoch = epoch + 1;
                 state.BestAccuracy = validation is null ? double.NaN : accuracy;
             }
             state.Epoch = epoch + 1;
             state.Batch = 0;
             state.ResetEpoch();
-            var writer = Save(_run.LastCheckpoint, state);
-            if (best) writer.Save(_run.BestCheckpoint);
             history.Add(metrics);
+            // The last checkpoint is the commit point, written after everything it vouches for: a failure before
+            // it leaves the previous one, from which a resume redoes this epoch to the same result.
             _run.WriteMetrics(history);
+            var writer = Checkpoint(state, history);
+            if (best) writer.Save(_run.BestCheckpoint);
+            writer.Save(_run.LastCheckpoint);
             Observer?.EpochCompleted(metrics);
             if (cancellation.IsCancellationRequested && epoch + 1 < _options.Epochs)
             {
@@ -206,7 +254,7 @@ public sealed class Trainer
     /// <summary>Evaluates the selected (best-on-validation) model on test and validation and writes the reports.</summary>
     private TrainingOutcome Finish(Progress state)
     {
-        if (File.Exists(_run.BestCheckpoint)) Model.Load(new CheckpointReader(_run.BestCheckpoint));
+        if (state.BestEpoch > 0) Model.Load(new CheckpointReader(_run.BestCheckpoint));
         var trainCounts = _trainCounts.Select(c => (long)c).ToArray();
         var shotRule = ShotGroupRule.Parse(_options.ShotGroups);
         var test = _data.Test.Count > 0 ? Evaluate(_data.Test, _options.TenCropTest, keepScores: true, trainCounts, shotRule) : null;
@@ -261,31 +309,98 @@ public sealed class Trainer
             $"{last} Try a lower learning rate (now {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}).");
     }
 
-    private CheckpointWriter Save(string path, Progress state)
+    /// <summary>The model, the trainer's counters and the metrics so far (so that metrics.jsonl can be restored).</summary>
+    private CheckpointWriter Checkpoint(Progress state, IReadOnlyList<EpochMetrics> history)
     {
         var w = new CheckpointWriter();
         Model.Save(w);
-        w.AddMetadata("format", "dicc-checkpoint-1");
+        w.AddMetadata("format", CheckpointFormat);
         w.AddMetadata("engine_version", EngineInfo.Version);
         w.AddMetadata("method", _options.Method.ToString().ToLowerInvariant());
+        w.AddMetadata("metrics", RunDirectory.ToJsonLines(history));
         state.WriteTo(w);
-        w.Save(path);
         return w;
     }
 
-    private Progress Restore()
+    /// <summary>
+    /// Loads the last checkpoint and makes the directory whole again: metrics.jsonl rewritten from the
+    /// checkpoint's copy (lines past it dropped, missing ones restored), config.json rewritten when it is gone,
+    /// and the best checkpoint checked to be the selected epoch's; when it is not and that epoch is the last
+    /// one, it is restored from the last checkpoint, otherwise its weights exist nowhere else and the run stops.
+    /// </summary>
+    private (Progress, List<EpochMetrics>) Restore()
     {
-        var reader = new CheckpointReader(_run.LastCheckpoint);
+        string path = _run.LastCheckpoint;
+        var reader = new CheckpointReader(path);
+        string format = reader.Metadata.GetValueOrDefault("format") ?? "none";
+        if (format != CheckpointFormat)
+            throw new InputException($"{path}: checkpoint format '{format}' was written by another engine version (this one resumes " +
+                                     $"'{CheckpointFormat}'); start the run again in a new run directory.");
         Model.Load(reader);
-        var state = Progress.ReadFrom(reader, _run.LastCheckpoint);
-        Observer?.Message($"Resuming {_run.Path} at epoch {state.Epoch + 1}, batch {state.Batch + 1}.");
-        return state;
+        var state = Progress.ReadFrom(reader, path);
+        var history = RunDirectory.ParseJsonLines(reader.RequireMetadata("metrics"), $"{path} (metadata 'metrics')");
+        if (history.Count != state.Epoch)
+            throw new InputException($"{path}: the checkpoint holds {history.Count} metrics lines for {state.Epoch} finished epochs; it is damaged.");
+        var notes = new List<string>();
+
+        if (!File.Exists(_run.ConfigFile))
+        {
+            _run.WriteConfig(new RunConfig(EngineInfo.Version, _options, _description,
+                (Model as Models.DiccModel)?.Options.Clustering.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
+            notes.Add($"restored {_run.ConfigFile} from the run's settings");
+        }
+
+        List<EpochMetrics>? onDisk;
+        try { onDisk = _run.ReadMetrics(); }
+        catch (InputException) { onDisk = null; }
+        if (onDisk is null || !onDisk.Where(m => m.Epoch <= state.Epoch).SequenceEqual(history))
+            notes.Add($"restored {_run.MetricsFile} ({history.Count} epochs) from the last checkpoint");
+        _run.WriteMetrics(history);
+
+        if (state.BestEpoch > 0 && BestCheckpointProblem(state.BestEpoch) is { } problem)
+        {
+            if (state.BestEpoch == state.Epoch && state.Batch == 0)
+            {
+                // The selected epoch is the last finished one: the last checkpoint holds the same weights and state.
+                IO.AtomicFile.WriteAllBytes(_run.BestCheckpoint, File.ReadAllBytes(path));
+                notes.Add($"restored {_run.BestCheckpoint} ({problem}) from the last checkpoint, which holds the same epoch {state.BestEpoch}");
+            }
+            else
+            {
+                throw new InputException($"{_run.BestCheckpoint}: {problem}; it must hold the model of epoch {state.BestEpoch}, selected on " +
+                                         "validation, and those weights exist nowhere else, so the run cannot be finished as it was; " +
+                                         "start it again in a new run directory.");
+            }
+        }
+        foreach (var note in notes) Observer?.Message($"Resume: {note}.");
+        Observer?.Message(state.Epoch >= _options.Epochs
+            ? $"Resuming {_run.Path}: all {_options.Epochs} epochs are trained; writing the reports."
+            : $"Resuming {_run.Path} at epoch {state.Epoch + 1}, batch {state.Batch + 1}.");
+        return (state, history);
+    }
+
+    /// <summary>Why the best checkpoint is not the model of epoch <paramref name="bestEpoch"/>, or null when it is.</summary>
+    private string? BestCheckpointProblem(int bestEpoch)
+    {
+        if (!File.Exists(_run.BestCheckpoint)) return "it is missing";
+        try
+        {
+            var metadata = IO.SafetensorsFile.ReadHeader(_run.BestCheckpoint).Metadata;
+            string? epoch = metadata.GetValueOrDefault("epoch");
+            return epoch == bestEpoch.ToString(CultureInfo.InvariantCulture) && metadata.GetValueOrDefault("format") == CheckpointFormat
+                ? null : $"it holds epoch {epoch ?? "?"}";
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InputException or UnauthorizedAccessException)
+        {
+            return $"it is unreadable ({e.Message})";
+        }
     }
 
     /// <summary>The trainer's own counters, saved in checkpoint metadata.</summary>
     private sealed class Progress
     {
-        public int Epoch, Batch, BestEpoch = -1;
+        /// <summary>Finished epochs, the next batch, and the selected epoch counting from 1 (0: none).</summary>
+        public int Epoch, Batch, BestEpoch;
         public double BestAccuracy = double.NaN, Seconds;
         private double _lossSum, _mappingSum;
         private int _lossCount, _mappingCount;

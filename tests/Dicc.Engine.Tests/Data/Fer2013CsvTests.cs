@@ -33,6 +33,22 @@ public class Fer2013CsvTests
     }
 
     [Test]
+    public void ALabelNoTrainingRowHas_IsAnErrorNamingTheClass_UnlessAllowed()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        var lines = new List<string> { "emotion,pixels,Usage" };
+        for (int i = 0; i < faces.Count; i++)
+            if (faces.Label(i) is not (1 or 5)) lines.Add(CsvRow(faces.Label(i), faces.Image(i), "Training"));
+        File.WriteAllLines(dir["fer.csv"], lines);
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir["fer.csv"], Plain with { AllowMissingClasses = false }))!;
+        Assert.That(e.Message, Is.EqualTo($"{dir["fer.csv"]}: no training images of class 'disgust', 'surprise': every class needs training images; " +
+                                          "list only the classes to train on, or allow missing classes"));
+        using var allowed = DatasetLoader.Load(dir["fer.csv"], Plain);
+        Assert.That(allowed.Train.ClassCounts(), Is.EqualTo(new[] { 1, 0, 1, 1, 1, 0, 1 }));
+    }
+
+    [Test]
     public void TwoColumnCsv_IsOneSplit_TrainByDefault()
     {
         using var dir = new TempDirectory();
@@ -91,7 +107,9 @@ public class Fer2013CsvTests
         new object[] { "7," + string.Join(' ', Enumerable.Repeat("1", 2304)) + ",Training", "emotion label 7 is out of range 0..6" },
         new object[] { "-1," + string.Join(' ', Enumerable.Repeat("1", 2304)) + ",Training", "emotion label -1 is out of range 0..6" },
         new object[] { "x," + string.Join(' ', Enumerable.Repeat("1", 2304)) + ",Training", "emotion 'x' is not an integer label" },
-        new object[] { "3," + string.Join(' ', Enumerable.Repeat("256", 2304)) + ",Training", "pixel value 1 is above 255" },
+        // The message gives the pixel's position and the value it holds (it once gave the position as the value).
+        new object[] { "3," + string.Join(' ', Enumerable.Repeat("256", 2304)) + ",Training", "pixel 1 is 256; pixel values are 0..255" },
+        new object[] { "3,1 2 3 4 1300 " + string.Join(' ', Enumerable.Repeat("1", 2299)) + ",Training", "pixel 5 is 1300; pixel values are 0..255" },
         new object[] { "3," + string.Join(' ', Enumerable.Repeat("1", 2303)) + " a,Training", "invalid character 'a'" },
         new object[] { "3," + string.Join(' ', Enumerable.Repeat("1", 2304)) + ",Holdout", "unknown Usage 'Holdout'" },
         new object[] { "3", "expected at least 3 comma-separated fields, found 1" },

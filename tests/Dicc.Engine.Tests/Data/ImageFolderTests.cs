@@ -164,6 +164,80 @@ public class ImageFolderTests
     }
 
     [Test]
+    public void NoTestSplit_AndATestFraction_HoldsOutASeededStratifiedTestSplitBeforeValidation()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(10);
+        WriteSplitFolder(dir.Path, faces, perClassTrain: 10, perClassTest: 0);
+        var options = Plain with { TestFraction = 0.2, ValidationFraction = 0.25, HoldOutSeed = 5 };
+
+        using var a = DatasetLoader.Load(dir.Path, options);
+        using var b = DatasetLoader.Load(dir.Path, options);
+        using var c = DatasetLoader.Load(dir.Path, options with { HoldOutSeed = 6 });
+
+        Assert.That(a.TestHeldOut && a.ValidationHeldOut);
+        Assert.That(a.Test.ClassCounts(), Is.EqualTo(Enumerable.Repeat(2, 7)), "round(10 * 0.2) per class");
+        Assert.That(a.Validation.ClassCounts(), Is.EqualTo(Enumerable.Repeat(2, 7)), "round(8 * 0.25) of what remains");
+        Assert.That(a.Train.ClassCounts(), Is.EqualTo(Enumerable.Repeat(6, 7)));
+        Assert.That(a.Test.Sources, Is.EqualTo(b.Test.Sources), "same seed, same hold-out");
+        Assert.That(a.Test.Sources, Is.Not.EqualTo(c.Test.Sources), "another seed, another hold-out");
+        Assert.That(a.Train.Sources!.Concat(a.Validation.Sources!).Intersect(a.Test.Sources!), Is.Empty);
+        Assert.That(a.Fingerprint, Is.Not.EqualTo(DatasetLoader.Load(dir.Path, Plain with { ValidationFraction = 0.25, HoldOutSeed = 5 }).Fingerprint),
+            "the test fraction is part of the fingerprint (and of a cache's key)");
+
+        WriteSplitFolder(dir["with-test"], faces, perClassTrain: 8, perClassTest: 2);
+        using var withTest = DatasetLoader.Load(dir["with-test"], options);
+        Assert.That(withTest.TestHeldOut, Is.False, "a source with a test split keeps it");
+        Assert.That(withTest.Test.ClassCounts(), Is.EqualTo(Enumerable.Repeat(2, 7)));
+    }
+
+    [Test]
+    public void AMissingClassFolder_IsAnErrorNamingTheClass_UnlessAllowed()
+    {
+        using var dir = new TempDirectory();
+        WriteSplitFolder(dir.Path, Faces(2), perClassTrain: 1, perClassTest: 1, c => EmotionClasses.Canonical[c]);
+        Directory.Delete(Path.Combine(dir.Path, "train", "disgust"), recursive: true);
+        var strict = Plain with { AllowMissingClasses = false };
+        var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, strict))!;
+        Assert.That(e.Message, Is.EqualTo($"{Path.Combine(dir.Path, "train")}: no folder for class 'disgust': every class needs training images; " +
+                                          "list only the classes to train on, or allow missing classes"));
+
+        using var allowed = DatasetLoader.Load(dir.Path, strict with { AllowMissingClasses = true });
+        Assert.That(allowed.Train.ClassCounts()[1], Is.Zero);
+
+        // A test split may lack a class (its figures are then undefined): not an error.
+        Directory.Delete(Path.Combine(dir.Path, "test", "fear"), recursive: true);
+        Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, strict), "still train/disgust");
+        WriteFace(Faces(2), 2, Path.Combine(dir.Path, "train", "disgust"));
+        using var noTestFear = DatasetLoader.Load(dir.Path, strict);
+        Assert.That(noTestFear.Test.ClassCounts()[2], Is.Zero);
+    }
+
+    [Test]
+    public void NumberedClassFolders_AreReadThroughAClassMap()
+    {
+        using var dir = new TempDirectory();
+        var faces = Faces(1);
+        // RAF-DB's numbering: 1 surprise, 2 fear, 3 disgust, 4 happy, 5 sad, 6 angry, 7 neutral.
+        string[] order = ["surprise", "fear", "disgust", "happy", "sad", "angry", "neutral"];
+        for (int k = 0; k < 7; k++)
+            WriteFace(faces, EmotionClasses.Canonical.ToList().IndexOf(order[k]), Path.Combine(dir.Path, "train", (k + 1).ToString()));
+        var map = Enumerable.Range(0, 7).ToDictionary(k => (k + 1).ToString(), k => order[k]);
+        using var data = DatasetLoader.Load(dir.Path, Plain with { ClassMap = map, AllowMissingClasses = false });
+        Assert.That(data.ClassNames, Is.EqualTo(EmotionClasses.Canonical));
+        for (int i = 0; i < data.Train.Count; i++)
+            Assert.That(data.Train.Image(i).ToArray(), Is.EqualTo(faces.Image(data.Train.Label(i)).ToArray()), "each folder's face has its class's label");
+
+        var unmapped = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        Assert.That(unmapped.Message, Does.Contain("unknown class folder '1'"));
+        var wrong = Assert.Throws<DataArgumentException>(() => DatasetLoader.Load(dir.Path, Plain with { ClassMap = new Dictionary<string, string> { ["1"] = "joyous" } }))!;
+        Assert.That(wrong.Message, Does.StartWith("class map: 1=joyous: 'joyous' is not a class"));
+        Assert.That(DatasetLoader.Load(dir.Path, Plain with { ClassMap = map }).Fingerprint,
+            Is.Not.EqualTo(DatasetLoader.Load(dir.Path, Plain with { ClassMap = map.ToDictionary(kv => kv.Key, kv => kv.Key == "1" ? "fear" : kv.Key == "2" ? "surprise" : kv.Value) }).Fingerprint),
+            "the map is part of the fingerprint");
+    }
+
+    [Test]
     public void ExplicitClassList_ReadsUnusualFolderNames()
     {
         using var dir = new TempDirectory();
@@ -202,7 +276,7 @@ public class ImageFolderTests
 
         Directory.Delete(Path.Combine(dir.Path, "train", "contempt"), true);
         Directory.CreateDirectory(Path.Combine(dir.Path, "train", "sad"));
-        var empty = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain))!;
+        var empty = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Path, Plain with { AllowMissingClasses = false }))!;
         Assert.That(empty.Message, Is.EqualTo($"{Path.Combine(dir.Path, "train", "sad")}: class folder is empty"));
 
         Directory.Delete(Path.Combine(dir.Path, "train", "sad"));

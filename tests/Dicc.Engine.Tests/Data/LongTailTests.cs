@@ -68,6 +68,10 @@ public class LongTailTests
         Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.TargetCounts(Fer2013Train, new LongTailOptions { Beta = 0.5 }))!.Option, Is.EqualTo("beta"));
         Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.ProfileCounts(7, 50, 100, LongTailProfile.Exponential))!.Message,
             Does.Contain("leaves the tail class no image"));
+        // A class without images is named (it once said only "some class has no images").
+        int[] noDisgust = [3995, 0, 4097, 7215, 4830, 3171, 4965];
+        Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.TargetCounts(noDisgust, new LongTailOptions { Beta = 10 }, names))!.Message,
+            Does.StartWith("beta: disgust has no training images to draw from"));
     }
 
     [Test]

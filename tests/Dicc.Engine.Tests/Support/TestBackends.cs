@@ -17,7 +17,7 @@ internal static class TestBackends
         catch (Dicc.Engine.Backends.Cuda.GpuUnavailableException e)
         {
             if (TestSupport.GpuRequired) Assert.Fail($"{TestSupport.RequireGpuVariable} is set but the CUDA backend cannot run: {e.Message}");
-            Assert.Ignore($"No CUDA backend here: {e.Message}");
+            Assert.Ignore(TestSupport.SkipReason("No CUDA backend here", e.Message));
             throw; // unreachable
         }
     }

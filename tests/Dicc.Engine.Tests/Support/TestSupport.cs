@@ -33,6 +33,19 @@ internal static class TestSupport
     /// <summary>CI runs with CI set: there NVRTC is installed by the prerequisites script and must be usable.</summary>
     public static bool NvrtcRequired => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")) || GpuRequired;
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> ReasonsGiven = new();
+
+    /// <summary>
+    /// The reason a test is skipped for want of <paramref name="what"/>: in full the first time in a test run,
+    /// afterwards only a pointer to it. The full reason lists every place the CUDA libraries were searched
+    /// (some 600 characters), and the runner prints a skipped test's reason more than once: repeated for each
+    /// of the GPU tests, it buried the rest of the output.
+    /// </summary>
+    internal static string SkipReason(string what, string detail) =>
+        ReasonsGiven.TryAdd(what, true)
+            ? $"{what}: {detail}"
+            : $"{what} (the reason is given in full once per run, at the first test skipped for it)";
+
     /// <summary>A context on device 0, or the test is skipped (failed when the GPU is required) with the reason.</summary>
     public static CudaContext CreateContextOrIgnore()
     {
@@ -43,7 +56,7 @@ internal static class TestSupport
         catch (GpuUnavailableException e)
         {
             if (GpuRequired) Assert.Fail($"{RequireGpuVariable} is set but CUDA is unavailable: {e.Message}");
-            Assert.Ignore($"No usable CUDA device: {e.Message}");
+            Assert.Ignore(SkipReason("No usable CUDA device", e.Message));
             throw; // unreachable: Assert.Ignore throws
         }
     }
@@ -53,7 +66,7 @@ internal static class TestSupport
         var r = CudaLibraries.TryLoad(CudaLibrary.Nvrtc);
         if (r.IsLoaded) return;
         if (NvrtcRequired) Assert.Fail($"NVRTC must be present here (CI or a GPU check): {r.Error}");
-        Assert.Ignore($"NVRTC is not installed: {r.Error}");
+        Assert.Ignore(SkipReason("NVRTC is not installed", r.Error ?? ""));
     }
 
     public static void RequireLibraryOrIgnore(CudaLibrary library)
@@ -61,7 +74,7 @@ internal static class TestSupport
         var r = CudaLibraries.TryLoad(library);
         if (r.IsLoaded) return;
         if (GpuRequired) Assert.Fail($"{RequireGpuVariable} is set but {r.DisplayName} is unavailable: {r.Error}");
-        Assert.Ignore($"{r.DisplayName} is unavailable: {r.Error}");
+        Assert.Ignore(SkipReason($"{r.DisplayName} is unavailable", r.Error ?? ""));
     }
 
     /// <summary>The repository root (the folder holding Dicc.sln), found upwards from the test binaries.</summary>

@@ -77,7 +77,8 @@ public class TrainerTests
 
         public void EpochCompleted(EpochMetrics metrics)
         {
-            if (metrics.Epoch == epoch && batch < 0) source.Cancel();
+            // Metrics count epochs from 1, as printed; the step callbacks' epoch index from 0.
+            if (metrics.Epoch == epoch + 1 && batch < 0) source.Cancel();
         }
     }
 
@@ -158,5 +159,82 @@ public class TrainerTests
         Train(data, Small(TrainingMethod.Baseline, epochs: 1), "twice");
         var e = Assert.Throws<InputException>(() => Train(data, Small(TrainingMethod.Baseline, epochs: 1), "twice"));
         Assert.That(e!.Message, Does.Contain("resume it"));
+        Assert.That(e.Parameter, Is.EqualTo("run"));
+
+        // A folder with other things in it is not a run directory: refused, and left as it was.
+        string notes = Path.Combine(_root, "notes");
+        Directory.CreateDirectory(notes);
+        File.WriteAllText(Path.Combine(notes, "todo.txt"), "x");
+        var other = Assert.Throws<InputException>(() => Train(data, Small(TrainingMethod.Baseline, epochs: 1), "notes"))!;
+        Assert.That(other.Message, Is.EqualTo($"run {notes} is a folder that is not empty and holds no run; choose a new or empty folder (nothing is overwritten)."));
+        Assert.That(Directory.GetFileSystemEntries(notes), Is.EqualTo(new[] { Path.Combine(notes, "todo.txt") }));
+    }
+
+    [Test]
+    public void EpochsCountFromOne_InMetricsCheckpointsAndTheOutcome()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var outcome = Train(data, Small(TrainingMethod.Baseline, epochs: 2), "numbering");
+        Assert.That(outcome.Run.ReadMetrics().Select(m => m.Epoch), Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(outcome.BestEpoch, Is.InRange(1, 2));
+        var last = new CheckpointReader(outcome.Run.LastCheckpoint);
+        Assert.That(last.Metadata["epoch"], Is.EqualTo("2"));
+        Assert.That(last.Metadata["best_epoch"], Is.EqualTo(outcome.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.That(new CheckpointReader(outcome.Run.BestCheckpoint).Metadata["epoch"], Is.EqualTo(last.Metadata["best_epoch"]),
+            "the best checkpoint is the selected epoch's");
+        Assert.That(RunDirectory.ParseJsonLines(last.Metadata["metrics"], "checkpoint"), Is.EqualTo(outcome.Run.ReadMetrics()),
+            "the last checkpoint carries the metrics, so that resume can restore metrics.jsonl");
+    }
+
+    [Test]
+    public void EstimatingTheRunTime_ChangesNothingInTheRun()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var options = Small(TrainingMethod.Dicc, epochs: 2);
+        var straight = Train(data, options, "straight");
+        using var backend = new CpuBackend();
+        var trainer = new Trainer(backend, data, options, new RunDirectory(Path.Combine(_root, "estimated")));
+        var (seconds, step, steps) = trainer.EstimateRemaining();
+        Assert.That(step, Is.GreaterThan(0));
+        Assert.That(steps, Is.EqualTo(2L * trainer.BatchesPerEpoch));
+        Assert.That(seconds, Is.EqualTo(step * steps).Within(1e-9));
+        var estimated = trainer.Run();
+        var a = Tensors(straight.Run.LastCheckpoint);
+        var b = Tensors(estimated.Run.LastCheckpoint);
+        foreach (var name in a.Keys) Assert.That(b[name], Is.EqualTo(a[name]), name);
+    }
+
+    [Test]
+    public void AClassWithoutTrainingImages_IsNamedByTheClassBalancedRules()
+    {
+        using var full = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 10, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var keep = Enumerable.Range(0, full.Train.Count).Where(i => full.Train.Label(i) != 1).ToArray();
+        using var data = full.WithTrain(full.Train.Subset(keep));
+        foreach (var rule in new[] { ImbalanceRule.Reweight, ImbalanceRule.Resample })
+        {
+            using var backend = new CpuBackend();
+            var e = Assert.Throws<InputException>(() => new Trainer(backend, data, Small(TrainingMethod.Baseline, rule, 1),
+                new RunDirectory(Path.Combine(_root, "r" + rule))))!;
+            Assert.That(e.Parameter, Is.EqualTo("rule"));
+            Assert.That(e.Message, Does.StartWith($"rule {rule.Name()}: class 'disgust' has no training images"));
+        }
+        Assert.That(Train(data, Small(TrainingMethod.Baseline, ImbalanceRule.None, 1), "none").Status, Is.EqualTo(RunStatus.Completed),
+            "without a class-balanced rule it trains (on the classes it has)");
+    }
+
+    [Test]
+    public void ACheckpointOfAnotherFormat_IsNotResumedSilently()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var options = Small(TrainingMethod.Baseline, epochs: 2);
+        using var cancel = new CancellationTokenSource();
+        Train(data, options, "old", cancel: cancel.Token, observer: new CancelAt(0, -1, cancel));
+        var run = new RunDirectory(Path.Combine(_root, "old"));
+        var content = SafetensorsFile.Load(run.LastCheckpoint);
+        var metadata = content.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+        metadata["format"] = "dicc-checkpoint-1";
+        SafetensorsFile.Save(run.LastCheckpoint, content.Names.Select(n => KeyValuePair.Create(n, content.Tensors[n])), metadata);
+        var e = Assert.Throws<InputException>(() => Train(data, options, "old", resume: true))!;
+        Assert.That(e.Message, Does.StartWith($"{run.LastCheckpoint}: checkpoint format 'dicc-checkpoint-1' was written by another engine version"));
     }
 }
