@@ -13,31 +13,31 @@ public sealed class ExportCommand(IAnsiConsole console) : Command<ExportCommand.
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--run <DIR>", true)]
-        [Description("A run directory written by dicc train (config.json and checkpoints/), or a checkpoint file of one.")]
+        [OptionHelp("A run directory written by dicc train (config.json and checkpoints/), or a checkpoint file of one.")]
         public string Run { get; init; } = "";
 
         [CommandOption("--onnx <FILE>", true)]
-        [Description("The ONNX file to write (overwritten atomically).")]
+        [OptionHelp("The ONNX file to write (overwritten atomically).")]
         public string Onnx { get; init; } = "";
 
         [CommandOption("--opset <N>")]
-        [Description("ONNX operator set, 13..23 (default 17).")]
+        [OptionHelp("ONNX operator set, 13..23 (default 17).")]
         public int? Opset { get; init; }
 
         [CommandOption("--checkpoint <best|last>")]
-        [Description("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
+        [OptionHelp("best: the model selected on validation accuracy (default); last: the latest epoch's.")]
         public string Checkpoint { get; init; } = "best";
 
         [CommandOption("--batchnorm <fold|keep>")]
-        [Description("fold (default): BatchNorm folded into the convolutions; keep: BatchNormalization nodes with the running statistics.")]
+        [OptionHelp("fold (default): BatchNorm folded into the convolutions; keep: BatchNormalization nodes with the running statistics.")]
         public string BatchNorm { get; init; } = "fold";
 
         [CommandOption("--views <run|centre|ten-crop>")]
-        [Description("The crops the graph takes of each image: run (default: the run's test protocol, as dicc predict), centre, or the ten-crop average.")]
+        [OptionHelp("The crops the graph takes of each image: run (default: the run's test protocol, as dicc predict), centre, or the ten-crop average.")]
         public string Views { get; init; } = "run";
 
         [CommandOption("--json")]
-        [Description("Print what was written as JSON (for scripts).")]
+        [OptionHelp("Print what was written as JSON (for scripts).")]
         public bool Json { get; init; }
     }
 

@@ -98,7 +98,7 @@ public static class DiccApp
     public static IReadOnlyList<(string Verb, Type Command)> Verbs { get; } =
     [
         ("demo", typeof(Training.DemoCommand)), ("train", typeof(Training.TrainCommand)), ("eval", typeof(Training.EvalCommand)),
-        ("bench", typeof(Training.BenchCommand)), ("info", typeof(InfoCommand)), ("predict", typeof(PredictCommand)),
+        ("bench", typeof(Training.BenchCommand)), ("info", typeof(InfoCommand)), ("predict", typeof(PredictCommand)), ("export", typeof(ExportCommand)),
         ("longtail", typeof(LongTailCommand)), ("synth", typeof(SynthCommand)), ("pack", typeof(PackCommand)),
         ("cluster", typeof(ClusterCommand)), ("compare", typeof(CompareCommand)),
     ];
