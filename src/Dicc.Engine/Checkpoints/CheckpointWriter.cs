@@ -98,6 +98,14 @@ public sealed class CheckpointReader
         return t.ToArray<float>();
     }
 
+    public int[] ReadInt32s(string name, long expectedCount)
+    {
+        var t = Get(name);
+        if (t.DType != SafetensorsDType.Int32 || t.ElementCount != expectedCount)
+            throw new InputException($"{Path_}: tensor '{name}' is {t}, expected I32 with {expectedCount} elements.");
+        return t.ToArray<int>();
+    }
+
     public bool[] ReadBools(string name, int expectedCount)
     {
         var t = Get(name);

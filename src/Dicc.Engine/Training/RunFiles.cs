@@ -30,7 +30,21 @@ public sealed record RunConfig(
     string Device,
     DateTimeOffset Created);
 
-/// <summary>One line of metrics.jsonl.</summary>
+/// <summary>One line of metrics.jsonl (docs/evaluation.md, "metrics.jsonl"). Fields added later are optional, so old files still load.</summary>
+/// <param name="Epoch">0-based epoch.</param>
+/// <param name="LearningRate">The epoch's learning rate.</param>
+/// <param name="TrainLoss">Mean training loss of the epoch (DICC: the subclass loss; in a warm-up epoch the class loss).</param>
+/// <param name="MappingLoss">DICC's mean phase-2 (mapping) loss; null without a trained mapping.</param>
+/// <param name="ValidationAccuracy">Validation top-1 accuracy (NaN without a validation split).</param>
+/// <param name="ValidationBalancedAccuracy">Validation balanced accuracy.</param>
+/// <param name="ValidationMacroF1">Validation macro-F1.</param>
+/// <param name="Best">Whether this epoch's model is the selected one so far (<see cref="TrainingOptions.SelectOn"/>).</param>
+/// <param name="Seconds">Training time of the epoch (without validation).</param>
+/// <param name="ImagesPerSecond">Training throughput.</param>
+/// <param name="ValidationPredictions">Validation images predicted as each class (the prediction histogram).</param>
+/// <param name="MappingPriorEntropy">DICC with a trained mapping: the loss a mapping that ignores its input reaches
+/// (<see cref="DiccInstruments.MappingPriorEntropy"/>); compare <paramref name="MappingLoss"/> with it.</param>
+/// <param name="Dicc">DICC's clustering instruments; null for the baseline and in warm-up epochs.</param>
 public sealed record EpochMetrics(
     int Epoch,
     double LearningRate,
@@ -41,7 +55,10 @@ public sealed record EpochMetrics(
     double ValidationMacroF1,
     bool Best,
     double Seconds,
-    double ImagesPerSecond);
+    double ImagesPerSecond,
+    long[]? ValidationPredictions = null,
+    double? MappingPriorEntropy = null,
+    DiccEpochInstruments? Dicc = null);
 
 /// <summary>The files of a run directory (docs/evaluation.md) and how they are read and written.</summary>
 public sealed class RunDirectory(string path)
@@ -67,8 +84,16 @@ public sealed class RunDirectory(string path)
         if (!File.Exists(ConfigFile)) throw new InputException($"{ConfigFile}: not found; is '{Path}' a run directory?");
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(ConfigFile), RunJson.Default.RunConfig)
-                   ?? throw new InputException($"{ConfigFile}: empty.");
+            string text = File.ReadAllText(ConfigFile);
+            var config = JsonSerializer.Deserialize(text, RunJson.Default.RunConfig) ?? throw new InputException($"{ConfigFile}: empty.");
+            if (config.Options is null || config.Dataset is null)
+                throw new InputException($"{ConfigFile}: not a run configuration (it has no options or no dataset).");
+            // Runs written before select_on existed selected their model on validation accuracy.
+            using var document = JsonDocument.Parse(text);
+            if (!(document.RootElement.TryGetProperty("options", out var options) && options.ValueKind == JsonValueKind.Object &&
+                  options.TryGetProperty("select_on", out _)))
+                config = config with { Options = config.Options with { SelectOn = ModelSelection.Accuracy } };
+            return config;
         }
         catch (JsonException e)
         {
