@@ -314,7 +314,7 @@ public static class RunPictures
             AddSeries(churn, epochs, metrics.Select(m => 100 * (m.Dicc?.ChurnPerClass?[c] ?? double.NaN)), classNames[c], palette.GetColor(c), markers,
                 LinePattern.Dashed, width: 1.5f);
         churn.YLabel("changed subclass (%)", 16);
-        churn.Title(Title("Pseudo-label churn since the previous epoch", context), 17);
+        churn.Title(Title("Pseudo-label churn since the previous epoch (random reassignment: 1 - 1/Ns)", context), 17);
 
         AddSeries(mapping, epochs, metrics.Select(m => m.MappingLoss ?? double.NaN), "mapping loss (training)", palette.GetColor(1), markers, width: 3);
         if (metrics.Select(m => m.MappingPriorEntropy).FirstOrDefault(v => v is not null) is double prior)
@@ -360,6 +360,8 @@ public static class RunPictures
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
             double pad = Math.Max(0.5, 0.02 * (epochs[^1] - epochs[0]));
             plot.Axes.SetLimitsX(epochs[0] - pad, epochs[^1] + pad);
+            // Shares in percent on a fixed 0-100 scale, so that a flat line at 100% reads as such.
+            if (plot != mapping) plot.Axes.SetLimitsY(-3, 103);
             plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperLeft;
             plot.Legend.FontSize = 13;
             plot.Legend.FontName = FontName;
