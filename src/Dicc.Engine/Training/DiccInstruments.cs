@@ -69,10 +69,18 @@ public sealed class DiccInstruments
         for (int b = 0; b < batchesPerEpoch; b++)
             _views[b] = new Tensor(_log.Storage, new Shape(Math.Min(batch, _labels.Length - b * batch)), DType.Int32, (long)b * batch);
         _hostLog = new int[_log.ElementCount];
+        ClearLog();
         _current = new int[_labels.Length];
         _previous = new int[_labels.Length];
         Array.Fill(_previous, -1);
         _sizes = new long[_plan.TotalSubclasses];
+    }
+
+    /// <summary>Marks every slot of the log as not written (-1).</summary>
+    private void ClearLog()
+    {
+        Array.Fill(_hostLog, -1);
+        _backend.CopyIn<int>(_log, _hostLog);
     }
 
     /// <summary>Logs the pseudo-labels of the step just taken (a device copy; nothing in a warm-up epoch).</summary>
@@ -121,7 +129,7 @@ public sealed class DiccInstruments
     }
 
     /// <summary>
-    /// The epoch's occupancy and churn from its log: step slot i assigned pseudo-label <paramref name="log"/>[i] to sample
+    /// The epoch's occupancy and churn from its log: step slot i assigned pseudo-label <paramref name="log"/>[i] (-1: not written) to sample
     /// <paramref name="order"/>[i]. Writes each sample's latest pseudo-label (-1 = not drawn) into <paramref name="current"/>
     /// and the assignments per subclass into <paramref name="sizes"/>; churn compares <paramref name="current"/> with
     /// <paramref name="previous"/> (null in the first DICC epoch) over the samples assigned in both.
@@ -134,7 +142,8 @@ public sealed class DiccInstruments
         for (int i = 0; i < log.Length; i++)
         {
             int pseudo = log[i];
-            if ((uint)pseudo >= (uint)sizes.Length)
+            if (pseudo < 0) continue; // a slot no step wrote (a run resumed from a checkpoint older than the instruments)
+            if (pseudo >= sizes.Length)
                 throw new InvalidOperationException($"Pseudo-label {pseudo} in slot {i} of the epoch log is outside [0, {sizes.Length}).");
             sizes[pseudo]++;
             current[order[i]] = pseudo;
@@ -183,6 +192,7 @@ public sealed class DiccInstruments
     public void Load(CheckpointReader reader)
     {
         if (reader.Contains(LogName)) reader.ReadInto(LogName, _log);
+        else ClearLog();
         _hasPrevious = reader.Contains(PreviousName);
         _previous = _hasPrevious ? reader.ReadInt32s(PreviousName, _labels.Length) : Enumerable.Repeat(-1, _labels.Length).ToArray();
         _previousCenters = reader.Contains(CentersName)

@@ -243,7 +243,7 @@ public class DiccVariantTests
 
     /// <summary>
     /// Plan 2,1,3 (pseudo-labels 0-1 class 0, 2 class 1, 3-5 class 2); five samples of classes 0,0,1,2,2; an epoch of six
-    /// steps' slots in which sample 3 is drawn twice. By hand: latest labels 1,0,2,5,3; subclass sizes 1,1,1,1,0,2, so
+    /// written slots in which sample 3 is drawn twice, and one slot no step wrote. By hand: latest labels 1,0,2,5,3; subclass sizes 1,1,1,1,0,2, so
     /// class 2 uses 2 of 3 (min 0, max 2). Against previous labels 1,1,-,4,4: sample 0 kept, 1 changed, 2 not drawn
     /// before, 3 and 4 changed: churn 3/4, class 0 1/2, class 1 none, class 2 2/2.
     /// </summary>
@@ -252,8 +252,8 @@ public class DiccVariantTests
     {
         var plan = SubclassPlan.FromCounts([2, 1, 3]);
         int[] labels = [0, 0, 1, 2, 2];
-        int[] order = [3, 0, 4, 1, 2, 3];
-        int[] log = [5, 1, 3, 0, 2, 5];
+        int[] order = [3, 0, 4, 1, 2, 3, 0];
+        int[] log = [5, 1, 3, 0, 2, 5, -1]; // the last slot was never written: it counts for nothing
         var current = new int[5];
         var sizes = new long[6];
         var (occupancy, churn, perClass) = DiccInstruments.Tally(log, order, labels, plan, [1, 1, -1, 4, 4], current, sizes);
