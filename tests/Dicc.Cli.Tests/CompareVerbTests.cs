@@ -132,4 +132,55 @@ public class CompareVerbTests
         var broken = Run("compare", runs);
         AssertBadUsage(broken, Path.Combine(runs, "none-dicc", "seed-2", "result.json"));
     }
+
+    /// <summary>Writes a run as the trainer does: result.json and a config.json with real settings.</summary>
+    private string WriteVariant(string relative, string method, long seed, double accuracy, Engine.Training.TrainingOptions options)
+    {
+        string dir = WriteRun(relative, "resample", method, seed, accuracy, accuracy);
+        var description = new Engine.Training.DatasetDescription("FER2013", "fer.manifest", null, 10, ["a", "b", "c", "d", "e", "f", "g"],
+            [10, 1, 2, 3, 4, 5, 6], 70, 70);
+        new Engine.Training.RunDirectory(dir).WriteConfig(new Engine.Training.RunConfig("0", options with { Seed = (ulong)seed }, description,
+            null, "CPU", DateTimeOffset.UnixEpoch));
+        return dir;
+    }
+
+    /// <summary>
+    /// Baseline 50, 52, 54 %; DICC with the MLP mapping 40, 41, 42 % and with the sum mapping 55, 56, 57 %, all selected on
+    /// accuracy. Each DICC variant gets its own row named by the setting that differs (mapping), beside the same baseline.
+    /// </summary>
+    [Test]
+    public void Compare_TellsVariantsApartByTheSettingsThatDiffer_AndAcceptsHyphenatedMetrics()
+    {
+        var baseline = new Engine.Training.TrainingOptions { Method = Engine.Training.TrainingMethod.Baseline, Rule = Engine.Imbalance.ImbalanceRule.Resample,
+            SelectOn = Engine.Training.ModelSelection.Accuracy };
+        var mlp = baseline with { Method = Engine.Training.TrainingMethod.Dicc };
+        var sum = mlp with { Mapping = Engine.Models.MappingKind.Sum };
+        for (int s = 1; s <= 3; s++)
+        {
+            WriteVariant($"v/baseline/seed-{s}", "baseline", s, 0.48 + 0.02 * s, baseline);
+            WriteVariant($"v/mlp/seed-{s}", "dicc", s, 0.39 + 0.01 * s, mlp);
+            WriteVariant($"v/sum/seed-{s}", "dicc", s, 0.54 + 0.01 * s, sum);
+        }
+        string md = _temp["v.md"];
+        var run = Run("compare", _temp["v"], "--metric", "balanced-accuracy", "--markdown", md);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        var markdown = File.ReadAllLines(md);
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | mapping=mlp | 52.00 ± 2.00 | 50.00 | 54.00 | 41.00 ± 1.00 | 40.00 | 42.00 | −11.00 |"));
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | mapping=sum | 52.00 ± 2.00 | 50.00 | 54.00 | 56.00 ± 1.00 | 55.00 | 57.00 | +4.00 |"));
+        Assert.That(markdown[0], Does.StartWith("| dataset | β | rule | settings |"));
+        Assert.That(run.Output, Does.Contain("Models selected on validation accuracy."));
+        Assert.That(run.Output, Does.Contain("9 run(s), 2 configuration(s)."));
+
+        // A setting shared by both methods that differs (the selection) is named on the baseline too.
+        WriteVariant("v/baseline-bal/seed-1", "baseline", 1, 0.6, baseline with { SelectOn = Engine.Training.ModelSelection.BalancedAccuracy });
+        WriteVariant("v/sum-bal/seed-1", "dicc", 1, 0.7, sum with { SelectOn = Engine.Training.ModelSelection.BalancedAccuracy });
+        var mixed = Run("compare", _temp["v"], "--metric", "accuracy", "--runs");
+        Assert.That(mixed.ExitCode, Is.EqualTo(0), mixed.ToString());
+        Assert.That(mixed.Output, Does.Contain("select-on=balanced-accuracy, mapping=sum").And.Contain("select-on=accuracy, mapping=mlp"));
+        Assert.That(mixed.Output, Does.Not.Contain("Models selected on"), "no single selection to state");
+
+        // Equal settings and seed in two folders would be counted twice; differing settings are not a clash.
+        WriteVariant("copy/sum/seed-2", "dicc", 2, 0.1, sum);
+        AssertBadUsage(Run("compare", _temp["v"], _temp["copy"]), "every setting equal) and seed 2; pass one of them");
+    }
 }

@@ -168,7 +168,7 @@ public class TrainedRunTests
     public void Pictures_AreWrittenAndNonTrivial()
     {
         var written = RunPictures.Write(_run);
-        Assert.That(written.Select(Path.GetFileName), Is.EqualTo(new[] { "confusion.png", "pr.png", "curves.png" }));
+        Assert.That(written.Select(Path.GetFileName), Is.EqualTo(new[] { "confusion.png", "pr.png", "curves.png", "dicc.png" }), "a DICC run also gets its instruments");
         foreach (var file in written)
         {
             var (width, height) = PngSize(file);
@@ -194,7 +194,7 @@ public class TrainedRunTests
         Directory.CreateDirectory(partial.Path);
         File.Copy(_run.ConfigFile, partial.ConfigFile);
         File.Copy(_run.MetricsFile, partial.MetricsFile);
-        Assert.That(RunPictures.Write(partial).Select(Path.GetFileName), Is.EqualTo(new[] { "curves.png" }));
+        Assert.That(RunPictures.Write(partial).Select(Path.GetFileName), Is.EqualTo(new[] { "curves.png", "dicc.png" }));
 
         File.WriteAllText(partial.ReportFile, "{ \"classNames\": [");
         var e = Assert.Throws<InputException>(() => RunPictures.Write(partial));

@@ -46,6 +46,26 @@ public class TrainingVerbTests
     }
 
     [Test]
+    public void VariantFlagsReachTheRunAndItsPictures()
+    {
+        var train = Run(["train", "--data", TinyData, "--method", "dicc", "--subclasses", "sqrt", "--partition", "rank", "--mapping", "linear",
+            "--mapping-input", "logits", "--warmup-epochs", "1", "--joint-weight", "0.5", "--select-on", "macro-f1", "--epochs", "3",
+            "--out", Out("variant"), .. TinyModel]);
+        Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
+        Assert.That(train.Output, Does.Contain("selected epoch (validation macro-f1)"));
+        var run = new RunDirectory(Out("variant"));
+        var o = run.ReadConfig().Options;
+        Assert.That((o.Mapping, o.MappingInput, o.WarmupEpochs, o.JointWeight, o.SelectOn),
+            Is.EqualTo((Engine.Models.MappingKind.Linear, Engine.Models.MappingInput.Logits, 1, 0.5, ModelSelection.MacroF1)));
+        var metrics = run.ReadMetrics();
+        Assert.That(metrics[0].Dicc, Is.Null, "warm-up epoch");
+        Assert.That(metrics[0].Best, Is.False, "warm-up epochs are not selected");
+        Assert.That(metrics[2].Dicc!.Churn, Is.Not.Null);
+        Assert.That(File.Exists(Path.Combine(Out("variant"), "dicc.png")), "the instruments picture");
+        Assert.That(new FileInfo(Path.Combine(Out("variant"), "dicc.png")).Length, Is.GreaterThan(20_000));
+    }
+
+    [Test]
     public void SeedsWriteOneRunEachAndAnAggregateTable()
     {
         var run = Run(["train", "--data", TinyData, "--epochs", "1", "--seeds", "2", "--seed", "7", "--out", Out("seeds"), .. TinyModel]);
@@ -126,6 +146,11 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--resume", "/no/such/run" }, "/no/such/run")]
     [TestCase(new[] { "eval", "--run", "/no/such/run" }, "/no/such/run")]
     [TestCase(new[] { "bench", "--arch", "vgg7" }, "--arch")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--select-on", "loss" }, "--select-on 'loss' is not one of accuracy, balanced-accuracy, macro-f1, last")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--epochs", "2", "--warmup-epochs", "2" }, "--warmup-epochs (2) must be less than epochs (2)")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--mapping", "sum", "--joint-weight", "1" }, "--joint-weight needs a trained mapping")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--mapping", "sum", "--mapping-input", "logits" }, "--mapping-input logits needs a trained mapping")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--mapping", "tree" }, "--mapping: 'tree' is not one of mlp, linear, sum")]
     [TestCase(new[] { "demo", "--rule", "nope" }, "--rule")]
     public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
 }

@@ -21,7 +21,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         public string[] Runs { get; init; } = [];
 
         [CommandOption("--metric <NAME>")]
-        [OptionHelp("accuracy (default), balanced_accuracy, macro_f1, macro_precision, macro_recall, mean_ap, many_shot_accuracy, medium_shot_accuracy or few_shot_accuracy.")]
+        [OptionHelp("accuracy (default), balanced-accuracy, macro-f1, macro-precision, macro-recall, mean-ap, many-shot-accuracy, medium-shot-accuracy or few-shot-accuracy (hyphens or underscores).")]
         public string Metric { get; init; } = MetricNames.Accuracy;
 
         [CommandOption("--decimals <N>")]
@@ -52,8 +52,8 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         MetricNames.MeanAveragePrecision, MetricNames.ManyShotAccuracy, MetricNames.MediumShotAccuracy, MetricNames.FewShotAccuracy,
     ];
 
-    /// <summary>A run read from its directory.</summary>
-    internal sealed record FoundRun(string Directory, RunResult Result);
+    /// <summary>A run read from its directory, with its settings from config.json (null when it has none that can be read).</summary>
+    internal sealed record FoundRun(string Directory, RunResult Result, IReadOnlyList<RunSetting>? Settings = null);
 
     /// <summary>An argument (or a folder below one) that is not a finished run, and why.</summary>
     internal sealed record NotARun(string Path, string Reason);
@@ -61,7 +61,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Runs.Length == 0) throw new UsageException("give at least one run directory (or a folder holding run directories).");
-        string metric = CliValues.Choice(settings.Metric, "--metric", Metrics);
+        string metric = CliValues.Choice(settings.Metric.Trim().Replace('-', '_'), "--metric", Metrics);
         if (settings.Decimals is < 0 or > 6) throw new UsageException($"--decimals must be in 0..6, got {settings.Decimals}.");
         string? markdown = settings.Markdown is null ? null : CliValues.OutputFile(settings.Markdown, "--markdown");
         string? csv = settings.Csv is null ? null : CliValues.OutputFile(settings.Csv, "--csv");
@@ -78,8 +78,12 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
             throw new UsageException($"--metric {metric}: {missing.Count} run(s) do not have it, e.g. {missing[0].Directory} " +
                                      $"(it has: {string.Join(", ", missing[0].Result.Metrics.Keys)}).");
 
-        var table = SeedAggregation.Aggregate(runs.Select(r => r.Result), metric);
+        var labelled = Label(runs);
+        var table = SeedAggregation.Aggregate(labelled.SelectMany(r => r.Rows), metric);
         var layout = ResultTableFormat.ToLayout(table, settings.Decimals);
+        var selections = runs.Select(r => r.Settings?.FirstOrDefault(s => s.Name == SelectOnSetting)?.Value).Distinct().ToArray();
+        if (selections is [string selection])
+            layout = layout with { Caption = layout.Caption + $" Models selected on validation {selection.Replace('-', ' ')}." };
         if (markdown is not null) AtomicFile.WriteAllText(markdown, ResultTableFormat.ToMarkdown(layout));
         if (csv is not null) AtomicFile.WriteAllText(csv, ResultTableFormat.ToCsv(table));
 
@@ -97,11 +101,12 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         if (settings.ListRuns)
         {
             var list = new Table().Border(TableBorder.Simple).AddColumn("run").AddColumn("dataset").AddColumn(new TableColumn("β").RightAligned())
-                .AddColumn("rule").AddColumn("method").AddColumn(new TableColumn("seed").RightAligned()).AddColumn(new TableColumn(Markup.Escape(metric)).RightAligned());
-            foreach (var r in runs.OrderBy(r => r.Directory, StringComparer.Ordinal))
-                list.AddRow(Markup.Escape(r.Directory), Markup.Escape(r.Result.Dataset), r.Result.Beta is double b ? b.ToString("G", CliValues.Invariant) : "full",
-                    Markup.Escape(r.Result.Rule), Markup.Escape(r.Result.Method), r.Result.Seed.ToString(CliValues.Invariant),
-                    CliValues.Percent(r.Result.Metrics[metric], settings.Decimals));
+                .AddColumn("rule").AddColumn("method").AddColumn("settings").AddColumn(new TableColumn("seed").RightAligned())
+                .AddColumn(new TableColumn(Markup.Escape(metric)).RightAligned());
+            foreach (var (run, label) in labelled.Select(l => (l.Run, l.Label)).OrderBy(r => r.Run.Directory, StringComparer.Ordinal))
+                list.AddRow(Markup.Escape(run.Directory), Markup.Escape(run.Result.Dataset), run.Result.Beta is double b ? b.ToString("G", CliValues.Invariant) : "full",
+                    Markup.Escape(run.Result.Rule), Markup.Escape(run.Result.Method), Markup.Escape(label), run.Result.Seed.ToString(CliValues.Invariant),
+                    CliValues.Percent(run.Result.Metrics[metric], settings.Decimals));
             console.Write(list);
         }
         if (markdown is not null) console.MarkupLine($"Markdown written to [bold]{Markup.Escape(markdown)}[/].");
@@ -142,12 +147,13 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
     private static Table LongTable(ResultTable table, TableLayout layout, string title, int consoleWidth)
     {
         int methods = table.Methods.Length;
-        bool delta = layout.Headers.Length == 3 + 3 * methods + 1;
+        int lead = ResultTableFormat.HasSettings(table) ? 4 : 3; // dataset, β, rule [, settings]
+        bool delta = layout.Headers.Length == lead + 3 * methods + 1;
         string Strip(string header, string method) =>
             header.StartsWith(ResultTableFormat.MethodTitle(method) + " ", StringComparison.Ordinal)
                 ? header[(ResultTableFormat.MethodTitle(method).Length + 1)..] : header;
-        var headers = new List<string>(layout.Headers.Take(3)) { "method" };
-        for (int k = 0; k < 3; k++) headers.Add(Strip(layout.Headers[3 + k], table.Methods[0]));
+        var headers = new List<string>(layout.Headers.Take(lead)) { "method" };
+        for (int k = 0; k < 3; k++) headers.Add(Strip(layout.Headers[lead + k], table.Methods[0]));
         if (delta) headers.Add(layout.Headers[^1]);
         var rows = new List<string[]>();
         foreach (var row in layout.Rows)
@@ -155,9 +161,9 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
             bool first = true;
             for (int m = 0; m < methods; m++)
             {
-                var stats = row.Skip(3 + 3 * m).Take(3).ToArray();
+                var stats = row.Skip(lead + 3 * m).Take(3).ToArray();
                 if (stats.All(c => c == "—")) continue;
-                var cells = new List<string>(first ? row.Take(3) : ["", "", ""]) { ResultTableFormat.MethodTitle(table.Methods[m]) };
+                var cells = new List<string>(first ? row.Take(lead) : Enumerable.Repeat("", lead)) { ResultTableFormat.MethodTitle(table.Methods[m]) };
                 cells.AddRange(stats);
                 if (delta) cells.Add(table.Methods[m] == RunLabels.Dicc ? row[^1] : "");
                 rows.Add(cells.ToArray());
@@ -179,7 +185,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         for (int i = 0; i < headers.Count; i++)
         {
             var column = new TableColumn(Markup.Escape(headers[i])).Width(widths[i]).PadLeft(0).PadRight(1);
-            grid.AddColumn(i == 1 || i >= 4 ? column.RightAligned() : column);
+            grid.AddColumn(i == 1 || i > lead ? column.RightAligned() : column);
         }
         foreach (var row in rows) grid.AddRow(row.Select(Markup.Escape).ToArray());
         return grid;
@@ -205,7 +211,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
             if (found.Count == 0 && !notRuns.Any(n => IsUnder(n.Path, path)))
                 notRuns.Add(new NotARun(argument, "no result.json in it or in any folder below it"));
             foreach (string directory in found)
-                if (seen.Add(directory)) runs.Add(new FoundRun(directory, ReadResult(directory)));
+                if (seen.Add(directory)) runs.Add(new FoundRun(directory, ReadResult(directory), ReadSettings(directory)));
         }
         return (runs, notRuns);
     }
@@ -293,17 +299,74 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         }
     }
 
+    /// <summary>The settings of a run's config.json; null when the run has none that can be read (its settings are then unknown).</summary>
+    private static IReadOnlyList<RunSetting>? ReadSettings(string directory)
+    {
+        var run = new RunDirectory(directory);
+        if (!File.Exists(run.ConfigFile)) return null;
+        try
+        {
+            var config = run.ReadConfig();
+            return RunSettings.Of(config.Options, config.SubclassCounts);
+        }
+        catch (InputException)
+        {
+            return null;
+        }
+    }
+
+    private const string SelectOnSetting = "select-on";
+
+    private static bool IsDicc(RunResult r) => string.Equals(r.Method.Trim(), RunLabels.Dicc, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The settings of a run that apply to its method (a baseline ignores DICC's).</summary>
+    private static IEnumerable<RunSetting> Applicable(FoundRun run) => (run.Settings ?? []).Where(s => !s.DiccOnly || IsDicc(run.Result));
+
+    /// <summary>
+    /// Names, for every run, the settings that tell it apart from the other runs of its dataset, beta and rule: every
+    /// setting with more than one value among them (DICC's own settings among the DICC runs only). Each run becomes the
+    /// table rows it belongs to: a DICC run one row; a baseline run one row per DICC variant with its shared settings,
+    /// so that every DICC variant sits beside its baseline. Returns each run with its label and its rows.
+    /// </summary>
+    internal static List<(FoundRun Run, string Label, List<RunResult> Rows)> Label(List<FoundRun> runs)
+    {
+        var result = new List<(FoundRun, string, List<RunResult>)>();
+        foreach (var group in runs.GroupBy(r => (r.Result.Dataset, r.Result.Beta, Rule: r.Result.Rule.Trim().ToLowerInvariant())))
+        {
+            var differing = group.SelectMany(Applicable).GroupBy(s => s.Name)
+                .Where(g => g.Select(s => s.Value).Distinct().Count() > 1).Select(g => g.Key).ToHashSet();
+            string Part(FoundRun run, bool diccOnly) => string.Join(", ",
+                Applicable(run).Where(s => s.DiccOnly == diccOnly && differing.Contains(s.Name)).Select(s => s.ToString()));
+            static string Join(string a, string b) => a.Length == 0 ? b : b.Length == 0 ? a : a + ", " + b;
+            var diccVariants = group.Where(r => IsDicc(r.Result)).Select(r => (Shared: Part(r, false), Own: Part(r, true))).Distinct().ToList();
+            foreach (var run in group)
+            {
+                string shared = Part(run, false);
+                if (IsDicc(run.Result))
+                {
+                    string label = Join(shared, Part(run, true));
+                    result.Add((run, label, [run.Result with { Settings = label }]));
+                    continue;
+                }
+                var variants = diccVariants.Where(v => v.Shared == shared).Select(v => Join(shared, v.Own)).DefaultIfEmpty(shared).ToList();
+                result.Add((run, shared, variants.Select(v => run.Result with { Settings = v }).ToList()));
+            }
+        }
+        return result;
+    }
+
     /// <summary>Two folders holding the same configuration and seed would be counted twice: name both.</summary>
     private static void CheckDistinct(List<FoundRun> runs)
     {
-        var byKey = new Dictionary<(string, double?, string, string, long), string>();
+        var byKey = new Dictionary<(string, double?, string, string, string, long), string>();
         foreach (var run in runs)
         {
             var r = run.Result;
-            var key = (r.Dataset, r.Beta, r.Rule.Trim().ToLowerInvariant(), r.Method.Trim().ToLowerInvariant(), r.Seed);
+            string all = string.Join(", ", Applicable(run));
+            var key = (r.Dataset, r.Beta, r.Rule.Trim().ToLowerInvariant(), r.Method.Trim().ToLowerInvariant(), all, r.Seed);
             if (byKey.TryGetValue(key, out var other))
                 throw new UsageException($"{other} and {run.Directory} are the same configuration (dataset {r.Dataset}, rule {key.Item3}, " +
-                                         $"method {key.Item4}) and seed {r.Seed}; pass one of them.");
+                                         $"method {key.Item4}" + (all.Length > 0 ? "; every setting equal" : "") + $") and seed {r.Seed}; pass one of them.");
             byKey[key] = run.Directory;
         }
     }

@@ -29,7 +29,7 @@ public sealed class LongTailCommand(IAnsiConsole console) : Command<LongTailComm
         public string Profile { get; init; } = "exp";
 
         [CommandOption("--counts <n0,n1,...|PRESET>")]
-        [OptionHelp("Explicit train counts in label order, or fer2013-beta10 (the paper's long-tailed FER2013). Replaces --beta and --profile.")]
+        [OptionHelp("Explicit train counts in label order, or fer2013-beta10 / fer2013-beta100 (the paper's long-tailed FER2013). Replaces --beta and --profile.")]
         public string? Counts { get; init; }
 
         [CommandOption("--max-count <N>")]

@@ -13,8 +13,9 @@ internal static class ParameterFlags
     public static IReadOnlyDictionary<string, string> Flags { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["arch"] = "--arch", ["width"] = "--width", ["dropout"] = "--dropout", ["crop"] = "--crop",
-        ["emaDecay"] = "--ema-decay", ["partition"] = "--partition", 
-        ["mappingLrScale"] = "--mapping-lr-scale", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
+        ["emaDecay"] = "--ema-decay", ["partition"] = "--partition", ["mapping"] = "--mapping", ["mappingInput"] = "--mapping-input",
+        ["mappingLrScale"] = "--mapping-lr-scale", ["warmupEpochs"] = "--warmup-epochs", ["jointWeight"] = "--joint-weight",
+        ["selectOn"] = "--select-on", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
         ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",
         ["device"] = "--device", ["checkpoint"] = "--checkpoint", ["rule"] = "--rule", ["run"] = "--out",

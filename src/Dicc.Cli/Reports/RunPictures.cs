@@ -10,14 +10,16 @@ namespace Dicc.Cli.Reports;
 /// <summary>
 /// The pictures of a run directory (docs/cli.md, "Run pictures"): <c>confusion.png</c> (row-normalised confusion matrix of the
 /// test split), <c>pr.png</c> (one-vs-rest precision-recall curve per class with its AP) and <c>curves.png</c>
-/// (training loss and validation metrics per epoch, the selected epoch marked). Drawn with ScottPlot;
-/// each file is written atomically.
+/// (training loss and validation metrics per epoch, the selected epoch marked) and, for DICC runs, <c>dicc.png</c> (the
+/// per-epoch instruments: pseudo-label churn, mapping loss against the prior's entropy, subclass occupancy and the
+/// validation prediction histogram). Drawn with ScottPlot; each file is written atomically.
 /// </summary>
 public static class RunPictures
 {
     public const string ConfusionFile = "confusion.png";
     public const string PrecisionRecallFile = "pr.png";
     public const string CurvesFile = "curves.png";
+    public const string InstrumentsFile = "dicc.png";
 
     /// <summary>
     /// Writes every picture the run has data for: confusion and PR from report.json (PR only when it holds
@@ -42,11 +44,21 @@ public static class RunPictures
             }
         }
         var metrics = run.ReadMetrics();
+        var config = File.Exists(run.ConfigFile) ? run.ReadConfig() : null;
         if (metrics.Count > 0)
         {
             string curves = Path.Combine(run.Path, CurvesFile);
-            WriteCurves(metrics, curves, context);
+            WriteCurves(metrics, curves, context, config?.Options.SelectOn ?? ModelSelection.Accuracy);
             written.Add(curves);
+        }
+        if (metrics.Any(m => m.Dicc is not null))
+        {
+            string instruments = Path.Combine(run.Path, InstrumentsFile);
+            var classNames = config?.Dataset.ClassNames ?? Enumerable.Range(0, metrics.First(m => m.Dicc is not null).Dicc!.Occupancy.Length)
+                .Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray();
+            long[]? support = File.Exists(run.ValidationReportFile) ? ReadReport(run.ValidationReportFile).Classes.Select(c => c.Support).ToArray() : null;
+            WriteInstruments(metrics, classNames, support, instruments, context);
+            written.Add(instruments);
         }
         return written;
     }
@@ -188,12 +200,13 @@ public static class RunPictures
     /// Two panels over epochs: training loss (and DICC's mapping loss), then validation accuracy, balanced
     /// accuracy and macro-F1 in percent; the epoch selected on validation accuracy is marked in both.
     /// </summary>
-    public static void WriteCurves(IReadOnlyList<EpochMetrics> metrics, string path, string? context = null)
+    public static void WriteCurves(IReadOnlyList<EpochMetrics> metrics, string path, string? context = null,
+        ModelSelection selectedOn = ModelSelection.Accuracy)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         if (metrics.Count == 0) throw new ArgumentException("No epochs to draw.", nameof(metrics));
-        var epochs = metrics.Select(m => m.Epoch + 1.0).ToArray();
-        int? best = metrics.LastOrDefault(m => m.Best) is { } b ? b.Epoch + 1 : null;
+        var epochs = metrics.Select(m => (double)m.Epoch).ToArray();
+        int? best = metrics.LastOrDefault(m => m.Best) is { } b ? b.Epoch : null;
         bool markers = metrics.Count <= 40;
 
         var loss = NewPlot();
@@ -227,7 +240,7 @@ public static class RunPictures
             validation.Axes.SetLimits(-1, 1, -1, 1);
         }
         validation.XLabel("epoch", 16);
-        validation.Title(hasValidation ? "Validation (model selection on accuracy)" : "Validation", 17);
+        validation.Title(hasValidation ? $"Validation (model selection on {selectedOn.Name().Replace('-', ' ')})" : "Validation", 17);
 
         foreach (var plot in new[] { loss, validation })
         {
@@ -270,6 +283,92 @@ public static class RunPictures
         AtomicFile.WriteAllBytes(path, image.GetImageBytes(ImageFormat.Png, 100));
         loss.Dispose();
         validation.Dispose();
+    }
+
+    /// <summary>
+    /// DICC's per-epoch instruments in four panels over epochs (docs/method.md, "Instruments"): pseudo-label churn
+    /// (overall and per class), the mapping loss against the entropy of the class prior it is trained on, the share of
+    /// each class's subclasses that received samples (the legend gives the last epoch's smallest and largest subclass),
+    /// and the share of validation images predicted as each class (the legend gives the true share).
+    /// </summary>
+    public static void WriteInstruments(IReadOnlyList<EpochMetrics> metrics, IReadOnlyList<string> classNames, IReadOnlyList<long>? validationSupport,
+        string path, string? context = null)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (!metrics.Any(m => m.Dicc is not null)) throw new ArgumentException("No epoch has DICC instruments.", nameof(metrics));
+        var epochs = metrics.Select(m => (double)m.Epoch).ToArray();
+        bool markers = metrics.Count <= 40;
+        int classes = classNames.Count;
+        IPalette palette = classes <= 10 ? new ScottPlot.Palettes.Category10() : new ScottPlot.Palettes.Category20();
+        var churn = NewPlot();
+        var mapping = NewPlot();
+        var occupancy = NewPlot();
+        var predictions = NewPlot();
+        var multiplot = new Multiplot(churn);
+        multiplot.AddPlot(mapping);
+        multiplot.AddPlot(occupancy);
+        multiplot.AddPlot(predictions);
+
+        AddSeries(churn, epochs, metrics.Select(m => 100 * (m.Dicc?.Churn ?? double.NaN)), "all samples", Colors.Black, markers, width: 3);
+        for (int c = 0; c < classes; c++)
+            AddSeries(churn, epochs, metrics.Select(m => 100 * (m.Dicc?.ChurnPerClass?[c] ?? double.NaN)), classNames[c], palette.GetColor(c), markers,
+                LinePattern.Dashed, width: 1.5f);
+        churn.YLabel("changed subclass (%)", 16);
+        churn.Title(Title("Pseudo-label churn since the previous epoch (random reassignment: 1 - 1/Ns)", context), 17);
+
+        AddSeries(mapping, epochs, metrics.Select(m => m.MappingLoss ?? double.NaN), "mapping loss (training)", palette.GetColor(1), markers, width: 3);
+        if (metrics.Select(m => m.MappingPriorEntropy).FirstOrDefault(v => v is not null) is double prior)
+        {
+            var line = mapping.Add.HorizontalLine(prior, 2, Colors.Gray, LinePattern.Dashed);
+            line.LegendText = $"prior's entropy {prior.ToString("0.000", CultureInfo.InvariantCulture)} (input ignored)";
+        }
+        if (!metrics.Any(m => m.MappingLoss is double v && double.IsFinite(v)))
+        {
+            var note = mapping.Add.Text("no trained mapping (sum mapping)", epochs[0], 0);
+            note.LabelFontSize = 15;
+        }
+        mapping.YLabel("cross-entropy (nats)", 16);
+        mapping.Title("Label mapping: loss against the class prior", 17);
+
+        var last = metrics.Last(m => m.Dicc is not null).Dicc!;
+        for (int c = 0; c < classes; c++)
+        {
+            var o = last.Occupancy[c];
+            AddSeries(occupancy, epochs, metrics.Select(m => m.Dicc is { } d ? 100.0 * d.Occupancy[c].Used / d.Occupancy[c].Subclasses : double.NaN),
+                $"{classNames[c]}: {o.Used}/{o.Subclasses} used, sizes {o.Min.ToString("N0", CultureInfo.InvariantCulture)}-{o.Max.ToString("N0", CultureInfo.InvariantCulture)}",
+                palette.GetColor(c), markers);
+        }
+        occupancy.YLabel("subclasses used (%)", 16);
+        occupancy.Title("Subclass occupancy (legend: last epoch's assignments per subclass)", 17);
+
+        long total = validationSupport?.Sum() ?? 0;
+        for (int c = 0; c < classes; c++)
+        {
+            string truth = total > 0 ? $" (true {(100.0 * validationSupport![c] / total).ToString("0.0", CultureInfo.InvariantCulture)}%)" : "";
+            AddSeries(predictions, epochs, metrics.Select(m => m.ValidationPredictions is { } p && p.Sum() > 0 ? 100.0 * p[c] / p.Sum() : double.NaN),
+                classNames[c] + truth, palette.GetColor(c), markers);
+        }
+        predictions.YLabel("predicted as the class (%)", 16);
+        predictions.XLabel("epoch", 16);
+        predictions.Title("Validation predictions per class", 17);
+
+        foreach (var plot in new[] { churn, mapping, occupancy, predictions })
+        {
+            plot.Axes.Bottom.TickLabelStyle.FontSize = 14;
+            plot.Axes.Left.TickLabelStyle.FontSize = 14;
+            plot.Layout.Fixed(new PixelPadding(90, 380, 60, 60));
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+            double pad = Math.Max(0.5, 0.02 * (epochs[^1] - epochs[0]));
+            plot.Axes.SetLimitsX(epochs[0] - pad, epochs[^1] + pad);
+            // Shares in percent on a fixed 0-100 scale, so that a flat line at 100% reads as such.
+            if (plot != mapping) plot.Axes.SetLimitsY(-3, 103);
+            plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperLeft;
+            plot.Legend.FontSize = 13;
+            plot.Legend.FontName = FontName;
+        }
+        using var image = multiplot.Render(1300, 1600);
+        AtomicFile.WriteAllBytes(path, image.GetImageBytes(ImageFormat.Png, 100));
+        foreach (var plot in new[] { churn, mapping, occupancy, predictions }) plot.Dispose();
     }
 
     private static void AddSeries(Plot plot, double[] epochs, IEnumerable<double> values, string name, Color color, bool markers,

@@ -19,7 +19,8 @@ public static class SummaryTables
             console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
                 ["event"] = "result", ["run"] = outcome.Run.Path, ["status"] = outcome.Status.ToString().ToLowerInvariant(),
-                ["best_epoch"] = outcome.BestEpoch, ["best_val_accuracy"] = double.IsFinite(outcome.BestValidationAccuracy) ? outcome.BestValidationAccuracy : null,
+                ["best_epoch"] = outcome.BestEpoch, ["select_on"] = options.SelectOn.Name(),
+                ["best_val_score"] = double.IsFinite(outcome.BestValidationScore) ? outcome.BestValidationScore : null,
                 ["test_accuracy"] = t?.Accuracy, ["test_balanced_accuracy"] = t?.BalancedAccuracy, ["test_macro_f1"] = t?.MacroF1,
                 ["test_mean_ap"] = t?.MeanAveragePrecision,
             }, CliJsonObjects.Options));
@@ -28,7 +29,8 @@ public static class SummaryTables
         if (outcome.Status != RunStatus.Completed) return;
         var table = new Table().Title($"[bold]{Markup.Escape(Path.GetFileName(outcome.Run.Path))}[/]").AddColumn("").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("method / rule", $"{options.Method.ToString().ToLowerInvariant()} / {options.Rule.ToString().ToLowerInvariant()}");
-        table.AddRow("best epoch (validation)", $"{outcome.BestEpoch} ({P(outcome.BestValidationAccuracy)})");
+        table.AddRow($"selected epoch (validation {options.SelectOn.Name()})",
+            options.SelectOn == ModelSelection.Last ? $"{outcome.BestEpoch} (last)" : $"{outcome.BestEpoch} ({P(outcome.BestValidationScore)})");
         if (outcome.Test is { } test)
         {
             table.AddRow("test top-1 accuracy" + (options.TenCropTest ? " (ten-crop)" : ""), P(test.Accuracy));

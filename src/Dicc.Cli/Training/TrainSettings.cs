@@ -73,12 +73,28 @@ public sealed class TrainSettings : CommandSettings
     public double? EmaDecay { get; init; }
 
     [CommandOption("--mapping <KIND>")]
-    [OptionHelp("DICC label mapping: mlp (the paper's, default) or sum (ablation).")]
+    [OptionHelp("DICC label mapping: mlp (the paper's, default), linear (one trained layer) or sum (a class's probability is the sum of its subclasses').")]
     public string? Mapping { get; init; }
 
+    [CommandOption("--mapping-input <KIND>")]
+    [OptionHelp("What a trained DICC mapping reads: softmax (the subclass probabilities, the paper's, default) or logits.")]
+    public string? MappingInput { get; init; }
+
     [CommandOption("--mapping-lr-scale <X>")]
-    [OptionHelp("DICC mapping MLP learning rate as a multiple of --lr (default 1, the paper's single rate).")]
+    [OptionHelp("DICC mapping learning rate as a multiple of --lr (default 1, the paper's single rate).")]
     public double? MappingLrScale { get; init; }
+
+    [CommandOption("--warmup-epochs <N>")]
+    [OptionHelp("DICC: epochs of plain class cross-entropy before the clustering starts (default 0, the paper). Warm-up epochs are never selected.")]
+    public int? WarmupEpochs { get; init; }
+
+    [CommandOption("--joint-weight <W>")]
+    [OptionHelp("DICC: the backbone also minimises W x the mapped-class cross-entropy (default 0, the paper: the mapping trains alone). Needs --mapping mlp or linear.")]
+    public double? JointWeight { get; init; }
+
+    [CommandOption("--select-on <SCORE>")]
+    [OptionHelp("Validation score that selects the tested model: balanced-accuracy (default), accuracy (the paper's), macro-f1, or last (no selection).")]
+    public string? SelectOn { get; init; }
 
     [CommandOption("--preset <NAME>")]
     [OptionHelp("paper (default: lr 1e-4, 200 epochs, batch 32) or fer (lr 0.01, batch 128, wd 5e-4, x0.9 every 5 epochs after 80, 250 epochs, ten-crop test).")]
@@ -170,6 +186,10 @@ public sealed class TrainSettings : CommandSettings
             EmaDecay = EmaDecay ?? o.EmaDecay,
             Mapping = Mapping is null ? o.Mapping : ParseEnum<MappingKind>("--mapping", Mapping),
             MappingLrScale = MappingLrScale ?? o.MappingLrScale,
+            MappingInput = MappingInput is null ? o.MappingInput : ParseEnum<MappingInput>("--mapping-input", MappingInput),
+            WarmupEpochs = WarmupEpochs ?? o.WarmupEpochs,
+            JointWeight = JointWeight ?? o.JointWeight,
+            SelectOn = SelectOn is null ? o.SelectOn : ModelSelections.Parse(SelectOn),
             Epochs = Epochs ?? o.Epochs,
             BatchSize = Batch ?? o.BatchSize,
             LearningRate = LearningRate ?? o.LearningRate,

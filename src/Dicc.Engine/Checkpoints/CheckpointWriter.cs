@@ -110,6 +110,15 @@ public sealed class CheckpointReader
         return t.ToArray<float>();
     }
 
+    /// <summary>The named int32 tensor; throws when its type or element count differs.</summary>
+    public int[] ReadInt32s(string name, long expectedCount)
+    {
+        var t = Get(name);
+        if (t.DType != SafetensorsDType.Int32 || t.ElementCount != expectedCount)
+            throw new InputException($"{Path_}: tensor '{name}' is {t}, expected I32 with {expectedCount} elements.");
+        return t.ToArray<int>();
+    }
+
     /// <summary>The named uint8 tensor as booleans; throws when its type or element count differs.</summary>
     public bool[] ReadBools(string name, int expectedCount)
     {

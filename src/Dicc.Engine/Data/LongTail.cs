@@ -74,9 +74,18 @@ public static class LongTail
     /// </summary>
     public static IReadOnlyList<int> PaperFer2013Beta10 { get; } = [1308, 430, 1744, 4300, 2612, 872, 3488];
 
+    /// <summary>
+    /// The per-class counts of the paper's long-tailed FER2013 at beta = 100, in label order, as its class-count figure
+    /// gives them (docs/method.md, "The presets and the class order"): n_max 4300 (happy) / n_min 43 (disgust) = 100.
+    /// </summary>
+    public static IReadOnlyList<int> PaperFer2013Beta100 { get; } = [387, 43, 1077, 4300, 1796, 139, 2997];
+
     /// <summary>Named explicit counts accepted by <see cref="ParseCounts"/>.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<int>> Presets { get; } =
-        new Dictionary<string, IReadOnlyList<int>>(StringComparer.OrdinalIgnoreCase) { ["fer2013-beta10"] = PaperFer2013Beta10 };
+        new Dictionary<string, IReadOnlyList<int>>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["fer2013-beta10"] = PaperFer2013Beta10, ["fer2013-beta100"] = PaperFer2013Beta100,
+        };
 
     /// <summary>Parses a profile name: exp (exponential) or step.</summary>
     public static LongTailProfile ParseProfile(string text) => text.Trim().ToLowerInvariant() switch
@@ -86,7 +95,7 @@ public static class LongTail
         _ => throw new DataArgumentException("profile", $"'{text}' is not a profile; expected exp or step"),
     };
 
-    /// <summary>Parses per-class counts "n0,n1,...,n6" (label order) or a preset name (fer2013-beta10).</summary>
+    /// <summary>Parses per-class counts "n0,n1,...,n6" (label order) or a preset name (fer2013-beta10, fer2013-beta100).</summary>
     public static int[] ParseCounts(string text)
     {
         if (Presets.TryGetValue(text.Trim(), out var preset)) return preset.ToArray();

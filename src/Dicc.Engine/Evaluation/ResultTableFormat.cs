@@ -35,8 +35,14 @@ public static class ResultTableFormat
         int? uniform = table.UniformSeedCount;
         string bestIs = table.HigherIsBetter ? "(= max)" : "(= min)";
 
+        bool settings = HasSettings(table);
         var headers = new List<string> { "dataset", "β", "rule" };
         var numeric = new List<bool> { false, true, false };
+        if (settings)
+        {
+            headers.Add("settings");
+            numeric.Add(false);
+        }
         foreach (string m in table.Methods)
         {
             string title = MethodTitle(m);
@@ -58,6 +64,7 @@ public static class ResultTableFormat
         foreach (var row in table.Rows)
         {
             var cells = new List<string> { row.Dataset, SeedAggregation.FormatBeta(row.Beta), row.Rule };
+            if (settings) cells.Add(row.Settings.Length > 0 ? row.Settings : Missing);
             foreach (var cell in row.Cells)
             {
                 if (cell is null)
@@ -88,6 +95,9 @@ public static class ResultTableFormat
         return new TableLayout(headers.ToArray(), numeric.ToArray(), rows.ToArray(), caption);
     }
 
+    /// <summary>Whether any row carries settings (then layouts have a "settings" column after the rule).</summary>
+    public static bool HasSettings(ResultTable table) => table.Rows.Any(r => r.Settings.Length > 0);
+
     /// <summary>A GitHub-flavoured Markdown table with its caption below.</summary>
     public static string ToMarkdown(ResultTable table, int decimals = 2, bool percent = true) =>
         ToMarkdown(ToLayout(table, decimals, percent));
@@ -109,13 +119,14 @@ public static class ResultTableFormat
     /// <summary>
     /// Tidy CSV, one line per (dataset, beta, rule, method): unrounded fractions in invariant culture, so a
     /// script can recompute anything. Columns: dataset, beta (empty for the full dataset), rule, method,
-    /// metric, n, mean, std (sample, empty for n = 1), min, max, best, best_seed, seeds (space-separated).
+    /// metric, n, mean, std (sample, empty for n = 1), min, max, best, best_seed, seeds (space-separated), settings (the
+    /// row's <see cref="ResultRow.Settings"/>, empty when none).
     /// </summary>
     public static string ToCsv(ResultTable table)
     {
         ArgumentNullException.ThrowIfNull(table);
         static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        var sb = new StringBuilder("dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds\n");
+        var sb = new StringBuilder("dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds,settings\n");
         foreach (var row in table.Rows)
         {
             for (int m = 0; m < table.Methods.Length; m++)
@@ -127,7 +138,7 @@ public static class ResultTableFormat
                     row.Dataset, row.Beta is double b ? R(b) : "", row.Rule, table.Methods[m], table.Metric,
                     c.Count.ToString(CultureInfo.InvariantCulture), R(c.Mean), c.StandardDeviation is double s ? R(s) : "",
                     R(c.Min), R(c.Max), R(c.Best), c.BestSeed.ToString(CultureInfo.InvariantCulture),
-                    string.Join(' ', c.Seeds.Select(x => x.ToString(CultureInfo.InvariantCulture))),
+                    string.Join(' ', c.Seeds.Select(x => x.ToString(CultureInfo.InvariantCulture))), row.Settings,
                 ];
                 sb.AppendJoin(',', fields.Select(CsvField)).Append('\n');
             }

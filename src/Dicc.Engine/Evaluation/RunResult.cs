@@ -62,13 +62,16 @@ public static class RunLabels
 /// <param name="Method">baseline or dicc (or another method name).</param>
 /// <param name="Seed">The run's seed.</param>
 /// <param name="Metrics">Metric name (see <see cref="MetricNames"/>) to value.</param>
+/// <param name="Settings">What tells this configuration apart from others of the same dataset, beta and rule in one
+/// table (e.g. "mapping=sum, warmup-epochs=2"); empty when nothing does. Part of the row's key.</param>
 public sealed record RunResult(
     string Dataset,
     double? Beta,
     string Rule,
     string Method,
     long Seed,
-    IReadOnlyDictionary<string, double> Metrics)
+    IReadOnlyDictionary<string, double> Metrics,
+    string Settings = "")
 {
     /// <summary>A run's result with every metric of its test report.</summary>
     public static RunResult FromReport(string dataset, double? beta, string rule, string method, long seed, EvaluationReport report)

@@ -55,7 +55,9 @@ public sealed record SeedStatistics(
 /// <param name="Beta">Imbalance factor; null for the full dataset.</param>
 /// <param name="Rule">Rebalancing rule (lower case).</param>
 /// <param name="Cells">Aligned with <see cref="ResultTable.Methods"/>; null where a method has no runs.</param>
-public sealed record ResultRow(string Dataset, double? Beta, string Rule, SeedStatistics?[] Cells);
+/// <param name="Settings">The settings that tell this row apart from others of the same dataset, beta and rule
+/// (<see cref="RunResult.Settings"/>); empty when none do.</param>
+public sealed record ResultRow(string Dataset, double? Beta, string Rule, SeedStatistics?[] Cells, string Settings = "");
 
 /// <summary>
 /// The paper's table layout (Tables 1-3): rows per (dataset, beta, rule), a column per method
@@ -93,10 +95,10 @@ public static class SeedAggregation
     private static readonly string[] KnownRules = [RunLabels.None, RunLabels.Resample, RunLabels.Reweight];
 
     /// <summary>
-    /// Groups <paramref name="runs"/> by (dataset, beta, rule, method) and summarises <paramref name="metric"/>
+    /// Groups <paramref name="runs"/> by (dataset, beta, rule, settings, method) and summarises <paramref name="metric"/>
     /// over seeds. Rule and method names are compared case-insensitively and shown in lower case; datasets keep
     /// their first-seen order, beta descends (the full dataset last), rules go none / resample / reweight then
-    /// alphabetically, methods baseline / dicc then alphabetically. A run counted twice (same configuration and
+    /// alphabetically, settings in first-seen order (none first), methods baseline / dicc then alphabetically. A run counted twice (same configuration and
     /// seed) or lacking the metric is an error that names it.
     /// </summary>
     public static ResultTable Aggregate(IEnumerable<RunResult> runs, string metric = MetricNames.Accuracy, bool higherIsBetter = true)
@@ -107,16 +109,20 @@ public static class SeedAggregation
         if (list.Count == 0) throw new ArgumentException("No runs to aggregate.", nameof(runs));
 
         var datasetOrder = new List<string>();
-        var values = new Dictionary<(string Dataset, double? Beta, string Rule, string Method), List<(long Seed, double Value)>>();
+        var settingsOrder = new List<string> { "" };
+        var values = new Dictionary<(string Dataset, double? Beta, string Rule, string Settings, string Method), List<(long Seed, double Value)>>();
         foreach (var run in list)
         {
             ArgumentNullException.ThrowIfNull(run);
             string rule = run.Rule.Trim().ToLowerInvariant(), method = run.Method.Trim().ToLowerInvariant();
-            string where = $"run (dataset {run.Dataset}, beta {FormatBeta(run.Beta)}, rule {rule}, method {method}, seed {run.Seed})";
+            string settings = run.Settings ?? "";
+            string where = $"run (dataset {run.Dataset}, beta {FormatBeta(run.Beta)}, rule {rule}, method {method}" +
+                           (settings.Length > 0 ? $", {settings}" : "") + $", seed {run.Seed})";
             if (!run.Metrics.TryGetValue(metric, out double value))
                 throw new ArgumentException($"The {where} has no metric '{metric}' (it has: {string.Join(", ", run.Metrics.Keys)}).", nameof(runs));
             if (!datasetOrder.Contains(run.Dataset)) datasetOrder.Add(run.Dataset);
-            var key = (run.Dataset, run.Beta, rule, method);
+            if (!settingsOrder.Contains(settings)) settingsOrder.Add(settings);
+            var key = (run.Dataset, run.Beta, rule, settings, method);
             if (!values.TryGetValue(key, out var seeds)) values[key] = seeds = [];
             if (seeds.Any(s => s.Seed == run.Seed))
                 throw new ArgumentException($"The {where} appears twice.", nameof(runs));
@@ -126,16 +132,17 @@ public static class SeedAggregation
         }
 
         string[] methods = Order(values.Keys.Select(k => k.Method).Distinct(), KnownMethods);
-        var configurations = values.Keys.Select(k => (k.Dataset, k.Beta, k.Rule)).Distinct()
+        var configurations = values.Keys.Select(k => (k.Dataset, k.Beta, k.Rule, k.Settings)).Distinct()
             .OrderBy(k => datasetOrder.IndexOf(k.Dataset))
             .ThenBy(k => k.Beta.HasValue ? 0 : 1)
             .ThenByDescending(k => k.Beta ?? 0)
             .ThenBy(k => RuleRank(k.Rule)).ThenBy(k => k.Rule, StringComparer.Ordinal)
+            .ThenBy(k => settingsOrder.IndexOf(k.Settings))
             .ToArray();
 
         var rows = configurations.Select(k => new ResultRow(k.Dataset, k.Beta, k.Rule,
-            methods.Select(m => values.TryGetValue((k.Dataset, k.Beta, k.Rule, m), out var seeds)
-                ? SeedStatistics.Of(seeds, higherIsBetter) : null).ToArray())).ToArray();
+            methods.Select(m => values.TryGetValue((k.Dataset, k.Beta, k.Rule, k.Settings, m), out var seeds)
+                ? SeedStatistics.Of(seeds, higherIsBetter) : null).ToArray(), k.Settings)).ToArray();
         return new ResultTable(metric, higherIsBetter, methods, rows);
     }
 

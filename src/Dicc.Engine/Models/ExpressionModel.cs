@@ -12,8 +12,21 @@ public enum MappingKind
     /// <summary>The paper's label-mapping module: a 3-layer MLP K -> H -> H -> C, trained in phase 2.</summary>
     Mlp,
 
+    /// <summary>One linear layer K -> C, trained in phase 2 like the MLP.</summary>
+    Linear,
+
     /// <summary>Ablation: a class's probability is the sum of its subclasses' probabilities (nothing to train).</summary>
     Sum,
+}
+
+/// <summary>What a trained DICC mapping reads from the subclass head.</summary>
+public enum MappingInput
+{
+    /// <summary>The softmax of the subclass logits (the paper).</summary>
+    Softmax,
+
+    /// <summary>The subclass logits themselves.</summary>
+    Logits,
 }
 
 /// <summary>Everything a model needs besides its architecture.</summary>
@@ -50,6 +63,12 @@ public abstract class ExpressionModel
 
     /// <summary>Optimiser steps taken (phase-1 steps for DICC).</summary>
     public abstract long Steps { get; }
+
+    /// <summary>
+    /// Called by the trainer before each epoch's steps (and before evaluating a checkpoint of that epoch): a model
+    /// whose training changes with the epoch (DICC's warm-up) switches here. The default does nothing.
+    /// </summary>
+    public virtual void BeginEpoch(int epoch) { }
 
     /// <summary>One training step on images [N, 1, S, S] and int32 labels [N] already on the device.</summary>
     public abstract void TrainStep(Tensor images, Tensor labels, float learningRate);

@@ -24,7 +24,8 @@ public static class ModelFactory
         var dicc = new DiccOptions
         {
             Clustering = new ClusteringConfig(plan, Vgg.FeatureSize(vgg), options.Partition, options.EmaDecay), Mapping = options.Mapping,
-            MappingHidden = options.MappingHidden, MappingLearningRateScale = options.MappingLrScale,
+            MappingHidden = options.MappingHidden, MappingLearningRateScale = options.MappingLrScale, MappingInput = options.MappingInput,
+            WarmupEpochs = options.WarmupEpochs, JointWeight = options.JointWeight,
         };
         return new DiccModel(backend, vgg, classes, dicc, training);
     }

@@ -121,9 +121,23 @@ public sealed record RunConfig(
 
 /// <summary>
 /// One line of metrics.jsonl, and the object <c>dicc train --json</c> prints per epoch: the same names and the
-/// same numbering everywhere (docs/evaluation.md). <paramref name="Epoch"/> counts from 1, as printed;
-/// non-finite values (no validation split) are written as null.
+/// same numbering everywhere (docs/evaluation.md, "metrics.jsonl"). Non-finite values (no validation split) are
+/// written as null. Fields added later are optional, so older files still load.
 /// </summary>
+/// <param name="Epoch">The epoch, counting from 1 as printed.</param>
+/// <param name="LearningRate">The epoch's learning rate.</param>
+/// <param name="TrainLoss">Mean training loss of the epoch (DICC: the subclass loss; in a warm-up epoch the class loss).</param>
+/// <param name="MappingLoss">DICC's mean phase-2 (mapping) loss; null without a trained mapping.</param>
+/// <param name="ValidationAccuracy">Validation top-1 accuracy (NaN without a validation split).</param>
+/// <param name="ValidationBalancedAccuracy">Validation balanced accuracy.</param>
+/// <param name="ValidationMacroF1">Validation macro-F1.</param>
+/// <param name="Best">Whether this epoch's model is the selected one so far (<see cref="TrainingOptions.SelectOn"/>).</param>
+/// <param name="Seconds">Training time of the epoch (without validation).</param>
+/// <param name="ImagesPerSecond">Training throughput.</param>
+/// <param name="ValidationPredictions">Validation images predicted as each class (the prediction histogram).</param>
+/// <param name="MappingPriorEntropy">DICC with a trained mapping: the loss a mapping that ignores its input reaches
+/// (<see cref="DiccInstruments.MappingPriorEntropy"/>); compare <paramref name="MappingLoss"/> with it.</param>
+/// <param name="Dicc">DICC's clustering instruments; null for the baseline and in warm-up epochs.</param>
 public sealed record EpochMetrics(
     [property: JsonPropertyName("epoch")] int Epoch,
     [property: JsonPropertyName("lr"), JsonConverter(typeof(FiniteOrNullConverter))] double LearningRate,
@@ -134,7 +148,10 @@ public sealed record EpochMetrics(
     [property: JsonPropertyName("val_f1"), JsonConverter(typeof(FiniteOrNullConverter))] double ValidationMacroF1,
     [property: JsonPropertyName("best")] bool Best,
     [property: JsonPropertyName("seconds"), JsonConverter(typeof(FiniteOrNullConverter))] double Seconds,
-    [property: JsonPropertyName("img_per_s"), JsonConverter(typeof(FiniteOrNullConverter))] double ImagesPerSecond);
+    [property: JsonPropertyName("img_per_s"), JsonConverter(typeof(FiniteOrNullConverter))] double ImagesPerSecond,
+    [property: JsonPropertyName("val_pred")] long[]? ValidationPredictions = null,
+    [property: JsonPropertyName("map_prior")] double? MappingPriorEntropy = null,
+    [property: JsonPropertyName("dicc")] DiccEpochInstruments? Dicc = null);
 
 /// <summary>Doubles as JSON numbers, NaN and infinities as null (strict JSON has no literal for them); null reads back as NaN.</summary>
 public sealed class FiniteOrNullConverter : JsonConverter<double>
@@ -224,8 +241,16 @@ public sealed class RunDirectory(string path)
         if (!File.Exists(ConfigFile)) throw new InputException($"{ConfigFile}: not found; is '{Path}' a run directory?");
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(ConfigFile), RunJson.Default.RunConfig)
-                   ?? throw new InputException($"{ConfigFile}: empty.");
+            string text = File.ReadAllText(ConfigFile);
+            var config = JsonSerializer.Deserialize(text, RunJson.Default.RunConfig) ?? throw new InputException($"{ConfigFile}: empty.");
+            if (config.Options is null || config.Dataset is null)
+                throw new InputException($"{ConfigFile}: not a run configuration (it has no options or no dataset).");
+            // Runs written before select_on existed selected their model on validation accuracy.
+            using var document = JsonDocument.Parse(text);
+            if (!(document.RootElement.TryGetProperty("options", out var options) && options.ValueKind == JsonValueKind.Object &&
+                  options.TryGetProperty("select_on", out _)))
+                config = config with { Options = config.Options with { SelectOn = ModelSelection.Accuracy } };
+            return config;
         }
         catch (JsonException e)
         {

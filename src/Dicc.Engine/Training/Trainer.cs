@@ -39,7 +39,7 @@ public sealed record TrainingOutcome(
     RunStatus Status,
     int EpochsCompleted,
     int BestEpoch,
-    double BestValidationAccuracy,
+    double BestValidationScore,
     EvaluationReport? Test,
     EvaluationReport? Validation,
     RunDirectory Run);
@@ -49,7 +49,8 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 
 /// <summary>
 /// Trains one model on one dataset split into a run directory (docs/architecture.md, "Training"): epochs of sampled,
-/// augmented batches; validation after every epoch with model selection on validation accuracy only;
+/// augmented batches; validation after every epoch with model selection on a validation score only
+/// (<see cref="TrainingOptions.SelectOn"/>; DICC's warm-up epochs are never selected);
 /// atomic checkpoints (last, best) that resume to the same result as an uninterrupted run; and at the end
 /// the selected model's test evaluation (report.json). Every random draw is counter-based (sampler per
 /// epoch, crop per sample, dropout per step), so a resumed run needs no generator state beyond the counters.
@@ -68,6 +69,8 @@ public sealed class Trainer
     private readonly DeviceDataset _train;
     private readonly Tensor _images, _labels, _indices;
     private readonly Dictionary<int, (Tensor Images, Tensor Labels, Tensor Indices)> _batchViews = [];
+    private readonly DiccInstruments? _instruments;
+    private readonly double? _mappingPriorEntropy;
 
     /// <summary>A trainer for one run: <paramref name="options"/> on <paramref name="data"/>, on <paramref name="backend"/>, writing <paramref name="run"/> (config, metrics, checkpoints, reports).</summary>
     public Trainer(Backend backend, DatasetSplits data, TrainingOptions options, RunDirectory run, DatasetDescription? description = null)
@@ -97,6 +100,11 @@ public sealed class Trainer
         _images = backend.Create(new Shape(_batch, 1, _crop, _crop));
         _labels = backend.Create(new Shape(_batch), DType.Int32);
         _indices = backend.Create(new Shape(_batch), DType.Int32);
+        if (Model is DiccModel dicc)
+        {
+            _instruments = new DiccInstruments(dicc, data.Train.Labels, _batch, BatchesPerEpoch);
+            if (dicc.Mapping is not null) _mappingPriorEntropy = DiccInstruments.MappingPriorEntropy(options.Rule, _trainCounts);
+        }
     }
 
     /// <summary>Philox stream of the epoch sampler ("SAMP").</summary>
@@ -189,6 +197,7 @@ public sealed class Trainer
         for (int epoch = state.Epoch; epoch < _options.Epochs; epoch++)
         {
             float lr = (float)schedule.At(epoch);
+            Model.BeginEpoch(epoch);
             _sampler.FillEpoch(epoch, _order);
             var clock = Stopwatch.StartNew();
             long images = 0;
@@ -197,13 +206,14 @@ public sealed class Trainer
                 int n = Math.Min(_batch, _order.Length - b * _batch);
                 var (x, y) = LoadTrainingBatch(epoch, b, n);
                 Model.TrainStep(x, y, lr);
+                _instruments?.AfterStep(b);
                 images += n;
                 float? loss = null;
                 if (Model.Steps % _options.LogEvery == 0 || b == batches - 1)
                 {
                     var (main, mapping) = Model.ReadLosses();
                     CheckFinite(main, epoch, b);
-                    if (!float.IsNaN(mapping) || Model is Models.DiccModel { Mapping: not null }) CheckFinite(mapping, epoch, b);
+                    if (!float.IsNaN(mapping) || Model is DiccModel { Mapping: not null }) CheckFinite(mapping, epoch, b);
                     state.AddLoss(main, mapping);
                     loss = main;
                 }
@@ -215,21 +225,25 @@ public sealed class Trainer
                     state.Seconds += clock.Elapsed.TotalSeconds;
                     Checkpoint(state, history).Save(_run.LastCheckpoint);
                     Observer?.Message($"Interrupted at epoch {epoch + 1}, batch {b + 1}/{batches}: checkpoint saved to {_run.LastCheckpoint}; resume the run to continue.");
-                    return new TrainingOutcome(RunStatus.Interrupted, epoch, state.BestEpoch, state.BestAccuracy, null, null, _run);
+                    return new TrainingOutcome(RunStatus.Interrupted, epoch, state.BestEpoch, state.BestScore, null, null, _run);
                 }
             }
             double seconds = state.Seconds + clock.Elapsed.TotalSeconds;
 
+            var instruments = _instruments?.EndEpoch(_order);
             var validation = _data.Validation.Count > 0 ? Evaluate(_data.Validation, tenCrop: false, keepScores: false) : null;
-            double accuracy = validation?.Accuracy ?? double.NaN;
-            bool best = validation is null || accuracy > state.BestAccuracy || state.BestEpoch == 0;
-            var metrics = new EpochMetrics(epoch + 1, lr, state.MeanLoss, state.MeanMappingLoss, accuracy,
+            double score = validation is null ? double.NaN : _options.SelectOn.Score(validation);
+            // Warm-up epochs train plain cross-entropy, not DICC: never selected.
+            bool eligible = Model is not DiccModel || epoch >= _options.WarmupEpochs;
+            bool best = eligible && (validation is null || _options.SelectOn == ModelSelection.Last || score > state.BestScore || state.BestEpoch == 0);
+            var metrics = new EpochMetrics(epoch + 1, lr, state.MeanLoss, state.MeanMappingLoss, validation?.Accuracy ?? double.NaN,
                 validation?.BalancedAccuracy ?? double.NaN, validation?.MacroF1 ?? double.NaN, best, seconds,
-                images / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+                images / Math.Max(1e-9, clock.Elapsed.TotalSeconds), validation?.Classes.Select(c => c.Predicted).ToArray(),
+                _mappingPriorEntropy, instruments);
             if (best)
             {
                 state.BestEpoch = epoch + 1;
-                state.BestAccuracy = validation is null ? double.NaN : accuracy;
+                state.BestScore = score;
             }
             state.Epoch = epoch + 1;
             state.Batch = 0;
@@ -245,7 +259,7 @@ public sealed class Trainer
             if (cancellation.IsCancellationRequested && epoch + 1 < _options.Epochs)
             {
                 Observer?.Message($"Interrupted after epoch {epoch + 1}: checkpoint saved to {_run.LastCheckpoint}; resume the run to continue.");
-                return new TrainingOutcome(RunStatus.Interrupted, epoch + 1, state.BestEpoch, state.BestAccuracy, null, null, _run);
+                return new TrainingOutcome(RunStatus.Interrupted, epoch + 1, state.BestEpoch, state.BestScore, null, null, _run);
             }
         }
         return Finish(state);
@@ -255,6 +269,9 @@ public sealed class Trainer
     private TrainingOutcome Finish(Progress state)
     {
         if (state.BestEpoch > 0) Model.Load(new CheckpointReader(_run.BestCheckpoint));
+        // The model is told which epoch it holds: a DICC model selected in (or stopped before the end of) its warm-up
+        // predicts with the warm-up's head (DiccModel.InWarmup).
+        Model.BeginEpoch(state.BestEpoch > 0 ? state.BestEpoch - 1 : _options.Epochs - 1);
         var trainCounts = _trainCounts.Select(c => (long)c).ToArray();
         var shotRule = ShotGroupRule.Parse(_options.ShotGroups);
         var test = _data.Test.Count > 0 ? Evaluate(_data.Test, _options.TenCropTest, keepScores: true, trainCounts, shotRule) : null;
@@ -267,7 +284,7 @@ public sealed class Trainer
                 _options.Method == TrainingMethod.Dicc ? RunLabels.Dicc : RunLabels.Baseline, (long)_options.Seed, test);
             IO.AtomicFile.WriteAllText(_run.ResultFile, EvaluationJson.Serialize(result));
         }
-        return new TrainingOutcome(RunStatus.Completed, _options.Epochs, state.BestEpoch, state.BestAccuracy, test, validation, _run);
+        return new TrainingOutcome(RunStatus.Completed, _options.Epochs, state.BestEpoch, state.BestScore, test, validation, _run);
     }
 
     /// <summary>Sends the batch's indices; the backend crops, flips and gathers labels from the resident dataset.</summary>
@@ -314,6 +331,7 @@ public sealed class Trainer
     {
         var w = new CheckpointWriter();
         Model.Save(w);
+        _instruments?.Save(w);
         w.AddMetadata("format", CheckpointFormat);
         w.AddMetadata("engine_version", EngineInfo.Version);
         w.AddMetadata("method", _options.Method.ToString().ToLowerInvariant());
@@ -337,6 +355,7 @@ public sealed class Trainer
             throw new InputException($"{path}: checkpoint format '{format}' was written by another engine version (this one resumes " +
                                      $"'{CheckpointFormat}'); start the run again in a new run directory.");
         Model.Load(reader);
+        _instruments?.Load(reader);
         var state = Progress.ReadFrom(reader, path);
         var history = RunDirectory.ParseJsonLines(reader.RequireMetadata("metrics"), $"{path} (metadata 'metrics')");
         if (history.Count != state.Epoch)
@@ -401,7 +420,8 @@ public sealed class Trainer
     {
         /// <summary>Finished epochs, the next batch, and the selected epoch counting from 1 (0: none).</summary>
         public int Epoch, Batch, BestEpoch;
-        public double BestAccuracy = double.NaN, Seconds;
+        /// <summary>The selected epoch's validation score (<see cref="TrainingOptions.SelectOn"/>), and the epoch's seconds so far.</summary>
+        public double BestScore = double.NaN, Seconds;
         private double _lossSum, _mappingSum;
         private int _lossCount, _mappingCount;
 
@@ -431,7 +451,7 @@ public sealed class Trainer
             w.AddMetadata("epoch", Epoch.ToString(CultureInfo.InvariantCulture));
             w.AddMetadata("batch", Batch.ToString(CultureInfo.InvariantCulture));
             w.AddMetadata("best_epoch", BestEpoch.ToString(CultureInfo.InvariantCulture));
-            w.AddMetadata("best_validation_accuracy", F(BestAccuracy));
+            w.AddMetadata("best_validation_score", F(BestScore));
             w.AddMetadata("epoch_seconds", F(Seconds));
             w.AddMetadata("epoch_loss_sum", F(_lossSum));
             w.AddMetadata("epoch_loss_count", _lossCount.ToString(CultureInfo.InvariantCulture));
@@ -447,7 +467,9 @@ public sealed class Trainer
                 ? v : throw new InputException($"{path}: checkpoint metadata '{k}' is not a number.");
             return new Progress
             {
-                Epoch = I("epoch"), Batch = I("batch"), BestEpoch = I("best_epoch"), BestAccuracy = D("best_validation_accuracy"),
+                // Checkpoints from before select_on stored the selection score (then always accuracy) under another name.
+                Epoch = I("epoch"), Batch = I("batch"), BestEpoch = I("best_epoch"),
+                BestScore = D(r.Metadata.ContainsKey("best_validation_score") ? "best_validation_score" : "best_validation_accuracy"),
                 Seconds = D("epoch_seconds"), _lossSum = D("epoch_loss_sum"), _lossCount = I("epoch_loss_count"),
                 _mappingSum = D("epoch_mapping_loss_sum"), _mappingCount = I("epoch_mapping_loss_count"),
             };

@@ -16,6 +16,53 @@ public enum TrainingMethod
     Dicc,
 }
 
+/// <summary>Which validation score picks the model that is tested (docs/evaluation.md, "Model selection").</summary>
+public enum ModelSelection
+{
+    /// <summary>Top-1 accuracy: the paper's protocol, and what every run before this setting used.</summary>
+    Accuracy,
+
+    /// <summary>Mean per-class recall: a long-tailed run is not rewarded for predicting the head class (the default).</summary>
+    BalancedAccuracy,
+
+    /// <summary>Unweighted mean F1 over the classes.</summary>
+    MacroF1,
+
+    /// <summary>No selection: the last epoch's model.</summary>
+    Last,
+}
+
+public static class ModelSelections
+{
+    /// <summary>The name on the command line and in tables: accuracy, balanced-accuracy, macro-f1, last.</summary>
+    public static string Name(this ModelSelection s) => s switch
+    {
+        ModelSelection.Accuracy => "accuracy",
+        ModelSelection.BalancedAccuracy => "balanced-accuracy",
+        ModelSelection.MacroF1 => "macro-f1",
+        ModelSelection.Last => "last",
+        _ => throw new ArgumentOutOfRangeException(nameof(s), s, null),
+    };
+
+    /// <summary>Parses a name (hyphens or underscores, any case).</summary>
+    public static ModelSelection Parse(string text)
+    {
+        string key = text.Trim().ToLowerInvariant().Replace('_', '-');
+        foreach (var s in Enum.GetValues<ModelSelection>())
+            if (s.Name() == key) return s;
+        throw new InputException($"selectOn '{text}' is not one of accuracy, balanced-accuracy, macro-f1, last.") { Parameter = "selectOn" };
+    }
+
+    /// <summary>The validation score an epoch is selected on (higher is better); NaN for <see cref="ModelSelection.Last"/>.</summary>
+    public static double Score(this ModelSelection s, Evaluation.EvaluationReport validation) => s switch
+    {
+        ModelSelection.Accuracy => validation.Accuracy,
+        ModelSelection.BalancedAccuracy => validation.BalancedAccuracy,
+        ModelSelection.MacroF1 => validation.MacroF1,
+        _ => double.NaN,
+    };
+}
+
 /// <summary>
 /// Every setting of a training run (saved as the run's config.json, so a run can be resumed and reproduced).
 /// Defaults are the paper preset (docs/method.md, "Presets").
@@ -45,13 +92,22 @@ public sealed record TrainingOptions
     public PartitionMode Partition { get; init; } = ClusteringConfig.DefaultPartition;
     /// <summary>DICC's EMA decay of the class centres.</summary>
     public double EmaDecay { get; init; } = ClusteringConfig.DefaultEmaDecay;
-    /// <summary>DICC's label mapping: the MLP or the sum ablation.</summary>
-    public MappingKind Mapping { get; init; } = MappingKind.Mlp;
+    /// <summary>DICC's label mapping: the MLP (the paper), a linear layer, or the sum ablation.</summary>
+    public MappingKind Mapping { get; init; } = DiccOptions.DefaultMapping;
     /// <summary>The hidden width of the mapping MLP.</summary>
-    public int MappingHidden { get; init; } = 128;
+    public int MappingHidden { get; init; } = DiccOptions.DefaultMappingHidden;
 
-    /// <summary>The mapping MLP's learning rate as a multiple of the main learning rate (1 = the paper).</summary>
-    public double MappingLrScale { get; init; } = 1.0;
+    /// <summary>The mapping's learning rate as a multiple of the main learning rate (1 = the paper).</summary>
+    public double MappingLrScale { get; init; } = DiccOptions.DefaultMappingLearningRateScale;
+
+    /// <summary>What the mapping reads: the subclass softmax (the paper) or the subclass logits.</summary>
+    public MappingInput MappingInput { get; init; } = DiccOptions.DefaultMappingInput;
+
+    /// <summary>DICC: epochs of plain class cross-entropy before the clustering starts (0 = the paper).</summary>
+    public int WarmupEpochs { get; init; } = DiccOptions.DefaultWarmupEpochs;
+
+    /// <summary>DICC: weight of the mapped-class cross-entropy in the backbone's loss (0 = the paper: the mapping is trained alone).</summary>
+    public double JointWeight { get; init; } = DiccOptions.DefaultJointWeight;
 
     // ---- optimisation
     /// <summary>The preset the defaults came from (paper or fer).</summary>
@@ -79,6 +135,12 @@ public sealed record TrainingOptions
     /// <summary>Shot-group rule for many/medium/few accuracy (see docs/evaluation.md).</summary>
     public string ShotGroups { get; init; } = "rank";
 
+    /// <summary>
+    /// The validation score that selects the tested model (docs/evaluation.md, "Model selection"). A config.json
+    /// without this field was written before it existed and selected on accuracy (<see cref="RunDirectory.ReadConfig"/>).
+    /// </summary>
+    public ModelSelection SelectOn { get; init; } = ModelSelection.BalancedAccuracy;
+
     // ---- run
     /// <summary>The seed of weights, sample order, crops and dropout.</summary>
     public ulong Seed { get; init; } = 1;
@@ -105,7 +167,21 @@ public sealed record TrainingOptions
         ClusteringConfig.ValidateEmaDecay(EmaDecay);
         Require(MappingHidden > 0, "mappingHidden", $"must be positive, got {MappingHidden}.");
         Require(MappingLrScale > 0 && double.IsFinite(MappingLrScale), "mappingLrScale", $"must be positive, got {Text(MappingLrScale)}.");
+        Require(Enum.IsDefined(Mapping), "mapping", $"{(int)Mapping} is not a mapping (mlp, linear or sum).");
+        Require(Enum.IsDefined(MappingInput), "mappingInput", $"{(int)MappingInput} is not a mapping input (softmax or logits).");
+        Require(Enum.IsDefined(SelectOn), "selectOn", $"{(int)SelectOn} is not a selection (accuracy, balanced-accuracy, macro-f1 or last).");
         Require(Epochs > 0, "epochs", $"must be positive, got {Epochs}.");
+        Require(WarmupEpochs >= 0, "warmupEpochs", $"must be non-negative, got {WarmupEpochs}.");
+        Require(JointWeight >= 0 && double.IsFinite(JointWeight), "jointWeight", $"must be non-negative, got {Text(JointWeight)}.");
+        if (Method == TrainingMethod.Dicc)
+        {
+            Require(WarmupEpochs < Epochs, "warmupEpochs",
+                $"({WarmupEpochs}) must be less than epochs ({Epochs}): DICC must train at least one epoch after the warm-up.");
+            Require(Mapping != MappingKind.Sum || MappingInput == MappingInput.Softmax, "mappingInput",
+                "logits needs a trained mapping (mlp or linear): the sum mapping adds subclass probabilities.");
+            Require(Mapping != MappingKind.Sum || JointWeight == 0, "jointWeight",
+                "needs a trained mapping (mlp or linear); with the sum mapping there is no mapped loss to train jointly.");
+        }
         Require(BatchSize >= 2, "batchSize", $"must be at least 2 (batch normalisation needs two samples), got {BatchSize}.");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), "learningRate", $"must be positive, got {Text(LearningRate)}.");
         Require(Momentum >= 0 && Momentum < 1, "momentum", $"must be in [0, 1), got {Text(Momentum)}.");

@@ -178,6 +178,8 @@ public class LongTailTests
         Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.ParseProfile("linear"))!.Message, Is.EqualTo("profile: 'linear' is not a profile; expected exp or step"));
         Assert.That(LongTail.ParseCounts("8, 1,20"), Is.EqualTo(new[] { 8, 1, 20 }));
         Assert.That(LongTail.ParseCounts("fer2013-beta10"), Is.EqualTo(LongTail.PaperFer2013Beta10));
+        Assert.That(LongTail.ParseCounts("FER2013-beta100"), Is.EqualTo(new[] { 387, 43, 1077, 4300, 1796, 139, 2997 }));
+        Assert.That(LongTail.ImbalanceFactor(LongTail.PaperFer2013Beta100.ToArray()), Is.EqualTo(100));
         Assert.That(Assert.Throws<DataArgumentException>(() => LongTail.ParseCounts("8,-1"))!.Option, Is.EqualTo("counts"));
     }
 

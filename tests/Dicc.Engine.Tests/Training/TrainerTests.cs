@@ -88,15 +88,23 @@ public class TrainerTests
         return content.Names.ToDictionary(n => n, n => content.Tensors[n].Data.ToArray());
     }
 
-    [TestCase(0, -1, TestName = "ResumeAfterAnEpochEqualsTheStraightRun")]
-    [TestCase(1, 4, TestName = "ResumeFromTheMiddleOfAnEpochEqualsTheStraightRun")]
-    public void ResumeEqualsTheStraightRun(int stopEpoch, int stopBatch)
+    [TestCase(0, -1, false, TestName = "ResumeAfterAnEpochEqualsTheStraightRun")]
+    [TestCase(1, 4, false, TestName = "ResumeFromTheMiddleOfAnEpochEqualsTheStraightRun")]
+    [TestCase(0, 2, true, TestName = "ResumeInTheWarmupOfAJointLinearLogitsVariantEqualsTheStraightRun")]
+    [TestCase(1, 3, true, TestName = "ResumeAfterTheWarmupOfAJointLinearLogitsVariantEqualsTheStraightRun")]
+    public void ResumeEqualsTheStraightRun(int stopEpoch, int stopBatch, bool variant)
     {
         using var data = SyntheticFaces.Generate(new SyntheticFaceOptions
         {
             TrainPerClass = 100, Beta = 10, ValidationPerClass = 10, TestPerClass = 10, Seed = 4, Size = 36,
         });
         var options = Small(TrainingMethod.Dicc, ImbalanceRule.Resample, epochs: 3) with { LogEvery = 3 };
+        if (variant)
+            options = options with
+            {
+                Mapping = MappingKind.Linear, MappingInput = MappingInput.Logits, WarmupEpochs = 1, JointWeight = 0.5,
+                SelectOn = ModelSelection.MacroF1,
+            };
         var straight = Train(data, options, "straight");
 
         using var cancel = new CancellationTokenSource();
@@ -108,10 +116,13 @@ public class TrainerTests
         var a = Tensors(straight.Run.LastCheckpoint);
         var b = Tensors(resumed.Run.LastCheckpoint);
         Assert.That(b.Keys, Is.EquivalentTo(a.Keys));
-        Assert.That(a.Keys, Does.Contain("dicc.centers").And.Contain("optimizer.0.0.weight.momentum_buffer").And.Contain("mapping.4.weight"));
+        Assert.That(a.Keys, Does.Contain("dicc.centers").And.Contain("optimizer.0.0.weight.momentum_buffer")
+            .And.Contain(variant ? "mapping.0.weight" : "mapping.4.weight").And.Contain("instruments.previous_pseudo_labels"));
         foreach (var name in a.Keys) Assert.That(b[name], Is.EqualTo(a[name]), $"tensor {name} differs after resume");
 
-        static object Strip(EpochMetrics m) => m with { Seconds = 0, ImagesPerSecond = 0 };
+        // Every metric, the instruments included, as the file holds it (records with arrays compare by reference).
+        static string Strip(EpochMetrics m) => RunDirectory.Serialize(m with { Seconds = 0, ImagesPerSecond = 0 });
+        Assert.That(straight.Run.ReadMetrics()[^1].Dicc!.Churn, Is.Not.Null, "the instruments were compared");
         Assert.That(resumed.Run.ReadMetrics().Select(Strip), Is.EqualTo(straight.Run.ReadMetrics().Select(Strip)));
         Assert.That(File.ReadAllText(resumed.Run.ReportFile), Is.EqualTo(File.ReadAllText(straight.Run.ReportFile)));
     }
@@ -129,7 +140,9 @@ public class TrainerTests
         model.Save(writer);
         string copy = Path.Combine(_root, "copy.safetensors");
         writer.Save(copy);
-        var original = Tensors(run.Run.LastCheckpoint);
+        // The trainer's checkpoint also holds the instruments' state, which is not the model's.
+        var original = Tensors(run.Run.LastCheckpoint).Where(t => !t.Key.StartsWith("instruments.", StringComparison.Ordinal))
+            .ToDictionary(t => t.Key, t => t.Value);
         var reloaded = Tensors(copy);
         Assert.That(reloaded.Keys, Is.EquivalentTo(original.Keys));
         foreach (var name in original.Keys) Assert.That(reloaded[name], Is.EqualTo(original[name]), name);
@@ -236,5 +249,87 @@ public class TrainerTests
         SafetensorsFile.Save(run.LastCheckpoint, content.Names.Select(n => KeyValuePair.Create(n, content.Tensors[n])), metadata);
         var e = Assert.Throws<InputException>(() => Train(data, options, "old", resume: true))!;
         Assert.That(e.Message, Does.StartWith($"{run.LastCheckpoint}: checkpoint format 'dicc-checkpoint-1' was written by another engine version"));
+    }
+
+    /// <summary>
+    /// One training (the selection does not change it), four selections: each selects the epoch with the highest score
+    /// (the first on a tie) or the last, and the selected model is the one tested (its validation report is that epoch's).
+    /// </summary>
+    [TestCase(ModelSelection.Accuracy)]
+    [TestCase(ModelSelection.BalancedAccuracy)]
+    [TestCase(ModelSelection.MacroF1)]
+    [TestCase(ModelSelection.Last)]
+    public void TheSelectedEpochIsTheBestOnTheChosenScoreAndIsTheOneTested(ModelSelection selection)
+    {
+        using var data = SmallLongTailedFaces();
+        var outcome = Train(data, Small(TrainingMethod.Baseline, epochs: 4) with { SelectOn = selection }, "select-" + selection);
+        var metrics = outcome.Run.ReadMetrics();
+        double Score(EpochMetrics m) => selection switch
+        {
+            ModelSelection.Accuracy => m.ValidationAccuracy,
+            ModelSelection.BalancedAccuracy => m.ValidationBalancedAccuracy,
+            ModelSelection.MacroF1 => m.ValidationMacroF1,
+            _ => m.Epoch,
+        };
+        TestContext.Out.WriteLine(string.Join("\n", metrics.Select(m => $"{m.Epoch}: acc {m.ValidationAccuracy:F4} bal {m.ValidationBalancedAccuracy:F4} f1 {m.ValidationMacroF1:F4} best {m.Best}")));
+        int expected = metrics.OrderByDescending(Score).ThenBy(m => m.Epoch).First().Epoch;
+        Assert.That(outcome.BestEpoch, Is.EqualTo(expected));
+        Assert.That(metrics.Last(m => m.Best).Epoch, Is.EqualTo(expected));
+        var chosen = metrics[expected - 1];
+        Assert.That(outcome.Validation!.Accuracy, Is.EqualTo(chosen.ValidationAccuracy), "the tested model is the selected epoch's");
+        Assert.That(outcome.Validation.BalancedAccuracy, Is.EqualTo(chosen.ValidationBalancedAccuracy));
+        Assert.That(outcome.Run.ReadConfig().Options.SelectOn, Is.EqualTo(selection));
+        Assert.That(metrics.All(m => m.ValidationPredictions!.Sum() == data.Validation.Count), "the prediction histogram covers the validation split");
+    }
+
+    [Test]
+    public void AConfigWithoutSelectOnWasSelectedOnAccuracy_ANewOneDefaultsToBalancedAccuracy()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var run = Train(data, Small(TrainingMethod.Baseline, epochs: 1), "config").Run;
+        Assert.That(run.ReadConfig().Options.SelectOn, Is.EqualTo(ModelSelection.BalancedAccuracy));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(run.ConfigFile))!;
+        Assert.That(json["options"]!["select_on"]!.GetValue<string>(), Is.EqualTo("BalancedAccuracy"));
+        json["options"]!.AsObject().Remove("select_on");
+        File.WriteAllText(run.ConfigFile, json.ToJsonString());
+        Assert.That(run.ReadConfig().Options.SelectOn, Is.EqualTo(ModelSelection.Accuracy));
+    }
+
+    /// <summary>
+    /// Two warm-up epochs of four: neither is selected (even on "last" or on a higher score), they carry no clustering
+    /// instruments, and the DICC epochs after them do: occupancy within the plan, churn from the second DICC epoch, the
+    /// mapping's prior entropy, and the centres' drift.
+    /// </summary>
+    [Test]
+    public void WarmupEpochsAreNeverSelectedAndTheDiccEpochsCarryInstruments()
+    {
+        using var data = SmallLongTailedFaces();
+        var options = Small(TrainingMethod.Dicc, ImbalanceRule.Resample, epochs: 4) with { WarmupEpochs = 2, SelectOn = ModelSelection.Accuracy };
+        var outcome = Train(data, options, "warmup");
+        var metrics = outcome.Run.ReadMetrics();
+        Assert.That(metrics.Take(2).Any(m => m.Best), Is.False, "warm-up epochs are not candidates");
+        Assert.That(outcome.BestEpoch, Is.GreaterThanOrEqualTo(2));
+        Assert.That(metrics.Take(2).All(m => m.Dicc is null));
+        Assert.That(metrics.Skip(2).All(m => m.Dicc is not null));
+        var first = metrics[2].Dicc!;
+        var second = metrics[3].Dicc!;
+        Assert.That(first.Churn, Is.Null);
+        Assert.That(first.CenterDrift, Is.Null);
+        Assert.That(second.Churn, Is.InRange(0.0, 1.0));
+        Assert.That(second.CenterDrift!.All(d => d is > 0), "every centre moved");
+        int[] plan = [2, 1, 1, 3, 2, 1, 2];
+        for (int c = 0; c < plan.Length; c++)
+        {
+            var o = second.Occupancy[c];
+            Assert.That(o.Subclasses, Is.EqualTo(plan[c]));
+            Assert.That(o.Used, Is.InRange(1, plan[c]));
+            Assert.That(o.Min, Is.LessThanOrEqualTo(o.Max));
+        }
+        double prior = DiccInstruments.MappingPriorEntropy(ImbalanceRule.Resample, data.Train.ClassCounts());
+        Assert.That(metrics.All(m => m.MappingPriorEntropy == prior));
+        Assert.That(metrics.All(m => m.MappingLoss is double l && double.IsFinite(l)), "the mapping trains in the warm-up too");
+
+        var last = Train(data, options with { SelectOn = ModelSelection.Last, Epochs = 3 }, "warmup-last");
+        Assert.That(last.BestEpoch, Is.EqualTo(2));
     }
 }

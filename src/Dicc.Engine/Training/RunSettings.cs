@@ -1,0 +1,56 @@
+using System.Globalization;
+using Dicc.Engine.Clustering;
+
+namespace Dicc.Engine.Training;
+
+/// <summary>One setting of a run as a comparison table names it: <c>mapping=sum</c>.</summary>
+/// <param name="Name">The setting's name (the <c>dicc train</c> option without its dashes).</param>
+/// <param name="Value">Its value as text.</param>
+/// <param name="DiccOnly">Whether only DICC runs use it (a baseline run is never labelled with it).</param>
+public sealed record RunSetting(string Name, string Value, bool DiccOnly)
+{
+    public override string ToString() => $"{Name}={Value}";
+}
+
+/// <summary>
+/// The settings that define what a run computed, as named values, so that a comparison of runs can say which
+/// settings tell two configurations apart (docs/evaluation.md, "Comparing variants"). The seed, the method, the
+/// rule and the data are not among them (a table shows those already), nor settings that do not change results
+/// (logging, evaluation batch size) or only name a bundle of others (the preset).
+/// </summary>
+public static class RunSettings
+{
+    public static IReadOnlyList<RunSetting> Of(TrainingOptions o, int[]? subclassCounts = null)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        static string N(double v) => v.ToString("G", CultureInfo.InvariantCulture);
+        static string Lower<T>(T v) where T : struct, Enum => v.ToString().ToLowerInvariant();
+        string plan = subclassCounts is null || o.Subclasses.Contains(',', StringComparison.Ordinal)
+            ? o.Subclasses : $"{o.Subclasses} ({string.Join(",", subclassCounts)})";
+        return
+        [
+            new("arch", Lower(o.Arch), false),
+            new("width", N(o.Width), false),
+            new("dropout", N(o.Dropout), false),
+            new("crop", o.Crop.ToString(CultureInfo.InvariantCulture), false),
+            new("epochs", o.Epochs.ToString(CultureInfo.InvariantCulture), false),
+            new("batch", o.BatchSize.ToString(CultureInfo.InvariantCulture), false),
+            new("lr", N(o.LearningRate), false),
+            new("momentum", N(o.Momentum), false),
+            new("wd", N(o.WeightDecay), false),
+            new("schedule", o.Schedule, false),
+            new("ten-crop", o.TenCropTest ? "yes" : "no", false),
+            new("shot-groups", o.ShotGroups, false),
+            new("select-on", o.SelectOn.Name(), false),
+            new("subclasses", plan, true),
+            new("partition", o.Partition.Name(), true),
+            new("ema-decay", N(o.EmaDecay), true),
+            new("mapping", Lower(o.Mapping), true),
+            new("mapping-hidden", o.MappingHidden.ToString(CultureInfo.InvariantCulture), true),
+            new("mapping-input", Lower(o.MappingInput), true),
+            new("mapping-lr-scale", N(o.MappingLrScale), true),
+            new("warmup-epochs", o.WarmupEpochs.ToString(CultureInfo.InvariantCulture), true),
+            new("joint-weight", N(o.JointWeight), true),
+        ];
+    }
+}
