@@ -11,11 +11,17 @@ namespace Dicc.Engine.Models;
 /// <summary>DICC's own settings (docs/method.md): the clustering step, the label mapping and the training variants.</summary>
 public sealed record DiccOptions
 {
+    /// <summary>The paper's mapping: the MLP.</summary>
     public const MappingKind DefaultMapping = MappingKind.Mlp;
+    /// <summary>The mapping MLP's hidden width.</summary>
     public const int DefaultMappingHidden = 128;
+    /// <summary>The mapping trains at the main learning rate (the paper's single rate).</summary>
     public const double DefaultMappingLearningRateScale = 1.0;
+    /// <summary>A trained mapping reads the subclass probabilities (the paper).</summary>
     public const MappingInput DefaultMappingInput = MappingInput.Softmax;
+    /// <summary>No warm-up: the clustering starts with the first step (the paper).</summary>
     public const int DefaultWarmupEpochs = 0;
+    /// <summary>The mapping trains alone; the backbone never sees the mapped-class loss (the paper).</summary>
     public const double DefaultJointWeight = 0;
 
     /// <summary>Subclass plan, partition and EMA decay; its feature width must be the backbone's.</summary>

@@ -181,6 +181,7 @@ public sealed class DiccInstruments
     private const string LogName = "instruments.epoch_pseudo_labels", PreviousName = "instruments.previous_pseudo_labels",
         CentersName = "instruments.previous_centers";
 
+    /// <summary>Adds the epoch log, the previous epoch's pseudo-labels and centres to a checkpoint (a resume reports the same instruments).</summary>
     public void Save(CheckpointWriter writer)
     {
         writer.Add(LogName, _log);

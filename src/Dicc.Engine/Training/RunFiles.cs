@@ -151,7 +151,15 @@ public sealed record EpochMetrics(
     [property: JsonPropertyName("img_per_s"), JsonConverter(typeof(FiniteOrNullConverter))] double ImagesPerSecond,
     [property: JsonPropertyName("val_pred")] long[]? ValidationPredictions = null,
     [property: JsonPropertyName("map_prior")] double? MappingPriorEntropy = null,
-    [property: JsonPropertyName("dicc")] DiccEpochInstruments? Dicc = null);
+    [property: JsonPropertyName("dicc")] DiccEpochInstruments? Dicc = null)
+{
+    /// <summary>Two lines are equal when they write the same JSON: arrays (the histogram, the instruments) by their values.</summary>
+    public bool Equals(EpochMetrics? other) =>
+        other is not null && (ReferenceEquals(this, other) || RunDirectory.ToJsonLines([this]) == RunDirectory.ToJsonLines([other]));
+
+    /// <summary>Consistent with <see cref="Equals(EpochMetrics?)"/>.</summary>
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(RunDirectory.ToJsonLines([this]));
+}
 
 /// <summary>Doubles as JSON numbers, NaN and infinities as null (strict JSON has no literal for them); null reads back as NaN.</summary>
 public sealed class FiniteOrNullConverter : JsonConverter<double>

@@ -9,6 +9,7 @@ namespace Dicc.Engine.Training;
 /// <param name="DiccOnly">Whether only DICC runs use it (a baseline run is never labelled with it).</param>
 public sealed record RunSetting(string Name, string Value, bool DiccOnly)
 {
+    /// <summary><c>name=value</c>, as a table's label shows it.</summary>
     public override string ToString() => $"{Name}={Value}";
 }
 
@@ -20,6 +21,7 @@ public sealed record RunSetting(string Name, string Value, bool DiccOnly)
 /// </summary>
 public static class RunSettings
 {
+    /// <summary>The settings of <paramref name="o"/>; <paramref name="subclassCounts"/>, when known, is shown beside a named plan.</summary>
     public static IReadOnlyList<RunSetting> Of(TrainingOptions o, int[]? subclassCounts = null)
     {
         ArgumentNullException.ThrowIfNull(o);

@@ -32,6 +32,7 @@ public enum ModelSelection
     Last,
 }
 
+/// <summary>Names, parsing and scores of <see cref="ModelSelection"/>.</summary>
 public static class ModelSelections
 {
     /// <summary>The name on the command line and in tables: accuracy, balanced-accuracy, macro-f1, last.</summary>
