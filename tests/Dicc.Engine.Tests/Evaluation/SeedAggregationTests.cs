@@ -136,9 +136,9 @@ public class SeedAggregationTests
         };
         string csv = ResultTableFormat.ToCsv(SeedAggregation.Aggregate(runs));
         Assert.That(csv, Is.EqualTo(
-            "dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds\n" +
-            "FER2013,100,none,baseline,accuracy,3,0.5,0.25,0.25,0.75,0.75,2,1 2 3\n" +
-            "FER2013,100,none,dicc,accuracy,2,0.5,0,0.5,0.5,0.5,1,1 2\n" +
-            "\"Emo, \"\"D\"\"\",,none,dicc,accuracy,1,0.125,,0.125,0.125,0.125,8,8\n"));
+            "dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds,settings\n" +
+            "FER2013,100,none,baseline,accuracy,3,0.5,0.25,0.25,0.75,0.75,2,1 2 3,\n" +
+            "FER2013,100,none,dicc,accuracy,2,0.5,0,0.5,0.5,0.5,1,1 2,\n" +
+            "\"Emo, \"\"D\"\"\",,none,dicc,accuracy,1,0.125,,0.125,0.125,0.125,8,8,\n"), "settings is empty where no setting tells rows apart");
     }
 }
