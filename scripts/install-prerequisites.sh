@@ -5,10 +5,11 @@
 #  - NumPy (Debian's python3-numpy): tests cross-check .npy files and the clustering against NumPy.
 #  - DejaVu fonts: the text of the run pictures (ScottPlot draws with the system's fonts).
 #  - g++ (with binutils): builds the emulated CUDA device that runs our kernels on the CPU in the tests.
-#  - Slurm 22.05 (slurmctld, slurmd, slurm-client) and MUNGE: the sweep test brings up a single-node Slurm
-#    cluster from a temporary folder (docs/cli.md, "dicc sweep"). Their packages would start the daemons
-#    with the machine's own configuration; a policy-rc.d that answers 101 keeps them from doing so (the test
-#    starts its own), as Debian's invoke-rc.d documents.
+#  - Slurm 22.05 (slurmctld, slurmd, slurm-client, slurmdbd), MUNGE and MariaDB's server and client cores: the
+#    sweep test brings up a single-node Slurm cluster, with the accounting sacct reads, from a temporary folder
+#    (docs/cli.md, "dicc sweep"). Their packages would start daemons with the machine's own configuration; a
+#    policy-rc.d that answers 101 keeps them from doing so (the test starts its own), as Debian's invoke-rc.d
+#    documents.
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -18,7 +19,8 @@ need=()
 /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 { command -v g++ && command -v readelf && command -v objcopy; } >/dev/null 2>&1 || need+=(g++ binutils)
-for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
+for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client slurmdbd:slurmdbd munged:munge mariadbd:mariadb-server-core \
+            my_print_defaults:mariadb-client-core; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

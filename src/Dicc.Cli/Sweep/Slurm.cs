@@ -148,8 +148,30 @@ internal static class Slurm
     }
 
     /// <summary>
-    /// The tasks of the given jobs as Slurm reports them, by (job, index): from <c>sacct</c> when Slurm keeps
-    /// accounting, else from <c>squeue</c> (queued and running tasks only). <paramref name="source"/> says which, and why.
+    /// The tasks of the given jobs that are in Slurm's queue now (pending, running, ...), by (job, index), from
+    /// <c>squeue</c>. With <paramref name="strict"/>, a queue that cannot be read is an error (a submission must not
+    /// guess that nothing is queued); a job that has left the queue is not one.
+    /// </summary>
+    public static Dictionary<(string Job, int Index), SlurmTask> QueuedTasks(IEnumerable<string> jobs, bool strict = false)
+    {
+        var tasks = new Dictionary<(string, int), SlurmTask>();
+        foreach (string job in jobs.Distinct())
+        {
+            // One job at a time: squeue refuses the whole list when one job has left the queue.
+            var (code, output, error) = RunTool("squeue", ["-h", "-r", "-j", job, "-o", "%i|%T|%M|%N|%r"]);
+            if (code != 0 && strict && !error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"squeue cannot read Slurm's queue ({OneLine(error.Length > 0 ? error : output)}), so the cells queued " +
+                                         "already are unknown; nothing is submitted (a cell must not run twice at once).");
+            if (code != 0) continue;
+            foreach (var task in ParseSqueue(output)) tasks[(task.Job, task.Index)] = task;
+        }
+        return tasks;
+    }
+
+    /// <summary>
+    /// The tasks of the given jobs as Slurm reports them, by (job, index): those in the queue from <c>squeue</c> (what
+    /// is current), the others from Slurm's accounting (<c>sacct</c>: finished, failed, cancelled, timed out, ...)
+    /// where Slurm keeps it. <paramref name="source"/> says which, and why accounting is missing when it is.
     /// </summary>
     public static Dictionary<(string Job, int Index), SlurmTask> Tasks(IReadOnlyCollection<string> jobs, out string source)
     {
@@ -160,21 +182,14 @@ internal static class Slurm
             return tasks;
         }
         var (code, output, error) = RunTool("sacct", ["-j", string.Join(',', jobs), "-X", "-P", "-n", "-o", "JobID,State,ExitCode,Elapsed,NodeList,Reason"]);
-        if (code == 0 && !error.Contains("accounting storage is disabled", StringComparison.OrdinalIgnoreCase))
-        {
+        bool accounting = code == 0 && !error.Contains("accounting storage is disabled", StringComparison.OrdinalIgnoreCase);
+        if (accounting)
             foreach (var task in ParseSacct(output)) tasks[(task.Job, task.Index)] = task;
-            source = "sacct";
-            return tasks;
-        }
+        // The queue is current; accounting lags it by moments (a task just submitted or just started).
+        foreach (var (key, task) in QueuedTasks(jobs))
+            tasks[key] = tasks.TryGetValue(key, out var recorded) ? task with { ExitCode = recorded.ExitCode } : task;
         string why = code == ToolMissing ? "sacct is not installed" : OneLine(error.Length > 0 ? error : output);
-        foreach (string job in jobs)
-        {
-            // One job at a time: squeue refuses the whole list when one job has left the queue.
-            var (qCode, qOutput, _) = RunTool("squeue", ["-h", "-r", "-j", job, "-o", "%i|%T|%M|%N|%r"]);
-            if (qCode != 0) continue;
-            foreach (var task in ParseSqueue(qOutput)) tasks[(task.Job, task.Index)] = task;
-        }
-        source = $"squeue (Slurm accounting is not available: {why}; finished tasks are not shown)";
+        source = accounting ? "sacct" : $"squeue (Slurm accounting is not available: {why}; tasks that left the queue are not shown)";
         return tasks;
     }
 

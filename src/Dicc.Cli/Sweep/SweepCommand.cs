@@ -285,7 +285,7 @@ public sealed class SweepCommand(IAnsiConsole console, ErrorConsole errors) : Co
         var active = new Dictionary<int, SlurmTask>();
         if (submissions.Count > 0)
         {
-            var tasks = Slurm.Tasks(submissions.Select(s => s.Job).Distinct().ToList(), out _);
+            var tasks = Slurm.QueuedTasks(submissions.Select(s => s.Job), strict: true);
             foreach (var s in submissions)
                 foreach (int cell in s.Cells)
                     if (tasks.TryGetValue((s.Job, cell), out var t) && t.IsActive) active[cell] = t;

@@ -310,7 +310,7 @@ internal static class SweepGrid
             string data = V(c, "data")!;
             return DataArguments.IsSynthetic(data) ? data : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(data));
         }
-        var byName = first.Select(c => V(c, "dataset-name") ?? Stem(c)).ToList();
+        var byName = first.Select(c => V(c, "dataset-name") ?? (DataArguments.IsSynthetic(V(c, "data")!) ? DataArguments.SyntheticPrefix : Stem(c))).ToList();
         var byStem = first.Select(Stem).ToList();
         var datasetLabel = new Dictionary<string, string>();
         for (int i = 0; i < datasets.Count; i++)

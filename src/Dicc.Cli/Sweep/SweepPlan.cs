@@ -186,7 +186,20 @@ internal sealed class SweepPlan
                 string key = $"{settings.Data}\n{settings.Validation}\n{settings.Test}\n{JsonSerializer.Serialize(DataSettings.From(loadOptions), SweepJson.Default.DataSettings)}";
                 if (!loaded.TryGetValue(key, out var data))
                 {
-                    var splits = DataArguments.Load(settings.Data!, settings.Validation, settings.Test, loadOptions, out string dataName);
+                    DatasetSplits splits;
+                    string dataName;
+                    try
+                    {
+                        splits = DataArguments.Load(settings.Data!, settings.Validation, settings.Test, loadOptions, out dataName);
+                    }
+                    catch (UsageException e)
+                    {
+                        throw new UsageException($"{name}, cell {cell.Index} ({cell.Directory}): {e.Message}");
+                    }
+                    catch (InputException e)
+                    {
+                        throw new UsageException($"{name}, cell {cell.Index} ({cell.Directory}): {ParameterFlags.Translate(e)}");
+                    }
                     loaded[key] = data = (splits, dataName);
                     if (splits.Skipped.Count > 0)
                         errors.Warning($"{settings.Data}: skipped {splits.Skipped.Count} bad input(s) (listed in each cell's config.json).");
