@@ -126,6 +126,11 @@ public sealed class SweepCommand(IAnsiConsole console, ErrorConsole errors) : Co
         }
     }
 
+    private void Write(IEnumerable<string> lines)
+    {
+        foreach (var line in lines) console.Profile.Out.Writer.WriteLine(line);
+    }
+
     /// <summary>A line of text on standard output; off a terminal one unwrapped line (a log keeps it whole).</summary>
     private void Say(string text)
     {
@@ -205,10 +210,8 @@ public sealed class SweepCommand(IAnsiConsole console, ErrorConsole errors) : Co
             JsonOutput.Write(console, array);
             return ExitCodes.Success;
         }
-        var table = new Table().Border(TableBorder.Simple).AddColumn(new TableColumn("cell").RightAligned()).AddColumn("run directory").AddColumn("dicc train");
-        foreach (var c in cells)
-            table.AddRow(c.Index.ToString(CultureInfo.InvariantCulture), Markup.Escape(c.Directory), Markup.Escape(string.Join(' ', c.Arguments.Select(SelfCommand.Quote))));
-        console.Write(table);
+        Write(PlainTable.Lines(["cell", "run directory", "dicc train"],
+            cells.Select(c => (IReadOnlyList<string>)[c.Index.ToString(CultureInfo.InvariantCulture), c.Directory, string.Join(' ', c.Arguments.Select(SelfCommand.Quote))]), 0));
         Say($"{cells.Count} cell(s) under {root}; nothing written (--dry-run).");
         if (executor == "slurm")
         {
@@ -389,25 +392,27 @@ public sealed class SweepCommand(IAnsiConsole console, ErrorConsole errors) : Co
         }
 
         bool anySlurm = submissions.Count > 0;
-        var table = new Table().Border(TableBorder.Simple).AddColumn(new TableColumn("cell").RightAligned()).AddColumn("run").AddColumn("state")
-            .AddColumn(new TableColumn("epochs").RightAligned()).AddColumn(new TableColumn("test acc").RightAligned());
-        if (anySlurm) table.AddColumn("slurm task").AddColumn("slurm state").AddColumn("exit").AddColumn("node");
+        var headers = new List<string> { "cell", "run", "state", "epochs", "test acc", "exit" };
+        if (anySlurm) headers.AddRange(["slurm task", "slurm state", "node"]);
+        var rows = new List<IReadOnlyList<string>>();
         foreach (var s in states)
         {
-            var cells = new List<string>
+            var row = new List<string>
             {
-                s.Cell.Index.ToString(CultureInfo.InvariantCulture), Markup.Escape(s.Cell.Directory),
-                Markup.Escape(s.PhaseName + (s.Detail.Length > 0 ? $" ({s.Detail})" : "")),
+                s.Cell.Index.ToString(CultureInfo.InvariantCulture), s.Cell.Directory, s.PhaseName,
                 s.Epochs > 0 ? $"{s.EpochsDone}/{s.Epochs}" : "-", s.Accuracy is double a ? CliValues.Percent(a) + "%" : "-",
+                s.LastAttempt?.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-",
             };
             if (anySlurm)
             {
                 var t = TaskOf(s.Cell.Index);
-                cells.AddRange([t?.Id ?? "-", Markup.Escape(t?.State ?? "-"), Markup.Escape(t?.ExitCode ?? "-"), Markup.Escape(t?.Node ?? "-")]);
+                row.AddRange([t?.Id ?? "-", t?.State ?? "-", t?.Node ?? "-"]);
             }
-            table.AddRow(cells.ToArray());
+            rows.Add(row);
         }
-        console.Write(table);
+        Write(PlainTable.Lines(headers, rows, 0, 3, 4, 5));
+        foreach (var s in states.Where(s => s.Detail.Length > 0 && s.Phase is CellPhase.Failed or CellPhase.Interrupted))
+            Say($"cell {s.Cell.Index}: {s.PhaseName}: {s.Detail}");
         var counts = states.GroupBy(s => s.PhaseName).Select(g => $"{g.Count()} {g.Key}");
         Say($"{plan.Cells.Count} cell(s): {string.Join(", ", counts)}.");
         if (anySlurm) Say($"Slurm: jobs {string.Join(", ", submissions.Select(s => s.Job).Distinct())}; task states from {source}.");
