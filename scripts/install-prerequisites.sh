@@ -6,6 +6,11 @@
 #  - DejaVu fonts: the text of the run pictures (ScottPlot draws with the system's fonts).
 #  - unzip: scripts/samples.sh reads the NuGet package it packs.
 #  - g++ (with binutils): builds the emulated CUDA device that runs our kernels on the CPU in the tests.
+#  - Slurm 22.05 (slurmctld, slurmd, slurm-client, slurmdbd), MUNGE and MariaDB's server and client cores: the
+#    sweep test brings up a single-node Slurm cluster, with the accounting sacct reads, from a temporary folder
+#    (docs/cli.md, "dicc sweep"). Their packages would start daemons with the machine's own configuration; a
+#    policy-rc.d that answers 101 keeps them from doing so (the test starts its own), as Debian's invoke-rc.d
+#    documents.
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -16,6 +21,10 @@ need=()
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v unzip > /dev/null || need+=(unzip)
 { command -v g++ && command -v readelf && command -v objcopy; } >/dev/null 2>&1 || need+=(g++ binutils)
+for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client slurmdbd:slurmdbd munged:munge mariadbd:mariadb-server-core \
+            my_print_defaults:mariadb-client-core; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,6 +41,13 @@ if [ ! -e "$src" ]; then
 fi
 sed -i -E '/^Components:/{/(^|[[:space:]])non-free([[:space:]]|$)/!s/$/ non-free/}' "$src"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# No package may start a service while installing (munge and Slurm would): where the machine has no
+# policy-rc.d of its own, one that says 101 ("action forbidden") stands in for the install and is removed after.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "installed: ${need[*]}"

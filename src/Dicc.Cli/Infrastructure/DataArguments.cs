@@ -23,12 +23,12 @@ public static class DataArguments
             // Synthetic data is defined by its options: they are its fingerprint (resume compares it).
             splits = new DatasetSplits(generated.Train, generated.Validation, generated.Test, generated.Origin, generated.Source,
                 generated.Skipped, Hash(SyntheticKey(faces)));
-            name = "synthetic";
+            name = NameOf(data);
         }
         else
         {
             splits = DatasetLoader.Load(data, options);
-            name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)));
+            name = NameOf(data);
         }
         if (validation is null && test is null) return splits;
         DatasetSplits? valData = null, testData = null;
@@ -56,6 +56,10 @@ public static class DataArguments
             TestHeldOut = test is null && splits.TestHeldOut,
         };
     }
+
+    /// <summary>The name a dataset gets in tables when none is given: "synthetic", or the data's file or folder name.</summary>
+    public static string NameOf(string data) =>
+        IsSynthetic(data) ? "synthetic" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)));
 
     private static string Hash(string text) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));

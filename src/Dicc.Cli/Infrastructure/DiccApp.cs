@@ -79,6 +79,13 @@ public static class DiccApp
                 .WithExample("cluster", "--features", "f.npy", "--labels", "y.npy", "--subclasses", "fer2013-b10", "--out", "p.npy")
                 .WithExample("cluster", "--features", "f.npy", "--labels", "y.npy", "--subclasses", "auto", "--partition", "rank",
                     "--centers", "c.npy", "--ema-decay", "0.9", "--out", "p.npy", "--centers-out", "c2.npy");
+            config.AddCommand<Sweep.SweepCommand>("sweep")
+                .WithDescription("A grid of runs (datasets x methods x rules x settings x seeds), a run directory per cell: on this machine's workers or a Slurm job array; re-running resumes.")
+                .WithExample("sweep", "--grid", "table1.json", "--out", "runs/table1", "--dry-run")
+                .WithExample("sweep", "--grid", "table1.json", "--out", "runs/table1", "--parallel", "4")
+                .WithExample("sweep", "--grid", "table1.json", "--out", "runs/table1", "--executor", "slurm", "--partition", "gpu", "--gpus-per-task", "1", "--time", "24:00:00")
+                .WithExample("sweep", "--out", "runs/table1", "--status")
+                .WithExample("sweep", "--out", "runs/table1", "--report");
             config.AddCommand<CompareCommand>("compare")
                 .WithDescription("The paper's table from finished runs: rule x baseline/DICC, mean ± std over seeds, min and best of seeds beside it.")
                 .WithExample("compare", "runs/")
@@ -100,7 +107,7 @@ public static class DiccApp
         ("demo", typeof(Training.DemoCommand)), ("train", typeof(Training.TrainCommand)), ("eval", typeof(Training.EvalCommand)),
         ("bench", typeof(Training.BenchCommand)), ("info", typeof(InfoCommand)), ("predict", typeof(PredictCommand)), ("export", typeof(ExportCommand)),
         ("longtail", typeof(LongTailCommand)), ("synth", typeof(SynthCommand)), ("pack", typeof(PackCommand)),
-        ("cluster", typeof(ClusterCommand)), ("compare", typeof(CompareCommand)),
+        ("cluster", typeof(ClusterCommand)), ("sweep", typeof(Sweep.SweepCommand)), ("compare", typeof(CompareCommand)),
     ];
 
     /// <summary>

@@ -20,7 +20,7 @@ public static class ModelFactory
         var weights = options.Rule.LossWeights(trainCounts)?.Select(w => (float)w).ToArray();
         var training = new ModelTrainingOptions { Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed };
         if (options.Method == TrainingMethod.Baseline) return new BaselineModel(backend, vgg, classes, training);
-        var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : SubclassPlan.Parse(options.Subclasses, classes, trainCounts);
+        var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : Plan(options, classes, trainCounts);
         var dicc = new DiccOptions
         {
             Clustering = new ClusteringConfig(plan, Vgg.FeatureSize(vgg), options.Partition, options.EmaDecay), Mapping = options.Mapping,
@@ -29,4 +29,11 @@ public static class ModelFactory
         };
         return new DiccModel(backend, vgg, classes, dicc, training);
     }
+
+    /// <summary>The subclass numbers a DICC model of <paramref name="options"/> gets (what config.json records); null for other methods.</summary>
+    public static int[]? SubclassCounts(TrainingOptions options, int classes, ReadOnlySpan<int> trainCounts) =>
+        options.Method == TrainingMethod.Dicc ? Plan(options, classes, trainCounts).Counts.ToArray() : null;
+
+    private static SubclassPlan Plan(TrainingOptions options, int classes, ReadOnlySpan<int> trainCounts) =>
+        SubclassPlan.Parse(options.Subclasses, classes, trainCounts);
 }

@@ -75,22 +75,14 @@ public sealed class Trainer
     /// <summary>A trainer for one run: <paramref name="options"/> on <paramref name="data"/>, on <paramref name="backend"/>, writing <paramref name="run"/> (config, metrics, checkpoints, reports).</summary>
     public Trainer(Backend backend, DatasetSplits data, TrainingOptions options, RunDirectory run, DatasetDescription? description = null)
     {
-        options.Validate();
+        CheckSetup(data, options);
         _backend = backend;
         _data = data;
         _options = options;
         _run = run;
         _classes = data.ClassNames.Count;
         _trainCounts = data.Train.ClassCounts();
-        if (data.Train.Count < 2) throw new InputException($"{data.Source}: the training split has {data.Train.Count} images; at least 2 are needed.");
-        if (data.Height < options.Crop || data.Width < options.Crop)
-            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop}x{options.Crop} crop; use a crop of {Math.Min(data.Height, data.Width) - 4} or less.");
         _description = description ?? Describe(data);
-        if (options.Rule != ImbalanceRule.None)
-            for (int c = 0; c < _classes; c++)
-                if (_trainCounts[c] == 0)
-                    throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
-                                             "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
         Model = ModelFactory.Create(backend, options, _classes, _trainCounts);
         _sampler = options.Rule.CreateSampler(data.Train.Labels, _classes, options.Seed, SamplerStream);
         _order = new int[data.Train.Count];
@@ -105,6 +97,28 @@ public sealed class Trainer
             _instruments = new DiccInstruments(dicc, data.Train.Labels, _batch, BatchesPerEpoch);
             if (dicc.Mapping is not null) _mappingPriorEntropy = DiccInstruments.MappingPriorEntropy(options.Rule, _trainCounts);
         }
+    }
+
+    /// <summary>
+    /// Checks, without building anything, that <paramref name="options"/> can train on <paramref name="data"/>: every
+    /// option's value, enough training images, images at least as large as the crop, images of every class for the
+    /// class-balanced rules, and a DICC subclass plan that fits the classes. What a new trainer checks first; a sweep
+    /// checks its cells with it before any of them trains.
+    /// </summary>
+    /// <exception cref="InputException">The first problem, naming the parameter or the data.</exception>
+    public static void CheckSetup(DatasetSplits data, TrainingOptions options)
+    {
+        options.Validate();
+        if (data.Train.Count < 2) throw new InputException($"{data.Source}: the training split has {data.Train.Count} images; at least 2 are needed.");
+        if (data.Height < options.Crop || data.Width < options.Crop)
+            throw new InputException($"{data.Source}: images are {data.Height}x{data.Width}, smaller than the {options.Crop}x{options.Crop} crop; use a crop of {Math.Min(data.Height, data.Width) - 4} or less.");
+        var counts = data.Train.ClassCounts();
+        if (options.Rule != ImbalanceRule.None)
+            for (int c = 0; c < counts.Length; c++)
+                if (counts[c] == 0)
+                    throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
+                                             "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
+        ModelFactory.SubclassCounts(options, data.ClassNames.Count, counts);
     }
 
     /// <summary>Philox stream of the epoch sampler ("SAMP").</summary>
