@@ -78,7 +78,7 @@ public class SweepLocalTests
         var report = Run("sweep", "--out", _reference, "--report");
         Assert.That(report.ExitCode, Is.EqualTo(ExitCodes.Success), report.ToString());
         string csv = File.ReadAllText(Path.Combine(_reference, "report.csv"));
-        Assert.That(csv.Split('\n')[0], Is.EqualTo("dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds"));
+        Assert.That(csv.Split('\n')[0], Is.EqualTo("dataset,beta,rule,method,metric,n,mean,std,min,max,best,best_seed,seeds,settings"));
         Assert.That(csv, Does.Contain("faces,").And.Contain(",baseline,accuracy,2,").And.Contain(",dicc,accuracy,2,"));
         Assert.That(File.ReadAllText(Path.Combine(_reference, "report.md")), Does.Contain("| faces |"));
 
@@ -158,7 +158,7 @@ public class SweepLocalTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.InternalError), run.ToString());
         Assert.That(run.Errors.Single(), Does.Contain("cell 0 (synthetic/baseline-none/seed-1) failed with exit 1: The training loss became NaN"));
         var status = Run("sweep", "--out", sweep, "--status");
-        Assert.That(status.Output, Does.Contain("failed (exit 1: ").And.Contain("Run them again: dicc sweep --out"), status.ToString());
+        Assert.That(status.Output, Does.Contain("cell 0: failed: exit 1: ").And.Contain("Run them again: dicc sweep --out"), status.ToString());
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
