@@ -5,6 +5,9 @@
 #  - NumPy (Debian's python3-numpy): tests cross-check .npy files and the clustering against NumPy.
 #  - DejaVu fonts: the text of the run pictures (ScottPlot draws with the system's fonts).
 #  - g++ (with binutils): builds the emulated CUDA device that runs our kernels on the CPU in the tests.
+#  - GTK 3 and opencv-data: face detection (--detect-faces) uses OpenCV through OpenCvSharp, whose native library
+#    (from NuGet) needs libgtk-3.so.0, and the Haar cascade haarcascade_frontalface_default.xml that opencv-data
+#    puts in /usr/share/opencv4/haarcascades/. Without them everything else works (docs/data-formats.md).
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -14,6 +17,8 @@ need=()
 /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 { command -v g++ && command -v readelf && command -v objcopy; } >/dev/null 2>&1 || need+=(g++ binutils)
+[ -e /usr/lib/x86_64-linux-gnu/libgtk-3.so.0 ] || need+=(libgtk-3-0)
+[ -e /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || need+=(opencv-data)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

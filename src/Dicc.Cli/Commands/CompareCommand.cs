@@ -95,6 +95,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
                 return ExitCodes.Success;
             }
             console.Write(Training.SummaryTables.FoldTable(folds, settings.Decimals));
+            console.MarkupLine($"[grey]{Markup.Escape(FoldAggregation.Caption(folds))}[/]");
             foreach (var row in folds.Rows.Where(r => !r.Complete))
                 errors.Warning($"{FoldAggregation.Title(row)}: only {row.Count} of {row.Folds} folds are finished; the mean is over those.");
             console.MarkupLine($"{foldRuns.Count} fold run(s), {folds.Rows.Length} cross-validation(s).");

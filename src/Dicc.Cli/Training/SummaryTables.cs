@@ -67,8 +67,8 @@ public static class SummaryTables
     public static Table FoldTable(FoldTable table, int decimals = 2)
     {
         var (headers, rows) = FoldAggregation.ToLayout(table, decimals);
-        var t = new Table().Title($"[bold]{Markup.Escape(char.ToUpperInvariant(MetricNames.Describe(table.Metric)[0]) + MetricNames.Describe(table.Metric)[1..])} (%) per fold[/]")
-            .Caption(Markup.Escape(FoldAggregation.Caption(table)));
+        // (The caption goes below as a line of its own: as a table caption it would wrap to the table's width.)
+        var t = new Table().Title($"[bold]{Markup.Escape(char.ToUpperInvariant(MetricNames.Describe(table.Metric)[0]) + MetricNames.Describe(table.Metric)[1..])} (%) per fold[/]");
         for (int i = 0; i < headers.Length; i++)
         {
             var column = new TableColumn(Markup.Escape(headers[i]));

@@ -104,7 +104,9 @@ public sealed class TrainCommand(IAnsiConsole console, ErrorConsole errors) : Co
         }
         if (settings.OutputMode != OutputMode.Json && results.Count > 0)
         {
-            console.Write(SummaryTables.FoldTable(FoldAggregation.Aggregate(results, MetricNames.Accuracy)));
+            var table = FoldAggregation.Aggregate(results, MetricNames.Accuracy);
+            console.Write(SummaryTables.FoldTable(table));
+            console.MarkupLine($"[grey]{Markup.Escape(FoldAggregation.Caption(table))}[/]");
             console.MarkupLine($"[grey]{k} folds in {Markup.Escape(Path.GetFullPath(root))} (dicc compare {Markup.Escape(root)} shows them again, with --metric).[/]");
         }
         return RunStatus.Completed;
