@@ -92,6 +92,40 @@ public class FoldVerbTests
     }
 
     [Test]
+    public void Resume_OfTheFolder_FinishesEveryFold_WithTheRecordedAssignment()
+    {
+        // An interrupted cross-validation: fold 2 trained but without its reports, fold 3 never started.
+        CopyFolder(_temp["cv"], _temp["cv-cut"]);
+        var original = new RunDirectory(_temp["cv/fold-3"]).ReadConfig().Dataset;
+        Directory.Delete(_temp["cv-cut/fold-3"], recursive: true);
+        File.Delete(_temp["cv-cut/fold-2/result.json"]);
+        File.Delete(_temp["cv-cut/fold-2/report.json"]);
+
+        var run = Run("train", "--resume", _temp["cv-cut"], "--device", "cpu", "--quiet");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        Assert.That(File.Exists(_temp["cv-cut/fold-2/result.json"]) && File.Exists(_temp["cv-cut/fold-3/result.json"]), run.ToString());
+        var again = new RunDirectory(_temp["cv-cut/fold-3"]).ReadConfig().Dataset;
+        Assert.Multiple(() =>
+        {
+            Assert.That(again.Fold!.TestSubjects, Is.EqualTo(original.Fold!.TestSubjects));
+            Assert.That(again.Fold.ValidationSubjects, Is.EqualTo(original.Fold.ValidationSubjects));
+            Assert.That(again.Fingerprint, Is.EqualTo(original.Fingerprint));
+            Assert.That(again.TrainCounts, Is.EqualTo(original.TrainCounts));
+        });
+        Assert.That(run.Output, Does.Contain("mean ± std"));
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    [Test]
     public void Folds_BadUsage_IsOneLineNamingTheFlag()
     {
         string[] common = ["--epochs", "1", "--device", "cpu", "--out", _temp["bad"]];

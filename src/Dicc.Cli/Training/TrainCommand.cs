@@ -112,6 +112,92 @@ public sealed class TrainCommand(IAnsiConsole console, ErrorConsole errors) : Co
         return RunStatus.Completed;
     }
 
+    /// <summary>
+    /// Continues a k-fold cross-validation (--resume OUT, the folder with folds.json): finished folds are read,
+    /// started ones resumed, the others trained with the assignment of folds.json and the settings of a started
+    /// fold; then the fold table.
+    /// </summary>
+    private RunStatus ResumeFolds(TrainSettings settings, string dir, CancellationToken cancel)
+    {
+        string foldsFile = Path.Combine(dir, FoldsFileName);
+        JsonNode document;
+        int k;
+        string groupBy;
+        ulong seed;
+        List<(string[] Test, string[] Validation)> splits;
+        try
+        {
+            document = JsonNode.Parse(File.ReadAllText(foldsFile)) ?? throw new FormatException("empty");
+            k = document["folds"]!.GetValue<int>();
+            groupBy = document["group_by"]!.GetValue<string>();
+            seed = document["seed"]!.GetValue<ulong>();
+            splits = document["fold_splits"]!.AsArray().Select(f => (
+                f!["test_subjects"]!.AsArray().Select(x => x!.GetValue<string>()).ToArray(),
+                f["validation_subjects"]!.AsArray().Select(x => x!.GetValue<string>()).ToArray())).ToList();
+            if (splits.Count != k) throw new FormatException($"{splits.Count} fold splits for {k} folds");
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or NullReferenceException)
+        {
+            throw new UsageException($"--resume {dir}: {foldsFile} is not a folds file this dicc reads ({e.Message}).");
+        }
+        var runs = Enumerable.Range(1, k).Select(f => new RunDirectory(Path.Combine(dir, $"fold-{f}"))).ToArray();
+        var template = runs.FirstOrDefault(r => r.HoldsRun)?.ReadConfig()
+            ?? throw new UsageException($"--resume {dir}: no fold has started, so nothing records its settings; start it again with dicc train --folds.");
+        var d = template.Dataset;
+        var loadOptions = RunData.LoadOptions(d);
+        string source = RunData.Source(d);
+        using var data = DataArguments.Load(source, null, null, loadOptions, out _);
+        var results = new List<RunResult>();
+        for (int f = 1; f <= k; f++)
+        {
+            var run = runs[f - 1];
+            DatasetSplits foldData;
+            DatasetDescription description;
+            bool resume = run.HoldsRun;
+            TrainingOptions options = template.Options;
+            if (resume)
+            {
+                var config = run.ReadConfig();
+                if (File.Exists(run.ResultFile) && RunLock.ActiveOwner(run.Path) is null)
+                {
+                    var done = EvaluationJson.DeserializeRunResult(File.ReadAllText(run.ResultFile), run.ResultFile);
+                    if (done.Fold is not null) results.Add(done);
+                    continue;
+                }
+                description = config.Dataset;
+                options = config.Options;
+                foldData = SubjectFolds.Apply(data, description.Fold ?? throw new UsageException($"--resume {dir}: {run.ConfigFile} is not a fold's run."));
+                if (description.Fingerprint != foldData.Fingerprint && !settings.AllowDataChange)
+                {
+                    foldData.Dispose();
+                    throw new UsageException($"--resume {dir}: the data differs from fold {f}'s: {d.Source} had fingerprint {RunData.Short(description.Fingerprint)}, " +
+                                             $"now {RunData.Short(foldData.Fingerprint)}; resume on the run's own data, or add --allow-data-change if the change is intended.");
+                }
+            }
+            else
+            {
+                var split = new FoldSplit(f, k, groupBy, seed, splits[f - 1].Test, splits[f - 1].Validation);
+                foldData = SubjectFolds.Apply(data, split);
+                description = RunData.Describe(foldData, d.Name, d.Source, null, null, loadOptions) with { Fold = split, SourcePath = d.SourcePath };
+            }
+            using (foldData)
+            {
+                var outcome = RunOne(settings, foldData, options, run, description, resume, cancel);
+                if (outcome.Status == RunStatus.Interrupted) return RunStatus.Interrupted;
+                if (outcome.Test is not null)
+                    results.Add(RunResult.FromReport(description.Name, description.Beta, options.Rule.ToString().ToLowerInvariant(),
+                        options.Method == TrainingMethod.Dicc ? RunLabels.Dicc : RunLabels.Baseline, (long)options.Seed, outcome.Test) with { Fold = f, Folds = k });
+            }
+        }
+        if (settings.OutputMode != OutputMode.Json && results.Count > 0)
+        {
+            var table = FoldAggregation.Aggregate(results, MetricNames.Accuracy);
+            console.Write(SummaryTables.FoldTable(table));
+            console.MarkupLine($"[grey]{Markup.Escape(FoldAggregation.Caption(table))}[/]");
+        }
+        return RunStatus.Completed;
+    }
+
     /// <summary>Part of each fold's training images (whole subjects) held out for validation.</summary>
     internal const double FoldValidationFraction = 0.1;
 
@@ -163,6 +249,8 @@ public sealed class TrainCommand(IAnsiConsole console, ErrorConsole errors) : Co
         if (!Directory.Exists(dir)) throw new UsageException($"--resume {dir}: no such run directory.");
         if (settings.DataOptionsGiven().FirstOrDefault() is { } fixedOption)
             throw new UsageException($"{fixedOption} cannot change a run: --resume reads every data setting from {Path.Combine(dir, "config.json")}.");
+        if (File.Exists(Path.Combine(dir, FoldsFileName)) && !File.Exists(Path.Combine(dir, "config.json")))
+            return ResumeFolds(settings, dir, cancel);
         var run = new RunDirectory(dir);
         using var runLock = LockRun(run);
         var config = run.ReadConfig();

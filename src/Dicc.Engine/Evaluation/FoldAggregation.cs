@@ -91,7 +91,7 @@ public static class FoldAggregation
 
     /// <summary>The caption that says what the numbers are.</summary>
     public static string Caption(FoldTable table) =>
-        $"{MetricNames.Describe(table.Metric)} (%) of each fold's test subjects; mean ± sample standard deviation (n − 1) over the folds. " +
+        $"{char.ToUpperInvariant(MetricNames.Describe(table.Metric)[0])}{MetricNames.Describe(table.Metric)[1..]} (%) of each fold's test subjects; mean ± sample standard deviation (n − 1) over the folds. " +
         "Every image is tested in exactly one fold, and no subject is in two folds.";
 
     /// <summary>
