@@ -118,25 +118,29 @@ public sealed partial class HaarFaceDetector : IFaceDetector, IDisposable
     /// </summary>
     internal static string LoadFailureMessage(Exception e)
     {
-        string text = e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message;
-        string advice;
-        var missing = MissingLibrary().Match(text);
+        string text = OneLine(e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message);
+        // The loader tries the library under several names and folders, and reports a dependency it lacks
+        // as "<path>/libOpenCvSharpExtern.so: libgtk-3.so.0: cannot open shared object file".
+        var missing = MissingLibrary().Matches(text).Select(m => m.Groups[1].Value).Distinct().ToList();
+        var dependency = missing.FirstOrDefault(l => !l.Contains("OpenCvSharpExtern", StringComparison.Ordinal));
         var version = MissingVersion().Match(text);
-        if (missing.Success)
-        {
-            string library = missing.Groups[1].Value;
-            advice = library.StartsWith("libOpenCvSharpExtern", StringComparison.Ordinal)
-                ? "the library itself is missing: it comes with the OpenCvSharp4.official.runtime.linux-x64 package, in runtimes/linux-x64/native beside dicc"
-                : $"it needs {library}" + (DebianPackages.TryGetValue(library, out var package)
-                    ? $": install Debian's {package} (apt-get install {package})"
-                    : ": install the package that provides it (apt-file search " + library + ")");
-        }
+        string advice, detail = "";
+        if (dependency is not null)
+            advice = $"it needs {dependency}" + (DebianPackages.TryGetValue(dependency, out var package)
+                ? $": install Debian's {package} (apt-get install {package})"
+                : $": install the package that provides it (apt-file search {dependency})");
         else if (version.Success)
-            advice = $"it needs {version.Groups[1].Value}, newer than this system's C/C++ runtime provides";
+            advice = $"it needs {version.Groups[1].Value}, newer than this system's C/C++ runtime provides (it is built for glibc 2.28 and later)";
+        else if (missing.Count > 0)
+            advice = $"the library is not there: it belongs in {Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native")}, " +
+                     "where building or installing dicc puts it from the OpenCvSharp4.official.runtime.linux-x64 package";
         else
+        {
             advice = "install Debian's libgtk-3-0 (apt-get install libgtk-3-0), which it needs, and keep runtimes/linux-x64/native/libOpenCvSharpExtern.so beside dicc";
-        return $"faceDetector: face detection needs OpenCV's native library (libOpenCvSharpExtern.so, OpenCvSharp4.official.runtime.linux-x64), " +
-               $"which did not load: {advice}. ({OneLine(text)})";
+            detail = $" ({text})";
+        }
+        return "faceDetector: face detection needs OpenCV's native library (libOpenCvSharpExtern.so, OpenCvSharp4.official.runtime.linux-x64), " +
+               $"which did not load: {advice}.{detail}";
     }
 
     /// <summary>Shared libraries that OpenCV's native library needs beyond a base system, and their Debian 12 packages.</summary>
