@@ -11,6 +11,9 @@
 #    (docs/cli.md, "dicc sweep"). Their packages would start daemons with the machine's own configuration; a
 #    policy-rc.d that answers 101 keeps them from doing so (the test starts its own), as Debian's invoke-rc.d
 #    documents.
+#  - GTK 3 and opencv-data: face detection (--detect-faces) uses OpenCV through OpenCvSharp, whose native library
+#    (from NuGet) needs libgtk-3.so.0, and the Haar cascade haarcascade_frontalface_default.xml that opencv-data
+#    puts in /usr/share/opencv4/haarcascades/. Without them everything else works (docs/data-formats.md).
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
 
@@ -25,6 +28,8 @@ for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client slurmdbd:slurm
             my_print_defaults:mariadb-client-core; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
+[ -e /usr/lib/x86_64-linux-gnu/libgtk-3.so.0 ] || need+=(libgtk-3-0)
+[ -e /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || need+=(opencv-data)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -78,6 +78,37 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
             throw new UsageException($"--metric {metric}: {missing.Count} run(s) do not have it, e.g. {missing[0].Directory} " +
                                      $"(it has: {string.Join(", ", missing[0].Result.Metrics.Keys)}).");
 
+        // Folds of k-fold cross-validations are tabled per cross-validation; other runs per configuration over seeds.
+        var foldRuns = runs.Where(r => r.Result.Fold is not null).ToList();
+        var seedRuns = runs.Where(r => r.Result.Fold is null).ToList();
+        if (foldRuns.Count > 0 && seedRuns.Count > 0 && (markdown ?? csv) is not null || foldRuns.Count > 0 && seedRuns.Count > 0 && settings.Json)
+            throw new UsageException($"the runs mix {foldRuns.Count} fold(s) of k-fold cross-validations (e.g. {foldRuns[0].Directory}) with {seedRuns.Count} " +
+                                     $"other run(s) (e.g. {seedRuns[0].Directory}); --json, --markdown and --csv take one kind: compare them separately.");
+        if (foldRuns.Count > 0)
+        {
+            var folds = FoldAggregation.Aggregate(foldRuns.Select(r => r.Result), metric);
+            if (markdown is not null) AtomicFile.WriteAllText(markdown, FoldAggregation.ToMarkdown(folds, settings.Decimals));
+            if (csv is not null) AtomicFile.WriteAllText(csv, FoldAggregation.ToCsv(folds));
+            if (settings.Json)
+            {
+                console.Profile.Out.Writer.WriteLine(FoldJson(folds).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                return ExitCodes.Success;
+            }
+            console.Write(Training.SummaryTables.FoldTable(folds, settings.Decimals));
+            console.MarkupLine($"[grey]{Markup.Escape(FoldAggregation.Caption(folds))}[/]");
+            foreach (var row in folds.Rows.Where(r => !r.Complete))
+                errors.Warning($"{FoldAggregation.Title(row)}: only {row.Count} of {row.Folds} folds are finished; the mean is over those.");
+            console.MarkupLine($"{foldRuns.Count} fold run(s), {folds.Rows.Length} cross-validation(s).");
+            if (settings.ListRuns) console.Write(RunList(foldRuns, metric, settings.Decimals));
+            if (seedRuns.Count == 0)
+            {
+                if (markdown is not null) console.MarkupLine($"Markdown written to [bold]{Markup.Escape(markdown)}[/].");
+                if (csv is not null) console.MarkupLine($"CSV written to [bold]{Markup.Escape(csv)}[/].");
+                return ExitCodes.Success;
+            }
+            runs = seedRuns;
+        }
+
         var labelled = Label(runs);
         var table = SeedAggregation.Aggregate(labelled.SelectMany(r => r.Rows), metric);
         var layout = ResultTableFormat.ToLayout(table, settings.Decimals);
@@ -112,6 +143,42 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         if (markdown is not null) console.MarkupLine($"Markdown written to [bold]{Markup.Escape(markdown)}[/].");
         if (csv is not null) console.MarkupLine($"CSV written to [bold]{Markup.Escape(csv)}[/].");
         return ExitCodes.Success;
+    }
+
+    /// <summary>Every run read, with its folder and value (--runs).</summary>
+    private static Table RunList(List<FoundRun> runs, string metric, int decimals)
+    {
+        bool folds = runs.Any(r => r.Result.Fold is not null);
+        var list = new Table().Border(TableBorder.Simple).AddColumn("run").AddColumn("dataset").AddColumn(new TableColumn("β").RightAligned())
+            .AddColumn("rule").AddColumn("method").AddColumn(new TableColumn("seed").RightAligned());
+        if (folds) list.AddColumn(new TableColumn("fold").RightAligned());
+        list.AddColumn(new TableColumn(Markup.Escape(metric)).RightAligned());
+        foreach (var r in runs.OrderBy(r => r.Directory, StringComparer.Ordinal))
+        {
+            var cells = new List<string>
+            {
+                Markup.Escape(r.Directory), Markup.Escape(r.Result.Dataset), r.Result.Beta is double b ? b.ToString("G", CliValues.Invariant) : "full",
+                Markup.Escape(r.Result.Rule), Markup.Escape(r.Result.Method), r.Result.Seed.ToString(CliValues.Invariant),
+            };
+            if (folds) cells.Add(r.Result.Fold is int f ? $"{f}/{r.Result.Folds}" : "");
+            cells.Add(CliValues.Percent(r.Result.Metrics[metric], decimals));
+            list.AddRow(cells.ToArray());
+        }
+        return list;
+    }
+
+    /// <summary>The fold table as JSON (unrounded fractions).</summary>
+    private static System.Text.Json.Nodes.JsonObject FoldJson(FoldTable table)
+    {
+        var rows = new System.Text.Json.Nodes.JsonArray();
+        foreach (var r in table.Rows)
+            rows.Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["dataset"] = r.Dataset, ["rule"] = r.Rule, ["method"] = r.Method, ["seed"] = r.Seed, ["folds"] = r.Folds,
+                ["values"] = new System.Text.Json.Nodes.JsonArray(r.Values.Select(v => (System.Text.Json.Nodes.JsonNode?)(v is double d ? System.Text.Json.Nodes.JsonValue.Create(d) : null)).ToArray()),
+                ["count"] = r.Count, ["mean"] = r.Mean, ["std"] = r.StandardDeviation, ["min"] = r.Min, ["max"] = r.Max,
+            });
+        return new System.Text.Json.Nodes.JsonObject { ["metric"] = table.Metric, ["cross_validations"] = rows };
     }
 
     /// <summary>Whether the paper's layout (a column per method and statistic) fits the console without wrapping numbers.</summary>
@@ -358,15 +425,17 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
     /// <summary>Two folders holding the same configuration and seed would be counted twice: name both.</summary>
     private static void CheckDistinct(List<FoundRun> runs)
     {
-        var byKey = new Dictionary<(string, double?, string, string, string, long), string>();
+        var byKey = new Dictionary<(string, double?, string, string, string, long, int?, int?), string>();
         foreach (var run in runs)
         {
             var r = run.Result;
             string all = string.Join(", ", Applicable(run));
-            var key = (r.Dataset, r.Beta, r.Rule.Trim().ToLowerInvariant(), r.Method.Trim().ToLowerInvariant(), all, r.Seed);
+            // Folds of one cross-validation differ in their training data (and so in beta): the fold is the key.
+            var key = (r.Dataset, r.Fold is null ? r.Beta : null, r.Rule.Trim().ToLowerInvariant(), r.Method.Trim().ToLowerInvariant(), all, r.Seed, r.Fold, r.Folds);
             if (byKey.TryGetValue(key, out var other))
                 throw new UsageException($"{other} and {run.Directory} are the same configuration (dataset {r.Dataset}, rule {key.Item3}, " +
-                                         $"method {key.Item4}" + (all.Length > 0 ? "; every setting equal" : "") + $") and seed {r.Seed}; pass one of them.");
+                                         $"method {key.Item4}" + (all.Length > 0 ? "; every setting equal" : "") + $") and seed {r.Seed}" +
+                                         $"{(r.Fold is int f ? $", fold {f} of {r.Folds}" : "")}; pass one of them.");
             byKey[key] = run.Directory;
         }
     }

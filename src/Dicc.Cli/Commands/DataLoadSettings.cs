@@ -23,6 +23,18 @@ public class DataLoadSettings : CommandSettings
     [OptionHelp("Accept a class without training images (a missing or empty class folder); by default that is an error naming the class.")]
     public bool AllowMissingClasses { get; init; }
 
+    [CommandOption("--detect-faces")]
+    [OptionHelp("Whole-head images or photos: crop the largest face found in each image (OpenCV's Haar cascade); an image without a face is a bad image (--on-bad-image).")]
+    public bool DetectFaces { get; init; }
+
+    [CommandOption("--face-margin <M>")]
+    [OptionHelp("With --detect-faces: part of the face box's side added on each side of the crop. Default 0.1.")]
+    public double? FaceMargin { get; init; }
+
+    [CommandOption("--face-cascade <FILE>")]
+    [OptionHelp("With --detect-faces: the Haar cascade file. Default haarcascade_frontalface_default.xml from Debian's opencv-data.")]
+    public string? FaceCascade { get; init; }
+
     [CommandOption("--size <N>")]
     [OptionHelp("Side the images are resized to (square). Default 48, as FER2013.")]
     public int Size { get; init; } = ImageDataset.DefaultSize;

@@ -56,7 +56,10 @@ public sealed class LongTailCommand(IAnsiConsole console) : Command<LongTailComm
         if (string.Equals(Path.GetFullPath(data), Path.GetFullPath(output), StringComparison.Ordinal))
             throw new UsageException($"--out: '{output}' is the --data source itself; write the subset to another file.");
         var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, settings.NoCache,
-            settings.ClassMap, settings.AllowMissingClasses);
+            settings.ClassMap, settings.AllowMissingClasses) with
+        {
+            FaceCrop = FaceDetectors.CropOptions(settings.DetectFaces, settings.FaceMargin, settings.FaceCascade),
+        };
         LongTailOptions options;
         if (settings.Counts is not null)
         {

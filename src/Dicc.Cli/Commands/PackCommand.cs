@@ -35,7 +35,10 @@ public sealed class PackCommand(IAnsiConsole console) : Command<PackCommand.Sett
         if (string.Equals(Path.GetFullPath(data), Path.GetFullPath(output), StringComparison.Ordinal))
             throw new UsageException($"--out: '{output}' is the --data source itself; write the pack to another file.");
         var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, noCache: true,
-            settings.ClassMap, settings.AllowMissingClasses);
+            settings.ClassMap, settings.AllowMissingClasses) with
+        {
+            FaceCrop = FaceDetectors.CropOptions(settings.DetectFaces, settings.FaceMargin, settings.FaceCascade),
+        };
 
         var clock = Stopwatch.StartNew();
         using var splits = CliStatus.Run(console, settings.Json, $"Decoding {data}...", () => CliValues.DataWork(() => DatasetPack.Create(data, output, load)));

@@ -20,6 +20,7 @@ internal static class ParameterFlags
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",
         ["device"] = "--device", ["checkpoint"] = "--checkpoint", ["rule"] = "--rule", ["run"] = "--out",
         ["size"] = "--size", ["opset"] = "--opset", ["onnx"] = "--onnx",
+        ["faceCascade"] = "--face-cascade", ["faceDetector"] = "--detect-faces", ["groupBy"] = "--group-by", ["folds"] = "--folds",
     };
 
     /// <summary>The engine's names for data options (<see cref="Engine.Data.DataArgumentException.Option"/>) and the flags that set them.</summary>
@@ -28,6 +29,7 @@ internal static class ParameterFlags
         ["counts"] = "--counts", ["beta"] = "--beta", ["profile"] = "--profile", ["per class"] = "--per-class",
         ["max count"] = "--max-count", ["out"] = "--out", ["size"] = "--size", ["image size"] = "--size", ["classes"] = "--classes",
         ["class map"] = "--class-map", ["test fraction"] = "--test-fraction",
+        ["face margin"] = "--face-margin", ["face detector"] = "--detect-faces",
     };
 
     /// <summary>The exception's message with its leading parameter (or data option) name replaced by the flag, when there is one.</summary>

@@ -67,7 +67,7 @@ public sealed class EvalCommand(IAnsiConsole console, ErrorConsole errors) : Com
         if (settings.Classes is not null) loadOptions = loadOptions with { ClassNames = CliValues.List(settings.Classes, "--classes") };
         using var data = settings.Data is not null
             ? DataArguments.Load(settings.Data, null, null, loadOptions, out _)
-            : DataArguments.Load(RunData.Source(d), RunData.ValidationSource(d), RunData.TestSource(d), loadOptions, out _);
+            : RunData.Load(d, RunData.Source(d), RunData.ValidationSource(d), RunData.TestSource(d), loadOptions);
         var dataset = data[split];
         if (dataset.Count == 0) throw new UsageException($"--split {settings.Split}: the data has no {settings.Split} images.");
         if (!dataset.ClassNames.SequenceEqual(d.ClassNames))

@@ -15,9 +15,21 @@ internal static class RunData
     public static DatasetLoadOptions LoadOptions(DatasetDescription d)
     {
         var baseOptions = new DatasetLoadOptions();
-        if (d.Settings is { } settings) return settings.ApplyTo(baseOptions);
+        if (d.Settings is { } settings)
+            return settings.ApplyTo(baseOptions) with { FaceCrop = FaceDetectors.FromSettings(settings.FaceCrop) };
         bool canonical = d.ClassNames.SequenceEqual(EmotionClasses.Canonical, StringComparer.OrdinalIgnoreCase);
         return baseOptions with { ClassNames = canonical ? null : d.ClassNames, ImageSize = d.ImageSize };
+    }
+
+    /// <summary>
+    /// The run's data read from <paramref name="source"/> (and the separate validation and test sources) with
+    /// <paramref name="options"/>; for one fold of a k-fold run, that fold's split of all of it.
+    /// </summary>
+    public static DatasetSplits Load(DatasetDescription d, string source, string? validation, string? test, DatasetLoadOptions options)
+    {
+        if (d.Fold is not { } fold) return DataArguments.Load(source, validation, test, options, out _);
+        using var pool = DataArguments.Load(source, null, null, options, out _);
+        return SubjectFolds.Apply(pool, fold);
     }
 
     /// <summary>Where the run's training source is now (see <see cref="DatasetDescription.Locate"/>).</summary>

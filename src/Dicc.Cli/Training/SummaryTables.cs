@@ -65,6 +65,21 @@ public static class SummaryTables
         return t;
     }
 
+    /// <summary>A k-fold cross-validation's folds (a row each), mean ± std; a column per cross-validation (<see cref="FoldAggregation"/>).</summary>
+    public static Table FoldTable(FoldTable table, int decimals = 2)
+    {
+        var (headers, rows) = FoldAggregation.ToLayout(table, decimals);
+        // (The caption goes below as a line of its own: as a table caption it would wrap to the table's width.)
+        var t = new Table().Title($"[bold]{Markup.Escape(char.ToUpperInvariant(MetricNames.Describe(table.Metric)[0]) + MetricNames.Describe(table.Metric)[1..])} (%) per fold[/]");
+        for (int i = 0; i < headers.Length; i++)
+        {
+            var column = new TableColumn(Markup.Escape(headers[i]));
+            t.AddColumn(i == 0 ? column : column.RightAligned());
+        }
+        foreach (var row in rows) t.AddRow(row.Select(Markup.Escape).ToArray());
+        return t;
+    }
+
     /// <summary>The paper's layout from <see cref="SeedAggregation"/>: rule x baseline / DICC, mean +- std, best of seeds.</summary>
     public static Table ResultTable(ResultTable table)
     {

@@ -48,6 +48,26 @@ public sealed class TrainSettings : CommandSettings
     [OptionHelp("fail (default) or skip: what to do with a corrupt or unreadable image.")]
     public string? OnBadImage { get; init; }
 
+    [CommandOption("--detect-faces")]
+    [OptionHelp("Whole-head images or photos: crop the largest face found in each image (OpenCV's Haar cascade); an image without a face is a bad image (--on-bad-image).")]
+    public bool DetectFaces { get; init; }
+
+    [CommandOption("--face-margin <M>")]
+    [OptionHelp("With --detect-faces: part of the face box's side added on each side of the crop. Default 0.1.")]
+    public double? FaceMargin { get; init; }
+
+    [CommandOption("--face-cascade <FILE>")]
+    [OptionHelp("With --detect-faces: the Haar cascade file. Default haarcascade_frontalface_default.xml from Debian's opencv-data.")]
+    public string? FaceCascade { get; init; }
+
+    [CommandOption("--folds <K>")]
+    [OptionHelp("Subject-independent K-fold cross-validation (with --group-by): every image of --data is tested once, in OUT/fold-<i>; no subject is in two folds.")]
+    public int? Folds { get; init; }
+
+    [CommandOption("--group-by <REGEX>")]
+    [OptionHelp("With --folds: the subject of an image, the first group of this regular expression matched against its file name; presets ck+ (S010_004_00000017.png: S010) and jaffe (KA.HA1.29.tiff: KA).")]
+    public string? GroupBy { get; init; }
+
     [CommandOption("--dataset-name <NAME>")]
     [OptionHelp("Name shown in comparison tables (default: the data folder's name).")]
     public string? DatasetName { get; init; }
@@ -217,7 +237,7 @@ public sealed class TrainSettings : CommandSettings
             if (!(f > 0 && f < 1)) throw new UsageException($"--test-fraction must be in (0, 1), got {f.ToString(CultureInfo.InvariantCulture)}.");
             o = o with { TestFraction = f };
         }
-        return o;
+        return o with { FaceCrop = FaceDetectors.CropOptions(DetectFaces, FaceMargin, FaceCascade) };
     }
 
     /// <summary>Options that choose the data of a new run; --resume reads them from the run's config.json instead.</summary>
@@ -228,6 +248,11 @@ public sealed class TrainSettings : CommandSettings
         if (OnBadImage is not null) yield return "--on-bad-image";
         if (AllowMissingClasses) yield return "--allow-missing-classes";
         if (TestFraction is not null) yield return "--test-fraction";
+        if (DetectFaces) yield return "--detect-faces";
+        if (FaceMargin is not null) yield return "--face-margin";
+        if (FaceCascade is not null) yield return "--face-cascade";
+        if (Folds is not null) yield return "--folds";
+        if (GroupBy is not null) yield return "--group-by";
         if (DatasetName is not null) yield return "--dataset-name";
     }
 
@@ -238,6 +263,16 @@ public sealed class TrainSettings : CommandSettings
         if (Resume is not null && Seeds is not null) return Spectre.Console.ValidationResult.Error("--resume continues one run; it cannot be combined with --seeds.");
         if (Resume is not null && Out is not null) return Spectre.Console.ValidationResult.Error("--resume DIR continues the run in DIR; leave out --out.");
         if (Resume is null && AllowDataChange) return Spectre.Console.ValidationResult.Error("--allow-data-change goes with --resume.");
+        if (Folds is not null && Resume is null)
+        {
+            if (Folds < 2) return Spectre.Console.ValidationResult.Error($"--folds must be at least 2, got {Folds}.");
+            if (GroupBy is null) return Spectre.Console.ValidationResult.Error("--folds needs --group-by: the subject of each image (a regular expression, or ck+ or jaffe).");
+            if (Seeds is not null) return Spectre.Console.ValidationResult.Error("--folds and --seeds cannot be combined: each fold is one run of --seed.");
+            if (Validation is not null || Test is not null || TestFraction is not null)
+                return Spectre.Console.ValidationResult.Error("--folds makes the test and validation splits from --data's subjects; leave out --val, --test and --test-fraction.");
+            if (DataArguments.IsSynthetic(Data ?? "")) return Spectre.Console.ValidationResult.Error("--folds needs image files named by subject; synthetic faces have no subjects.");
+        }
+        if (GroupBy is not null && Folds is null) return Spectre.Console.ValidationResult.Error("--group-by goes with --folds.");
         return Spectre.Console.ValidationResult.Success();
     }
 

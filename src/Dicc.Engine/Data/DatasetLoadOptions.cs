@@ -88,6 +88,14 @@ public sealed record DatasetLoadOptions
     /// </summary>
     public string? CacheDirectory { get; init; }
 
+    /// <summary>
+    /// Crop the face out of each image (whole-head lab images, photos) instead of resizing the whole image: the
+    /// largest face the detector finds, grown by the margin, made square, then resized to <see cref="ImageSize"/>.
+    /// An image in which no face is found is a bad input ("no face found"), under <see cref="OnBadImage"/>.
+    /// Applies to image files (folders and manifests). Null (the default): images are face crops already.
+    /// </summary>
+    public FaceCropOptions? FaceCrop { get; init; }
+
     /// <summary>Decoding threads; null = all cores.</summary>
     public int? Threads { get; init; }
 
@@ -106,6 +114,7 @@ public sealed record DatasetLoadOptions
             throw new DataArgumentException("test fraction", $"{TestFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)} is outside [0, 1).");
         if (ImageSize is < 8 or > 1024)
             throw new DataArgumentException("image size", $"{ImageSize} is outside [8, 1024].");
+        FaceCrop?.Validate();
         if (Threads is <= 0)
             throw new DataArgumentException("threads", $"{Threads} must be positive.");
         if (ClassNames is not null)
@@ -158,5 +167,6 @@ public sealed record DatasetLoadOptions
         $"policy={OnBadImage};classes={string.Join('|', EffectiveClassNames)};single={SingleSplit.Name()};kaggle={SplitKaggleTest};" +
         $"holdout={ValidationFraction:R};seed={HoldOutSeed};size={ImageSize}" +
         // Added later: written only when set, so that fingerprints (and caches) of earlier loads stay valid.
-        (TestFraction > 0 ? $";testholdout={TestFraction:R}" : "") + (ClassMap is null ? "" : $";classmap={ClassMapText}");
+        (TestFraction > 0 ? $";testholdout={TestFraction:R}" : "") + (ClassMap is null ? "" : $";classmap={ClassMapText}")
+        + (FaceCrop is null ? "" : $";faces={FaceCrop.Detector.Description};margin={FaceCrop.Margin:R}");
 }

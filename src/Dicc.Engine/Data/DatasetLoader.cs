@@ -70,6 +70,8 @@ public static class DatasetLoader
         options ??= DatasetLoadOptions.Default;
         options.Validate();
         var kind = Detect(path);
+        if (options.FaceCrop is not null && kind == SourceKind.Fer2013Csv)
+            throw new DataArgumentException("face detector", $"{path} is a FER2013 CSV, whose rows are face crops already; faces are found in image files");
         if (kind == SourceKind.Pack)
         {
             var pack = DatasetPack.Open(path);
@@ -174,7 +176,7 @@ public static class DatasetLoader
         DatasetOrigin origin, string fingerprint, DatasetLoadOptions options)
     {
         if (entries.Count == 0) throw new DataFormatException(source, "holds no images");
-        var (pixels, problems) = ImageDecoding.DecodeAll(entries, options.ImageSize, options.OnBadImage, options.EffectiveThreads);
+        var (pixels, problems) = ImageDecoding.DecodeAll(entries, options.ImageSize, options.OnBadImage, options.EffectiveThreads, options.FaceCrop);
         var (train, validation, test, skipped) = DatasetAssembly.FromEntries(entries, pixels, problems, classNames, options.ImageSize);
         if (train.Count + validation.Count + test.Count == 0)
             throw new DataFormatException(source, $"no readable images: all {entries.Count} were skipped (first: {skipped[0]})");

@@ -62,10 +62,30 @@ internal static class ImageDecoding
     public static string NotAnImageProblem(string path) =>
         $"not an image file (extension '{System.IO.Path.GetExtension(path)}'); images must be {string.Join(", ", Extensions.Select(e => e[1..]))}";
 
-    /// <summary>Decodes one file into <paramref name="destination"/> (size x size bytes); returns null or the reason it failed.</summary>
-    public static string? DecodeFile(string path, Span<byte> destination, int size, ref byte[] buffer)
+    /// <summary>
+    /// Decodes one file into <paramref name="destination"/> (size x size bytes); returns null or the reason it failed.
+    /// With <paramref name="faces"/>, the largest face found in the whole image is cropped instead (no face: a reason).
+    /// </summary>
+    public static string? DecodeFile(string path, Span<byte> destination, int size, ref byte[] buffer, FaceCropOptions? faces = null)
     {
-        int length;
+        if (ReadFile(path, ref buffer, out int length) is { } readProblem) return readProblem;
+        if (faces is null) return DecodeBytes(buffer.AsSpan(0, length), destination, size);
+        var whole = DecodeWhole(buffer.AsSpan(0, length), out var problem);
+        if (whole is null) return problem;
+        return FaceCrops.CropLargestInto(whole, faces, size, destination) ? null : faces.NoFaceProblem;
+    }
+
+    /// <summary>Decodes one file whole (grayscale, its own size); null and the reason when it cannot be.</summary>
+    public static GrayImage? DecodeWholeFile(string path, ref byte[] buffer, out string? problem)
+    {
+        problem = ReadFile(path, ref buffer, out int length);
+        return problem is null ? DecodeWhole(buffer.AsSpan(0, length), out problem) : null;
+    }
+
+    /// <summary>Reads a whole file into <paramref name="buffer"/> (grown as needed); returns null or the reason it failed.</summary>
+    private static string? ReadFile(string path, ref byte[] buffer, out int length)
+    {
+        length = 0;
         try
         {
             using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -73,13 +93,13 @@ internal static class ImageDecoding
             if (fileLength == 0) return "empty file";
             if (fileLength > MaxFileBytes) return $"file of {fileLength} bytes is too large for a face image";
             if (buffer.Length < fileLength) buffer = new byte[Math.Max(fileLength, buffer.Length * 2L)];
-            length = 0;
             while (length < fileLength)
             {
                 int n = RandomAccess.Read(handle, buffer.AsSpan(length, (int)fileLength - length), length);
                 if (n == 0) break;
                 length += n;
             }
+            return null;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -89,34 +109,65 @@ internal static class ImageDecoding
         {
             return $"cannot read: {e.Message}";
         }
-        return DecodeBytes(buffer.AsSpan(0, length), destination, size);
     }
 
     /// <summary>Decodes encoded image bytes into <paramref name="destination"/>; returns null or the reason it failed.</summary>
     public static string? DecodeBytes(ReadOnlySpan<byte> encoded, Span<byte> destination, int size)
     {
-        if (ImageIntegrity.Problem(encoded) is { } problem) return problem;
+        string? problem = null;
+        using var gray = DecodeGray(encoded, ref problem);
+        if (gray is null) return problem;
         try
         {
-            // Decode in the file's own pixel format: grayscale files (all of FER2013) stay 8-bit gray without a
-            // colour round trip; colour files are converted with PIL's weights, as PyTorch pipelines do.
-            // ImageSharp's untyped load always gives RGB for JPEG, so grayscale JPEGs are asked for as L8.
-            using var decoded = ImageIntegrity.IsGrayscaleJpeg(encoded) ? Image.Load<L8>(Decoders, encoded) : Image.Load(Decoders, encoded);
-            using var converted = decoded is Image<L8> ? null : ToGray(decoded);
-            var gray = converted ?? (Image<L8>)decoded;
             if (gray.Width != size || gray.Height != size)
                 gray.Mutate(x => x.Resize(size, size));
             gray.CopyPixelDataTo(destination[..(size * size)]);
             return null;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return $"corrupt or unsupported image ({e.GetType().Name}: {e.Message})";
+        }
+    }
+
+    /// <summary>Decodes encoded image bytes whole (grayscale, its own size); null and the reason when it cannot be.</summary>
+    public static GrayImage? DecodeWhole(ReadOnlySpan<byte> encoded, out string? problem)
+    {
+        problem = null;
+        using var gray = DecodeGray(encoded, ref problem);
+        if (gray is null) return null;
+        var pixels = new byte[(long)gray.Width * gray.Height];
+        gray.CopyPixelDataTo(pixels);
+        return new GrayImage(gray.Width, gray.Height, pixels);
+    }
+
+    /// <summary>The image as 8-bit gray at its own size, or null with the reason (the caller disposes it).</summary>
+    private static Image<L8>? DecodeGray(ReadOnlySpan<byte> encoded, ref string? problem)
+    {
+        if (ImageIntegrity.Problem(encoded) is { } integrity)
+        {
+            problem = integrity;
+            return null;
+        }
+        try
+        {
+            // Decode in the file's own pixel format: grayscale files (all of FER2013) stay 8-bit gray without a
+            // colour round trip; colour files are converted with PIL's weights, as PyTorch pipelines do.
+            // ImageSharp's untyped load always gives RGB for JPEG, so grayscale JPEGs are asked for as L8.
+            var decoded = ImageIntegrity.IsGrayscaleJpeg(encoded) ? Image.Load<L8>(Decoders, encoded) : Image.Load(Decoders, encoded);
+            if (decoded is Image<L8> gray) return gray;
+            using (decoded) return ToGray(decoded);
+        }
         catch (UnknownImageFormatException)
         {
-            return "not a readable image (unknown format)";
+            problem = "not a readable image (unknown format)";
+            return null;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The decoder is a black box: whatever it throws on these bytes, the bytes are at fault.
-            return $"corrupt or unsupported image ({e.GetType().Name}: {e.Message})";
+            problem = $"corrupt or unsupported image ({e.GetType().Name}: {e.Message})";
+            return null;
         }
     }
 
@@ -147,7 +198,8 @@ internal static class ImageDecoding
     /// is reported whatever the thread timing (ranges stop only past the lowest failure seen so far).
     /// Returns the pixels and, per entry, null or the reason it failed.
     /// </summary>
-    public static (byte[] Pixels, string?[] Problems) DecodeAll(IReadOnlyList<ImageFileEntry> entries, int size, BadInputPolicy policy, int threads)
+    public static (byte[] Pixels, string?[] Problems) DecodeAll(IReadOnlyList<ImageFileEntry> entries, int size, BadInputPolicy policy, int threads,
+        FaceCropOptions? faces = null)
     {
         int count = entries.Count;
         int imageBytes = size * size;
@@ -164,7 +216,7 @@ internal static class ImageDecoding
                 if (policy == BadInputPolicy.Fail && i > Volatile.Read(ref firstFailure)) return;
                 var entry = entries[i];
                 var target = pixels.AsSpan(i * imageBytes, imageBytes);
-                string? problem = entry.Problem ?? DecodeFile(entry.Path, target, size, ref buffer);
+                string? problem = entry.Problem ?? DecodeFile(entry.Path, target, size, ref buffer, faces);
                 if (problem is null) continue;
                 problems[i] = problem;
                 target.Clear();

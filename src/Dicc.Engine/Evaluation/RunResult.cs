@@ -73,6 +73,14 @@ public sealed record RunResult(
     IReadOnlyDictionary<string, double> Metrics,
     string Settings = "")
 {
+    /// <summary>The fold (counting from 1) when the run is one fold of a k-fold cross-validation, else null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Fold { get; init; }
+
+    /// <summary>How many folds that cross-validation has (with <see cref="Fold"/>), else null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Folds { get; init; }
+
     /// <summary>A run's result with every metric of its test report.</summary>
     public static RunResult FromReport(string dataset, double? beta, string rule, string method, long seed, EvaluationReport report)
     {

@@ -45,6 +45,13 @@ public sealed record DatasetDescription(
     public bool TestHeldOut { get; init; }
 
     /// <summary>
+    /// The run is one fold of a subject-independent k-fold split of the source (all its images pooled): which
+    /// subjects it tests and validates on. Resume and evaluation make the same split from it. Null otherwise.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public Data.FoldSplit? Fold { get; init; }
+
+    /// <summary>
     /// Where a source named in config.json is now: the absolute path when it exists, else the path as typed
     /// (relative to the current folder), else the absolute path (whose absence the loader then reports).
     /// </summary>
@@ -83,9 +90,14 @@ public sealed record DataSettings
     /// <summary>Whether a class without images was accepted.</summary>
     public bool AllowMissingClasses { get; init; }
 
+    /// <summary>Faces were cropped out of whole images by this detector, or null (the images are face crops).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public FaceCropSettings? FaceCrop { get; init; }
+
     /// <summary>The settings of <paramref name="options"/> that config.json records.</summary>
     public static DataSettings From(Data.DatasetLoadOptions options) => new()
     {
+        FaceCrop = options.FaceCrop is { } f ? new FaceCropSettings(f.Detector.Name, f.Detector.ModelPath, f.Margin, f.Detector.Description) : null,
         OnBadImage = options.OnBadImage,
         Classes = options.ClassNames?.ToArray(),
         ClassMap = options.ClassMap?.ToDictionary(kv => kv.Key, kv => kv.Value),
@@ -96,7 +108,11 @@ public sealed record DataSettings
         AllowMissingClasses = options.AllowMissingClasses,
     };
 
-    /// <summary><paramref name="options"/> (cache and thread settings) with these settings in place.</summary>
+    /// <summary>
+    /// <paramref name="options"/> (cache and thread settings) with these settings in place. A detector cannot be
+    /// written to a file: with <see cref="FaceCrop"/> set, the caller creates it again (from its name and model
+    /// file) and gives it in <paramref name="options"/>.
+    /// </summary>
     public Data.DatasetLoadOptions ApplyTo(Data.DatasetLoadOptions options) => options with
     {
         OnBadImage = OnBadImage,
@@ -109,6 +125,13 @@ public sealed record DataSettings
         AllowMissingClasses = AllowMissingClasses,
     };
 }
+
+/// <summary>How faces were cropped out of whole images (config.json, <c>dataset.settings.face_crop</c>).</summary>
+/// <param name="Detector">The detector's name (<see cref="Data.IFaceDetector.Name"/>).</param>
+/// <param name="Model">The file it read its model from, or null.</param>
+/// <param name="Margin">Part of the face box's side added on each side.</param>
+/// <param name="Description">The detector and its settings, in words.</param>
+public sealed record FaceCropSettings(string Detector, string? Model, double Margin, string Description);
 
 /// <summary>config.json: every setting of a run, the data it saw, and the engine that ran it.</summary>
 public sealed record RunConfig(

@@ -295,7 +295,8 @@ public sealed class Trainer
         if (test is not null)
         {
             var result = RunResult.FromReport(_description.Name, _description.Beta, _options.Rule.Name(),
-                _options.Method == TrainingMethod.Dicc ? RunLabels.Dicc : RunLabels.Baseline, (long)_options.Seed, test);
+                _options.Method == TrainingMethod.Dicc ? RunLabels.Dicc : RunLabels.Baseline, (long)_options.Seed, test)
+                with { Fold = _description.Fold?.Fold, Folds = _description.Fold?.Folds };
             IO.AtomicFile.WriteAllText(_run.ResultFile, EvaluationJson.Serialize(result));
         }
         return new TrainingOutcome(RunStatus.Completed, _options.Epochs, state.BestEpoch, state.BestScore, test, validation, _run);

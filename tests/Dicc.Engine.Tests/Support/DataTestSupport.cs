@@ -80,6 +80,63 @@ internal static class DataTestSupport
         }
     }
 
+    /// <summary>
+    /// A CK+-style dataset of synthetic faces in <c>root/&lt;class&gt;/</c>, named as CK+48 names its files
+    /// (<c>S010_004_00000017.png</c>: subject S010, sequence 004, frame 17): <paramref name="subjects"/> subjects
+    /// (S100, S101, ...), each with a seeded 2 to 5 of the seven expressions and 1 to 3 frames of each, as CK+
+    /// subjects have several expressions each. Returns each file's subject.
+    /// </summary>
+    public static Dictionary<string, string> WriteCkPlusStyle(string root, int subjects, ulong seed)
+    {
+        var faces = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = subjects * 3, ValidationPerClass = 0, TestPerClass = 0, Seed = seed }).Train;
+        var next = new int[faces.ClassCount];
+        int perClass = subjects * 3;
+        var random = new Dicc.Engine.Randomness.RandomStream(seed, 0xC4);
+        var subjectOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int s = 0; s < subjects; s++)
+        {
+            string subject = $"S{100 + s:D3}";
+            var classes = Enumerable.Range(0, faces.ClassCount).OrderBy(_ => random.NextUInt()).Take(2 + (int)(random.NextUInt() % 4)).Order().ToList();
+            int sequence = 1;
+            foreach (int c in classes)
+            {
+                int frames = 1 + (int)(random.NextUInt() % 3);
+                for (int f = 0; f < frames; f++)
+                {
+                    int index = c * perClass + next[c]++;
+                    string path = WriteFace(faces, index, System.IO.Path.Combine(root, EmotionClasses.Canonical[c]), $"{subject}_{sequence:D3}_{10 + f:D8}.png");
+                    subjectOf[path] = subject;
+                }
+                sequence++;
+            }
+        }
+        return subjectOf;
+    }
+
+    /// <summary>
+    /// A JAFFE-style dataset of synthetic faces in <c>root/&lt;class&gt;/</c>, named as JAFFE names its files
+    /// (<c>KA.HA1.29.tiff</c>: subject KA, happy, first image, number 29): JAFFE's ten subjects, each with
+    /// <paramref name="perExpression"/> TIFF images of each of the seven expressions. Returns each file's subject.
+    /// </summary>
+    public static Dictionary<string, string> WriteJaffeStyle(string root, int perExpression, ulong seed)
+    {
+        string[] subjects = ["KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM"];
+        string[] codes = ["AN", "DI", "FE", "HA", "SA", "SU", "NE"];
+        int perClass = subjects.Length * perExpression;
+        var faces = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = perClass, ValidationPerClass = 0, TestPerClass = 0, Seed = seed }).Train;
+        var subjectOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        int number = 1;
+        for (int s = 0; s < subjects.Length; s++)
+            for (int c = 0; c < codes.Length; c++)
+                for (int k = 0; k < perExpression; k++)
+                {
+                    int index = c * perClass + s * perExpression + k;
+                    string path = WriteFace(faces, index, System.IO.Path.Combine(root, EmotionClasses.Canonical[c]), $"{subjects[s]}.{codes[c]}{k + 1}.{number++}.tiff");
+                    subjectOf[path] = subjects[s];
+                }
+        return subjectOf;
+    }
+
     /// <summary>A FER2013 CSV row for an image.</summary>
     public static string CsvRow(int label, ReadOnlySpan<byte> pixels, string? usage)
     {
