@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Dicc.Engine.Backends.Cpu;
 
 namespace Dicc.Benchmarks.Gemm;
@@ -10,7 +9,7 @@ namespace Dicc.Benchmarks.Gemm;
 /// The two alternate in short timed rounds (~25 ms a side), so that load from other processes hits both
 /// alike. Each side's GFLOP/s is its median round; the ratio is the median of the per-round ratios.
 /// </summary>
-internal static partial class GemmQuick
+internal static class GemmQuick
 {
     private const string Usage =
         "usage: gemm-quick [--filter TEXT] [--threads N] [--kernel avx512|avx2|scalar] [--cpu-time] [--seconds PER_SHAPE]";
@@ -109,31 +108,15 @@ internal static partial class GemmQuick
     }
 
     /// <summary>
-    /// Seconds per call in the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID): time slices lost to
-    /// other processes do not count, which makes single-threaded comparisons steady on a busy machine.
+    /// Seconds per call in the calling thread's CPU time: time slices lost to other processes do not count,
+    /// which makes single-threaded comparisons steady on a busy machine.
     /// </summary>
     private static double TimeThreadCpu(Action call, int calls)
     {
-        double start = ThreadCpuSeconds();
+        double start = Machine.ThreadCpuSeconds();
         for (int i = 0; i < calls; i++) call();
-        return (ThreadCpuSeconds() - start) / calls;
+        return (Machine.ThreadCpuSeconds() - start) / calls;
     }
-
-    private static double ThreadCpuSeconds()
-    {
-        const int threadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID on Linux
-        if (ClockGetTime(threadCpuTimeClock, out var t) != 0) throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed.");
-        return t.Seconds + t.Nanoseconds * 1e-9;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct TimeSpec
-    {
-        public long Seconds, Nanoseconds;
-    }
-
-    [LibraryImport("libc", EntryPoint = "clock_gettime")]
-    private static partial int ClockGetTime(int clock, out TimeSpec time);
 
     private static double Median(double[] values)
     {
