@@ -5,6 +5,20 @@ using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cpu;
 
+/// <summary>Which implementation of its ops a <see cref="CpuBackend"/> runs.</summary>
+public enum CpuPath
+{
+    /// <summary>
+    /// The default: implicit-GEMM convolutions (no im2col buffer), BatchNorm statistics in float, vectorised
+    /// pooling. Deterministic and bit-identical across thread counts, like the reference; where its arithmetic
+    /// differs from the reference, tests bound the difference (tests/Dicc.Engine.Tests/Cpu).
+    /// </summary>
+    Fast,
+
+    /// <summary>The original path: materialised im2col and col2im, double-precision BatchNorm statistics (the oracle).</summary>
+    Reference,
+}
+
 /// <summary>
 /// The reference backend: plain host memory, a cache-blocked SIMD GEMM on all cores, and straightforward
 /// loops for everything else. Reductions use a fixed split and double accumulators, so results are
@@ -15,9 +29,20 @@ public sealed unsafe partial class CpuBackend : Backend
     private CpuStorage? _workspace;
     private readonly List<CpuStorage> _owned = [];
 
+    /// <param name="path">The fast path (default) or the reference path that tests check it against.</param>
+    public CpuBackend(CpuPath path = CpuPath.Fast)
+    {
+        if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown CPU path.");
+        Path = path;
+    }
+
+    /// <summary>Which implementation of the ops this backend runs.</summary>
+    public CpuPath Path { get; }
+
     public override string Name => "cpu";
 
-    public override string Description => $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel";
+    public override string Description =>
+        $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel{(Path == CpuPath.Reference ? ", reference path" : "")}";
 
     public override Storage Allocate(long sizeInBytes)
     {

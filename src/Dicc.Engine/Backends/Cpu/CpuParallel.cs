@@ -6,7 +6,28 @@ namespace Dicc.Engine.Backends.Cpu;
 /// </summary>
 internal static class CpuParallel
 {
-    public static int Threads { get; } = Math.Max(1, Environment.ProcessorCount);
+    private static readonly int Hardware = Math.Max(1, Environment.ProcessorCount);
+    private static int _limit;
+
+    /// <summary>Threads the CPU backend uses: one per core, or fewer inside <see cref="LimitThreads"/>.</summary>
+    public static int Threads => _limit > 0 ? Math.Min(_limit, Hardware) : Hardware;
+
+    /// <summary>
+    /// Runs everything on at most <paramref name="threads"/> threads until disposed (tests check that results do
+    /// not depend on the thread count). Process-wide: not for concurrent use.
+    /// </summary>
+    public static IDisposable LimitThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        int previous = _limit;
+        _limit = threads;
+        return new Restore(previous);
+    }
+
+    private sealed class Restore(int previous) : IDisposable
+    {
+        public void Dispose() => _limit = previous;
+    }
 
     /// <summary>Runs body(start, end) over [0, count) in at most Threads ranges when count * costPerItem is worth it.</summary>
     public static void For(int count, long costPerItem, Action<int, int> body)

@@ -42,6 +42,30 @@ internal static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
         Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <summary>
+    /// The same product with B an im2col matrix that is packed straight from the images (implicit GEMM):
+    /// op(B) = im2col [k, n] when <paramref name="transB"/> is false, im2col^T [k, n] when true. The result is
+    /// bit-identical to materialising im2col and calling <see cref="Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>.
+    /// </summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        in Im2ColOperand b, float beta, float* c, int ldc) =>
+        Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc);
+
+    /// <summary>The implicit-im2col product with a chosen kernel family and thread cap (tests, benchmarks).</summary>
+    public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, in Im2ColOperand b, float beta, float* c, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
+        if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
+        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, null, 0, beta, c, ldc) { Im2Col = b }, maxThreads);
+    }
+
     /// <summary>The same product with a chosen kernel family and at most <paramref name="maxThreads"/> threads (tests, benchmarks).</summary>
     public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
@@ -58,9 +82,12 @@ internal static unsafe class Gemm
         }
         if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
         if (ldb < (transB ? k : n)) throw new ArgumentOutOfRangeException(nameof(ldb), ldb, $"ldb must be at least {(transB ? "k" : "n")} = {(transB ? k : n)}.");
-        if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
+        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), maxThreads);
+    }
 
-        var p = new GemmProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    private static void Run(GemmKernelKind kind, in GemmProblem p, int maxThreads)
+    {
+        if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
         switch (kind)
         {
             case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.Run(p, maxThreads); break;
@@ -93,6 +120,11 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
 
     /// <summary>When set, element (i, j) of the product lives at C[j * Ldc + i] (see <see cref="Transposed"/>).</summary>
     public readonly bool TransposedC = transposedC;
+
+    /// <summary>When its table is set, B is this implicit im2col operand (and <see cref="B"/> is unused).</summary>
+    public Im2ColOperand Im2Col { get; init; }
+
+    public bool ImplicitB => Im2Col.Offsets != null;
 
     /// <summary>
     /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
@@ -143,7 +175,9 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     {
         // A thin product (n well below NR) wastes most of each micro-tile on padding; computing C^T instead
         // puts the thin side on the MR side of the tile.
-        var p = PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3 ? problem.Transposed() : problem;
+        // (Not with an implicit B: only B has an im2col packer.)
+        var p = !problem.ImplicitB && PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3
+            ? problem.Transposed() : problem;
         int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
         long work = (long)p.M * p.N * p.K;
         int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
@@ -274,4 +308,3 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 }
 
-internal static class Prof { public static long PackA, PackB, Macro; public static string Report() { double f = 1.0/System.Diagnostics.Stopwatch.Frequency; var r = $"packA {PackA*f:F3}s packB {PackB*f:F3}s macro {Macro*f:F3}s"; PackA=PackB=Macro=0; return r; } }

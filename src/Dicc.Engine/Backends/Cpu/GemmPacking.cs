@@ -29,6 +29,12 @@ internal static unsafe class GemmPacking
     /// <summary>op(B)[pc : pc + kc, jc : jc + nc] into ceil(nc / NR) slivers (the last one zero-padded), <see cref="SliverStride"/> apart.</summary>
     public static void PackB(in GemmProblem p, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
+        if (p.ImplicitB)
+        {
+            if (p.TransB) Im2ColPacking.PackTransposed(p.Im2Col, pc, kc, jc, nc, nr, dst);
+            else Im2ColPacking.Pack(p.Im2Col, pc, kc, jc, nc, nr, dst);
+            return;
+        }
         if (p.TransB) PackTransposed(p.B + (long)jc * p.Ldb + pc, p.Ldb, nc, kc, nr, dst);
         else PackContiguous(p.B + (long)pc * p.Ldb + jc, p.Ldb, nc, kc, nr, dst);
     }
@@ -107,6 +113,23 @@ internal static unsafe class GemmPacking
         }
     }
 
+    /// <summary>o[q * ldo + r] = s[r * lds + q] for r in [0, rows), q in [0, cols): 8 x 8 blocks in registers where possible.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose(float* s, long lds, int rows, int cols, float* o, long ldo)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+            for (; r + 8 <= rows; r += 8)
+            {
+                int q = 0;
+                for (; q + 8 <= cols; q += 8) Transpose8x8(s + r * lds + q, lds, o + q * ldo + r, ldo);
+                for (; q < cols; q++)
+                    for (int x = r; x < r + 8; x++) o[q * ldo + x] = s[x * lds + q];
+            }
+        for (; r < rows; r++)
+            for (int q = 0; q < cols; q++) o[q * ldo + r] = s[r * lds + q];
+    }
+
     /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 4).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose4x4(float* s, long lds, float* o, long ldo)
@@ -123,7 +146,7 @@ internal static unsafe class GemmPacking
 
     /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* s, long lds, float* o, long ldo)
+    internal static void Transpose8x8(float* s, long lds, float* o, long ldo)
     {
         Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + lds);
         Vector256<float> r2 = Avx.LoadVector256(s + 2 * lds), r3 = Avx.LoadVector256(s + 3 * lds);
