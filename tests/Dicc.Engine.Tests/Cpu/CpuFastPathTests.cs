@@ -111,6 +111,101 @@ public class CpuFastPathTests
         }
     }
 
+    // BatchNorm: the fast path's statistics are float sums over one image's row of a channel (at most H*W = 1936
+    // values here, 32 partial sums) added in double, so each row sum is off by at most (H*W/32 + 6) * 2^-24 of
+    // the sum of magnitudes, about 4e-6 relative: the mean, the inverse deviation and every output move by a few
+    // 1e-6 of their scale. The tolerance, 2e-5 of the output's scale, is several times that bound; a wrong
+    // channel, row or statistic is off by O(1).
+    public static IEnumerable<TestCaseData> NormShapes()
+    {
+        int[][] shapes = [[4, 3, 44, 44], [3, 4, 11, 11], [32, 8, 5, 5], [9, 6, 2, 2], [6, 5]];
+        foreach (var s in shapes) yield return new TestCaseData(s).SetArgDisplayNames(string.Join("x", s));
+    }
+
+    [TestCaseSource(nameof(NormShapes))]
+    public void BatchNorm_IsWithinFloatRoundingOfTheReference(int[] dims)
+    {
+        var shape = new Shape(dims);
+        int c = dims[1];
+        var random = new RandomStream(6);
+        // Offset and scaled inputs, so that the two-pass variance matters.
+        float[] x = [.. Normal(shape.ElementCount, random).Select(v => 3f + 2f * v)];
+        float[] dy = Normal(shape.ElementCount, random), gamma = [.. Normal(c, random).Select(v => 1f + 0.5f * v)], beta = Normal(c, random);
+        var fast = BatchNorm(_fast, shape, x, dy, gamma, beta);
+        var reference = BatchNorm(_reference, shape, x, dy, gamma, beta);
+        string[] names = ["y", "running mean", "running var", "save mean", "save inv std", "dx", "dgamma", "dbeta"];
+        for (int t = 0; t < names.Length; t++)
+        {
+            double rms = Math.Sqrt(reference[t].Average(v => (double)v * v));
+            for (int i = 0; i < reference[t].Length; i++)
+                Assert.That(Math.Abs(fast[t][i] - reference[t][i]), Is.LessThanOrEqualTo(2e-5 * (Math.Abs(reference[t][i]) + rms)),
+                    $"{names[t]}[{i}]: fast {fast[t][i]} vs reference {reference[t][i]}");
+        }
+    }
+
+    [Test]
+    public void BatchNorm_DoesNotDependOnTheThreadCount()
+    {
+        var shape = new Shape(8, 16, 11, 11);
+        var random = new RandomStream(7);
+        float[] x = Normal(shape.ElementCount, random), dy = Normal(shape.ElementCount, random);
+        float[] gamma = Normal(16, random), beta = Normal(16, random);
+        var all = BatchNorm(_fast, shape, x, dy, gamma, beta);
+        using (CpuParallel.LimitThreads(1))
+        {
+            var one = BatchNorm(_fast, shape, x, dy, gamma, beta);
+            for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}");
+        }
+    }
+
+    /// <summary>y, running mean and variance, saved mean and inverse deviation, dx, dgamma, dbeta of one training step.</summary>
+    private static float[][] BatchNorm(Backend backend, Shape shape, float[] x, float[] dy, float[] gamma, float[] beta)
+    {
+        var cs = new Shape(shape[1]);
+        Tensor xt = Upload(backend, shape, x), dyt = Upload(backend, shape, dy), g = Upload(backend, cs, gamma), b = Upload(backend, cs, beta);
+        Tensor y = backend.Create(shape), dx = backend.Create(shape), rm = backend.Create(cs), rv = backend.Create(cs);
+        Tensor sm = backend.Create(cs), si = backend.Create(cs), dg = backend.Create(cs), db = backend.Create(cs);
+        backend.Fill(rv, 1f);
+        backend.BatchNormTrainingForward(xt, g, b, y, rm, rv, 0.1f, 1e-5f, sm, si);
+        backend.BatchNormBackward(xt, dyt, g, sm, si, dx, dg, db);
+        return [.. new[] { y, rm, rv, sm, si, dx, dg, db }.Select(backend.ToArray)];
+    }
+
+    // Max pooling selects values: the fast path must pick the same element as the reference in every window
+    // (the first maximum in row-major order, the first NaN), so values and gradients are compared bit for bit,
+    // on data with ties, signed zeros and NaNs, at even and odd sizes.
+    [TestCase(2, 3, 44, 44)]
+    [TestCase(3, 2, 11, 11)]
+    [TestCase(2, 2, 5, 5)]
+    [TestCase(4, 3, 2, 2)]
+    [TestCase(1, 2, 17, 35)]
+    public void MaxPool_IsBitIdenticalToTheReference(int n, int c, int h, int w)
+    {
+        var g = new PoolGeometry(n, c, h, w, 2, 2, 2, 2, 0, 0);
+        var random = new RandomStream(8);
+        var x = new float[g.InputShape.ElementCount];
+        for (int i = 0; i < x.Length; i++)
+        {
+            double u = random.NextFloat();
+            x[i] = u < 0.02 ? float.NaN : u < 0.1 ? 0f : u < 0.15 ? -0f : MathF.Round((float)random.NextNormal() * 2f) / 2f;
+        }
+        float[] dy = Normal(g.OutputShape.ElementCount, random);
+        var fast = Pool(_fast, g, x, dy);
+        var reference = Pool(_reference, g, x, dy);
+        for (int t = 0; t < 2; t++)
+            for (int i = 0; i < fast[t].Length; i++)
+                Assert.That(BitConverter.SingleToInt32Bits(fast[t][i]), Is.EqualTo(BitConverter.SingleToInt32Bits(reference[t][i])),
+                    $"{(t == 0 ? "y" : "dx")}[{i}]: fast {fast[t][i]} vs reference {reference[t][i]}");
+    }
+
+    private static float[][] Pool(Backend backend, PoolGeometry g, float[] x, float[] dy)
+    {
+        Tensor xt = Upload(backend, g.InputShape, x), y = backend.Create(g.OutputShape), dx = Upload(backend, g.InputShape, x);
+        backend.MaxPoolForward(g, xt, y);
+        backend.MaxPoolBackward(g, xt, y, Upload(backend, g.OutputShape, dy), dx);
+        return [backend.ToArray(y), backend.ToArray(dx)];
+    }
+
     private static float[][] Pair((float[] A, float[] B) p) => [p.A, p.B];
 
     private static void AssertWithinBound(float[] actual, float[] expected, float[] absoluteSum, int terms, string what)
