@@ -190,6 +190,21 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             RunBlock(p, 0, p.M, 0, p.N);
             return;
         }
+        // When one operand packs small, all parts share one packed copy of it (packed once, in parallel, before
+        // the parts run) and split the other operand's blocks between them: nothing is packed twice.
+        // (Otherwise, with a grid of blocks, an im2col B would be gathered from the images once per block row.)
+        long aFloats = (long)RoundUp(p.M, MR) * p.K, bFloats = (long)RoundUp(p.N, NR) * p.K;
+        bool canShareA = aFloats <= SharedPackFloats && tilesN >= parts, canShareB = bFloats <= SharedPackFloats && tilesM >= parts;
+        if (canShareA && (aFloats <= bFloats || !canShareB))
+        {
+            RunShared(p, shareA: true, parts, threads, tilesM, tilesN);
+            return;
+        }
+        if (canShareB)
+        {
+            RunShared(p, shareA: false, parts, threads, tilesM, tilesN);
+            return;
+        }
         // Split C into a tm x tn grid of tile-aligned blocks. A block of rows packs its own A and each block
         // of columns its own B, so prefer the grid that packs the least twice.
         int bestTm = 1, bestTn = parts;
@@ -209,21 +224,43 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             else { bestTm = Math.Min(parts, tilesM); bestTn = 1; }
         }
         var job = Jobs.Value!;
-        job.Set(p, bestTm, bestTn, tilesM, tilesN);
+        job.Set(p, bestTm, bestTn, tilesM, tilesN, default);
         CpuWorkers.Run(job, bestTm * bestTn, threads);
+    }
+
+    /// <summary>
+    /// At most this many floats of packed A or B are shared by all parts (16 MiB). Reading a shared packed copy
+    /// costs about what packing it from the source would, so sharing pays whenever it saves packing twice.
+    /// </summary>
+    private const long SharedPackFloats = 1L << 22;
+
+    /// <summary>Packs A (or B) once into the caller's shared buffer, then runs 1 x parts (or parts x 1) blocks on it.</summary>
+    private static void RunShared(in GemmProblem p, bool shareA, int parts, int threads, int tilesM, int tilesN)
+    {
+        var plan = new BlockPlan(p, 0, p.M, 0, p.N);
+        long floats = shareA ? plan.MBlocks * plan.KBlocks * plan.ABlockFloats : plan.NBlocks * plan.KBlocks * plan.BBlockFloats;
+        var shared = GemmBuffers.ForThisThread(0, 0, 0).EnsureShared(floats);
+        var pack = PackJobs.Value!;
+        pack.Set(p, plan, shareA, (float*)shared);
+        CpuWorkers.Run(pack, (shareA ? plan.MBlocks : plan.NBlocks) * plan.KBlocks, threads);
+        var job = Jobs.Value!;
+        job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack((float*)shared, shareA, plan));
+        CpuWorkers.Run(job, parts, threads);
     }
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
     private static readonly ThreadLocal<BlockJob> Jobs = new(() => new BlockJob());
+    private static readonly ThreadLocal<PackJob> PackJobs = new(() => new PackJob());
 
     private sealed class BlockJob : ICpuJob
     {
         private GemmProblem _p;
         private int _tm, _tn, _tilesM, _tilesN;
+        private SharedPack _shared;
 
-        public void Set(in GemmProblem p, int tm, int tn, int tilesM, int tilesN)
+        public void Set(in GemmProblem p, int tm, int tn, int tilesM, int tilesN, in SharedPack shared)
         {
-            _p = p; _tm = tm; _tn = tn; _tilesM = tilesM; _tilesN = tilesN;
+            _p = p; _tm = tm; _tn = tn; _tilesM = tilesM; _tilesN = tilesN; _shared = shared;
         }
 
         public void RunPart(int part)
@@ -233,37 +270,105 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             int m1 = Math.Min(_p.M, (int)((long)_tilesM * (bi + 1) / _tm) * MR);
             int n0 = Math.Min(_p.N, (int)((long)_tilesN * bj / _tn) * NR);
             int n1 = Math.Min(_p.N, (int)((long)_tilesN * (bj + 1) / _tn) * NR);
-            if (m1 > m0 && n1 > n0) RunBlock(_p, m0, m1, n0, n1);
+            if (m1 > m0 && n1 > n0) RunBlock(_p, m0, m1, n0, n1, _shared);
         }
     }
 
-    /// <summary>C[m0:m1, n0:n1] on the calling thread.</summary>
-    private static void RunBlock(in GemmProblem p, int m0, int m1, int n0, int n1)
+    /// <summary>Packs one (row block or column block, K slice) of the shared operand.</summary>
+    private sealed class PackJob : ICpuJob
     {
-        int kBlocks = (p.K + KC - 1) / KC;
-        int kcMax = (p.K + kBlocks - 1) / kBlocks; // equal slices: no thin last slice
-        // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
-        int mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
-        // Columns are split into equal panels (whole slivers), so no thin last panel repacks A for little work.
-        int nBlocks = (n1 - n0 + NC - 1) / NC;
-        int nc = RoundUp((n1 - n0 + nBlocks - 1) / nBlocks, NR);
-        var buffers = GemmBuffers.ForThisThread(
-            mc / MR * GemmPacking.SliverStride(kcMax, MR), nc / NR * GemmPacking.SliverStride(kcMax, NR), MR * NR);
+        private GemmProblem _p;
+        private BlockPlan _plan;
+        private bool _shareA;
+        private float* _dst;
+
+        public void Set(in GemmProblem p, in BlockPlan plan, bool shareA, float* dst)
+        {
+            _p = p; _plan = plan; _shareA = shareA; _dst = dst;
+        }
+
+        public void RunPart(int part)
+        {
+            int kb = part % _plan.KBlocks, block = part / _plan.KBlocks;
+            var (pc, kc) = _plan.Slice(_p.K, kb);
+            if (_shareA)
+            {
+                int ic = block * _plan.Mc;
+                GemmPacking.PackA(_p, ic, Math.Min(_plan.Mc, _p.M - ic), pc, kc, MR, _dst + (long)part * _plan.ABlockFloats);
+            }
+            else
+            {
+                int jc = block * _plan.Nc;
+                GemmPacking.PackB(_p, pc, kc, jc, Math.Min(_plan.Nc, _p.N - jc), NR, _dst + (long)part * _plan.BBlockFloats);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A pre-packed operand (none when Data is null): block (row or column block b, K slice kb) at
+    /// (b * KBlocks + kb) * block floats.
+    /// </summary>
+    private readonly struct SharedPack(float* data, bool isA, in BlockPlan plan)
+    {
+        public readonly float* Data = data;
+        public readonly bool IsA = isA;
+        public readonly BlockPlan Plan = plan;
+        public bool HoldsA => Data != null && IsA;
+        public bool HoldsB => Data != null && !IsA;
+    }
+
+    /// <summary>The blocking of C[m0:m1, n0:n1]: equal K slices, MC-row blocks of A, NC-column panels of B.</summary>
+    private readonly struct BlockPlan
+    {
+        public readonly int KBlocks, KcMax, Mc, Nc, MBlocks, NBlocks;
+        public readonly long ABlockFloats, BBlockFloats;
+
+        public BlockPlan(in GemmProblem p, int m0, int m1, int n0, int n1)
+        {
+            KBlocks = (p.K + KC - 1) / KC;
+            KcMax = (p.K + KBlocks - 1) / KBlocks; // equal slices: no thin last slice
+            // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
+            Mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
+            MBlocks = (m1 - m0 + Mc - 1) / Mc;
+            // Columns are split into equal panels (whole slivers), so no thin last panel repacks A for little work.
+            NBlocks = (n1 - n0 + NC - 1) / NC;
+            Nc = RoundUp((n1 - n0 + NBlocks - 1) / NBlocks, NR);
+            NBlocks = (n1 - n0 + Nc - 1) / Nc;
+            ABlockFloats = Mc / MR * GemmPacking.SliverStride(KcMax, MR);
+            BBlockFloats = Nc / NR * GemmPacking.SliverStride(KcMax, NR);
+        }
+
+        public (int Pc, int Kc) Slice(int k, int kb)
+        {
+            int pc = (int)((long)k * kb / KBlocks);
+            return (pc, (int)((long)k * (kb + 1) / KBlocks) - pc);
+        }
+    }
+
+    /// <summary>C[m0:m1, n0:n1] on the calling thread, packing what <paramref name="shared"/> does not hold.</summary>
+    private static void RunBlock(in GemmProblem p, int m0, int m1, int n0, int n1, in SharedPack shared = default)
+    {
+        // With a shared operand the block spans all of its rows (or columns), so its plan is the shared one.
+        var plan = shared.Data != null ? shared.Plan : new BlockPlan(p, m0, m1, n0, n1);
+        int mc = plan.Mc, nc = plan.Nc;
+        var buffers = GemmBuffers.ForThisThread(shared.HoldsA ? 0 : plan.ABlockFloats, shared.HoldsB ? 0 : plan.BBlockFloats, MR * NR);
         float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
         long rowStride = p.TransposedC ? 1 : p.Ldc, colStride = p.TransposedC ? p.Ldc : 1;
 
         for (int jc = n0; jc < n1; jc += nc)
         {
             int ncCur = Math.Min(nc, n1 - jc);
-            for (int kb = 0; kb < kBlocks; kb++)
+            for (int kb = 0; kb < plan.KBlocks; kb++)
             {
-                int pc = (int)((long)p.K * kb / kBlocks), kc = (int)((long)p.K * (kb + 1) / kBlocks) - pc;
+                var (pc, kc) = plan.Slice(p.K, kb);
                 float beta = kb == 0 ? p.Beta : 1f;
-                GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
+                if (shared.HoldsB) bPack = shared.Data + ((long)(jc / nc) * plan.KBlocks + kb) * plan.BBlockFloats;
+                else GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
                 for (int ic = m0; ic < m1; ic += mc)
                 {
                     int mcCur = Math.Min(mc, m1 - ic);
-                    GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
+                    if (shared.HoldsA) aPack = shared.Data + ((long)(ic / mc) * plan.KBlocks + kb) * plan.ABlockFloats;
+                    else GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
                     MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
                         p.Alpha, beta, tile);
                 }

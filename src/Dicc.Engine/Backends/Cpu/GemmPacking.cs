@@ -179,7 +179,8 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? _current;
 
-    private long _aFloats, _bFloats, _tileFloats;
+    private long _aFloats, _bFloats, _tileFloats, _sharedFloats;
+    private float* _shared;
     public float* A { get; private set; }
     public float* B { get; private set; }
     public float* Tile { get; private set; }
@@ -190,6 +191,13 @@ internal sealed unsafe class GemmBuffers
         var buffers = _current ??= new GemmBuffers();
         buffers.Ensure(aFloats, bFloats, tileFloats);
         return buffers;
+    }
+
+    /// <summary>A buffer of at least <paramref name="floats"/> that this thread fills and other threads read (a shared packed operand).</summary>
+    public nint EnsureShared(long floats)
+    {
+        if (floats > _sharedFloats) { _shared = Grow(_shared, floats); _sharedFloats = floats; }
+        return (nint)_shared;
     }
 
     private void Ensure(long aFloats, long bFloats, long tileFloats)
@@ -210,5 +218,6 @@ internal sealed unsafe class GemmBuffers
         if (A != null) NativeMemory.AlignedFree(A);
         if (B != null) NativeMemory.AlignedFree(B);
         if (Tile != null) NativeMemory.AlignedFree(Tile);
+        if (_shared != null) NativeMemory.AlignedFree(_shared);
     }
 }
