@@ -124,7 +124,7 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
     /// <summary>When its table is set, B is this implicit im2col operand (and <see cref="B"/> is unused).</summary>
     public Im2ColOperand Im2Col { get; init; }
 
-    public bool ImplicitB => Im2Col.Offsets != null;
+    public bool ImplicitB => Im2Col.Columns > 0;
 
     /// <summary>
     /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way

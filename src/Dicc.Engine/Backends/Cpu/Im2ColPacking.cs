@@ -11,131 +11,148 @@ namespace Dicc.Engine.Backends.Cpu;
 /// shallow layers no longer stream a 9x copy of their input through memory (docs/benchmarks.md).
 /// </summary>
 /// <remarks>
-/// The table holds, for each kernel position rs = r * S + s and column j, the offset of the value from
-/// <see cref="X"/> + c * <see cref="PlaneStride"/> (computed as if no padding applied) and whether it lies inside
-/// the image. Eight consecutive columns whose offsets are consecutive (every column of a stride-1 "same"
-/// convolution within one image) are read with one masked load; others are gathered.
+/// The table (built once per convolution call) holds, per column j, the offset of (r, s) = (0, 0)'s value from
+/// <see cref="X"/> + c * <see cref="PlaneStride"/> (as if no padding applied) and how many columns from j on
+/// continue it one by one; per kernel position rs the shift r * W + s; and per (rs, j) whether the value lies
+/// inside the image. In a stride-1 "same" convolution every column of an image continues the previous one,
+/// so a row of im2col is read with one masked load per 16 (or 8) columns; where columns jump (from one image to
+/// the next, or with a stride) each run of consecutive offsets gets its own masked load.
 /// </remarks>
-internal readonly unsafe struct Im2ColOperand(float* x, long planeStride, int kernelArea, int columns, int* offsets, int* valid)
+internal readonly unsafe struct Im2ColOperand
 {
     /// <summary>Channel 0 of the chunk's first image.</summary>
-    public readonly float* X = x;
+    public readonly float* X;
 
     /// <summary>Floats from one channel plane to the next (H * W).</summary>
-    public readonly long PlaneStride = planeStride;
+    public readonly long PlaneStride;
 
     /// <summary>R * S: im2col rows per channel.</summary>
-    public readonly int KernelArea = kernelArea;
+    public readonly int KernelArea;
 
     /// <summary>Columns of the table (those of a full chunk; a last, smaller chunk uses a prefix).</summary>
-    public readonly int Columns = columns;
+    public readonly int Columns;
 
-    /// <summary>[R*S, Columns] offsets from X + c * PlaneStride.</summary>
-    public readonly int* Offsets = offsets;
+    /// <summary>[Columns]: offset of column j's (r, s) = (0, 0) value from X + c * PlaneStride.</summary>
+    private readonly int* _base;
+
+    /// <summary>[Columns]: columns from j on (j included) whose offsets step by exactly one.</summary>
+    private readonly int* _run;
+
+    /// <summary>[R*S]: r * W + s.</summary>
+    private readonly int* _shift;
 
     /// <summary>[R*S, Columns]: -1 (all bits set) inside the image, 0 in the padding.</summary>
-    public readonly int* Valid = valid;
+    private readonly int* _valid;
+
+    private Im2ColOperand(float* x, long planeStride, int kernelArea, int columns, int* table)
+    {
+        X = x;
+        PlaneStride = planeStride;
+        KernelArea = kernelArea;
+        Columns = columns;
+        _base = table;
+        _run = table + columns;
+        _shift = table + 2L * columns;
+        _valid = _shift + kernelArea;
+    }
 
     /// <summary>The same chunk layout for images starting at <paramref name="x"/> (another chunk).</summary>
-    public Im2ColOperand ForChunk(float* x) => new(x, PlaneStride, KernelArea, Columns, Offsets, Valid);
+    public Im2ColOperand ForChunk(float* x) => new(x, PlaneStride, KernelArea, Columns, _base);
 
-    /// <summary>Ints the table of <paramref name="columns"/> columns takes (offsets and validity).</summary>
-    public static long TableInts(in ConvolutionGeometry g, int columns) => 2L * g.R * g.S * columns;
+    /// <summary>Ints the table of <paramref name="columns"/> columns takes.</summary>
+    public static long TableInts(in ConvolutionGeometry g, int columns) => (2L + g.R * g.S) * columns + g.R * g.S;
 
     /// <summary>Fills the table for a chunk of <paramref name="columns"/> columns (whole images) in <paramref name="table"/>.</summary>
     public static Im2ColOperand Build(in ConvolutionGeometry g, int columns, int* table, float* x)
     {
         int rsCount = g.R * g.S, pq = g.P * g.Q;
         long image = (long)g.C * g.H * g.W;
-        int* offsets = table, valid = table + (long)rsCount * columns;
+        var o = new Im2ColOperand(x, (long)g.H * g.W, rsCount, columns, table);
+        for (int r = 0; r < g.R; r++)
+            for (int s = 0; s < g.S; s++) o._shift[r * g.S + s] = r * g.W + s;
         for (int j = 0; j < columns; j++)
         {
-            int i = j / pq, o = j - i * pq, p = o / g.Q, q = o - p * g.Q;
+            int i = j / pq, at = j - i * pq, p = at / g.Q, q = at - p * g.Q;
+            int h0 = p * g.StrideH - g.PadH, w0 = q * g.StrideW - g.PadW;
+            o._base[j] = checked((int)(i * image + (long)h0 * g.W + w0));
             for (int r = 0; r < g.R; r++)
-            {
-                int h = p * g.StrideH - g.PadH + r;
                 for (int s = 0; s < g.S; s++)
-                {
-                    int w = q * g.StrideW - g.PadW + s;
-                    long at = (long)(r * g.S + s) * columns + j;
-                    offsets[at] = checked((int)(i * image + (long)h * g.W + w));
-                    valid[at] = (uint)h < (uint)g.H && (uint)w < (uint)g.W ? -1 : 0;
-                }
-            }
+                    o._valid[(long)(r * g.S + s) * columns + j] = (uint)(h0 + r) < (uint)g.H && (uint)(w0 + s) < (uint)g.W ? -1 : 0;
         }
-        return new Im2ColOperand(x, g.H * g.W, rsCount, columns, offsets, valid);
+        for (int j = columns - 1; j >= 0; j--)
+            o._run[j] = j + 1 < columns && o._base[j + 1] == o._base[j] + 1 ? o._run[j + 1] + 1 : 1;
+        return o;
     }
+
+    /// <summary>r * W + s of kernel position rs.</summary>
+    public int Shift(int rs) => _shift[rs];
+
+    /// <summary>The validity of kernel position rs for every column.</summary>
+    public int* ValidRow(int rs) => _valid + (long)rs * Columns;
 
     /// <summary>Element (row, column) of the operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float At(int row, int column)
     {
-        int c = row / KernelArea;
-        long at = (long)(row - c * KernelArea) * Columns + column;
-        return Valid[at] != 0 ? X[c * PlaneStride + Offsets[at]] : 0f;
+        int c = row / KernelArea, rs = row - c * KernelArea;
+        return _valid[(long)rs * Columns + column] != 0 ? X[c * PlaneStride + _base[column] + _shift[rs]] : 0f;
     }
 
-    /// <summary>
-    /// Columns [j, j + 16) of one im2col row (AVX-512): one masked load where the offsets run on (every column
-    /// of a stride-1 "same" convolution within one image), else one masked load per run of consecutive offsets.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(float* plane, int* offsets, int* valid, int j)
-    {
-        var index = Vector512.Load(offsets + j);
-        var mask = Vector512.Load(valid + j);
-        int first = offsets[j];
-        var runs = Vector512.Equals(index, Vector512.Create(first) + Vector512<int>.Indices);
-        if (runs == Vector512<int>.AllBitsSet) return Avx512F.MaskLoad(plane + first, mask.AsSingle(), Vector512<float>.Zero);
-        return LoadRuns(plane, index, mask, runs, first);
-    }
-
-    /// <summary>The lanes of <see cref="Load16"/> that span images (or a strided geometry), run by run.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static Vector512<float> LoadRuns(float* plane, Vector512<int> index, Vector512<int> mask, Vector512<int> runs, int first)
-    {
-        var result = Vector512<float>.Zero;
-        var pending = Vector512<int>.AllBitsSet;
-        int lane = 0;
-        while (true)
-        {
-            // Lanes whose offset continues lane `lane`'s run load from one base address.
-            result = Avx512F.MaskLoad(plane + first - lane, (runs & pending & mask).AsSingle(), result);
-            pending &= ~runs;
-            ulong left = pending.ExtractMostSignificantBits();
-            if (left == 0) return result;
-            lane = System.Numerics.BitOperations.TrailingZeroCount(left);
-            first = index.GetElement(lane);
-            runs = Vector512.Equals(index, Vector512.Create(first - lane) + Vector512<int>.Indices);
-        }
-    }
-
-    /// <summary>Columns [j, j + 8) of one row (AVX2): a masked load where the offsets run on, else a gather.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load8(float* plane, int* offsets, int* valid, int j)
-    {
-        var index = Avx.LoadVector256(offsets + j);
-        var mask = Avx.LoadVector256(valid + j).AsSingle();
-        int first = offsets[j];
-        if (Vector256.EqualsAll(index, Vector256.Create(first) + Vector256<int>.Indices))
-            return Avx.MaskLoad(plane + first, mask);
-        return Avx2.GatherMaskVector256(Vector256<float>.Zero, plane, index, mask, 4);
-    }
-
-    /// <summary>dst[u] = row[j + u] for u in [0, count): columns of one im2col row, vectorised where the CPU allows.</summary>
+    /// <summary>dst[u] = im2col[row, j + u] for u in [0, count), vectorised where the CPU allows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void CopyRow(int row, int j, int count, float* dst)
     {
-        int c = row / KernelArea;
-        long at = (long)(row - c * KernelArea) * Columns;
-        float* plane = X + c * PlaneStride;
-        int* offsets = Offsets + at, valid = Valid + at;
+        int c = row / KernelArea, rs = row - c * KernelArea;
+        CopyRow(X + c * PlaneStride + _shift[rs], _valid + (long)rs * Columns, j, count, dst);
+    }
+
+    /// <summary>
+    /// dst[u] = valid[j + u] ? plane[base[j + u]] : 0 for u in [0, count): one row of im2col, where plane already
+    /// includes the row's channel and kernel shift.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void CopyRow(float* plane, int* valid, int j, int count, float* dst)
+    {
         int u = 0;
         if (Avx512F.IsSupported)
-            for (; u + 16 <= count; u += 16) Vector512.Store(Load16(plane, offsets, valid, j + u), dst + u);
+        {
+            for (; u + 16 <= count; u += 16)
+            {
+                int at = j + u;
+                if (_run[at] >= 16)
+                    Vector512.Store(Avx512F.MaskLoad(plane + _base[at], Vector512.Load(valid + at).AsSingle(), Vector512<float>.Zero), dst + u);
+                else
+                    CopyRuns16(plane, valid, at, dst + u);
+            }
+        }
         else if (Avx2.IsSupported)
-            for (; u + 8 <= count; u += 8) Vector256.Store(Load8(plane, offsets, valid, j + u), dst + u);
-        for (; u < count; u++) dst[u] = valid[j + u] != 0 ? plane[offsets[j + u]] : 0f;
+        {
+            for (; u + 8 <= count; u += 8)
+            {
+                int at = j + u;
+                if (_run[at] >= 8) Vector256.Store(Avx.MaskLoad(plane + _base[at], Vector256.Load(valid + at).AsSingle()), dst + u);
+                else for (int t = 0; t < 8; t++) dst[u + t] = valid[at + t] != 0 ? plane[_base[at + t]] : 0f;
+            }
+        }
+        for (; u < count; u++) dst[u] = valid[j + u] != 0 ? plane[_base[j + u]] : 0f;
+    }
+
+    /// <summary>Sixteen columns that span runs (images, or a strided geometry): one masked load per run.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CopyRuns16(float* plane, int* valid, int j, float* dst)
+    {
+        var result = Vector512<float>.Zero;
+        var mask = Vector512.Load(valid + j);
+        for (int lane = 0; lane < 16;)
+        {
+            int end = Math.Min(16, lane + _run[j + lane]);
+            var lanes = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(lane)) &
+                        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(end));
+            // Lane t of this run reads plane[base[j + lane] + t - lane].
+            result = Avx512F.MaskLoad(plane + _base[j + lane] - lane, (lanes & mask).AsSingle(), result);
+            lane = end;
+        }
+        Vector512.Store(result, dst);
     }
 }
 
@@ -151,15 +168,19 @@ internal static unsafe class Im2ColPacking
     {
         long sliver = GemmPacking.SliverStride(kc, nr);
         int full = nc / nr, rest = nc - full * nr;
+        int c = pc / o.KernelArea, rs = pc - c * o.KernelArea;
         for (int q = 0; q < kc; q++)
         {
+            float* plane = o.X + c * o.PlaneStride + o.Shift(rs);
+            int* valid = o.ValidRow(rs);
             float* d = dst + (long)q * nr;
-            for (int t = 0; t < full; t++, d += sliver) o.CopyRow(pc + q, jc + t * nr, nr, d);
+            for (int t = 0; t < full; t++, d += sliver) o.CopyRow(plane, valid, jc + t * nr, nr, d);
             if (rest > 0)
             {
-                o.CopyRow(pc + q, jc + full * nr, rest, d);
+                o.CopyRow(plane, valid, jc + full * nr, rest, d);
                 new Span<float>(d + rest, nr - rest).Clear();
             }
+            if (++rs == o.KernelArea) { rs = 0; c++; }
         }
     }
 
