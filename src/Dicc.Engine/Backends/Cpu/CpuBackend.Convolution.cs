@@ -149,15 +149,7 @@ public sealed unsafe partial class CpuBackend
     {
         int rs = g.R * g.S;
         var geo = g;
-        CpuParallel.For(g.C, (long)g.K * rs, (c0, c1) =>
-        {
-            for (int c = c0; c < c1; c++)
-                for (int k = 0; k < geo.K; k++)
-                {
-                    float* src = w + ((long)k * geo.C + c) * rs, dst = wt + ((long)c * geo.K + k) * rs;
-                    for (int t = 0; t < rs; t++) dst[t] = src[rs - 1 - t];
-                }
-        });
+        CpuParallel.For(g.C, (long)g.K * rs, new FlipWeightsBody(w, wt, rs, geo));
     }
 
     /// <summary>staging [K, count*PQ] -> y [count, K, PQ], adding the bias on the way (the reference's arithmetic).</summary>
@@ -185,22 +177,7 @@ public sealed unsafe partial class CpuBackend
     /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :], in float: 8 lanes in a fixed order, then a fixed tree.</summary>
     private static void SumPerChannelFast(float* t, int n, int k, int spatial, float* sums)
     {
-        CpuParallel.For(k, (long)n * spatial, (k0, k1) =>
-        {
-            for (int kk = k0; kk < k1; kk++)
-            {
-                var acc = Vector256<float>.Zero;
-                float tail = 0f;
-                for (int i = 0; i < n; i++)
-                {
-                    float* row = t + ((long)i * k + kk) * spatial;
-                    int j = 0;
-                    for (; j + 8 <= spatial; j += 8) acc += Vector256.Load(row + j);
-                    for (; j < spatial; j++) tail += row[j];
-                }
-                sums[kk] = Vector256.Sum(acc) + tail;
-            }
-        });
+        CpuParallel.For(k, (long)n * spatial, new SumPerChannelFastBody(t, n, k, spatial, sums));
     }
 
     // ---- reference path ----------------------------------------------------------------------------
@@ -301,7 +278,75 @@ public sealed unsafe partial class CpuBackend
     private static void Im2Col(ConvolutionGeometry g, float* x, int count, float* col, int cols)
     {
         int rows = g.C * g.R * g.S;
-        CpuParallel.For(rows, (long)cols, (r0, r1) =>
+        CpuParallel.For(rows, (long)cols, new Im2ColBody(g, x, count, col, cols));
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: dx = sum of col entries into their input positions.</summary>
+    private static void Col2Im(ConvolutionGeometry g, float* col, int count, int cols, float* dx)
+    {
+        // Parallel over (image, channel): each owns its dx plane, so no two threads write the same value,
+        // and the summation order is fixed.
+        CpuParallel.For(count * g.C, (long)g.R * g.S * g.P * g.Q, new Col2ImBody(g, col, cols, dx));
+    }
+
+    /// <summary>[count, K, PQ] -> [K, count*PQ].</summary>
+    private static void GatherChunk(float* src, float* dst, int k, int count, int pq)
+    {
+        for (int i = 0; i < count; i++)
+            for (int kk = 0; kk < k; kk++)
+                new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
+                    .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
+    }
+
+    private static void AddBias(float* y, float* bias, int k, int pq)
+    {
+        for (int kk = 0; kk < k; kk++) AddRow(y + (long)kk * pq, y + (long)kk * pq, bias[kk], pq);
+    }
+
+    /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :].</summary>
+    private static void SumPerChannel(float* t, int n, int k, int spatial, float* sums)
+    {
+        CpuParallel.For(k, (long)n * spatial, new SumPerChannelBody(t, n, k, spatial, sums));
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct FlipWeightsBody(float* w, float* wt, int rs, ConvolutionGeometry geo) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int c = c0; c < c1; c++)
+                for (int k = 0; k < geo.K; k++)
+                {
+                    float* src = w + ((long)k * geo.C + c) * rs, dst = wt + ((long)c * geo.K + k) * rs;
+                    for (int t = 0; t < rs; t++) dst[t] = src[rs - 1 - t];
+                }
+        }
+    }
+
+    private readonly struct SumPerChannelFastBody(float* t, int n, int k, int spatial, float* sums) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            for (int kk = k0; kk < k1; kk++)
+            {
+                var acc = Vector256<float>.Zero;
+                float tail = 0f;
+                for (int i = 0; i < n; i++)
+                {
+                    float* row = t + ((long)i * k + kk) * spatial;
+                    int j = 0;
+                    for (; j + 8 <= spatial; j += 8) acc += Vector256.Load(row + j);
+                    for (; j < spatial; j++) tail += row[j];
+                }
+                sums[kk] = Vector256.Sum(acc) + tail;
+            }
+        }
+    }
+
+    private readonly struct Im2ColBody(ConvolutionGeometry g, float* x, int count, float* col, int cols) : IRangeBody
+    {
+        public void Run(int r0, int r1)
         {
             for (int row = r0; row < r1; row++)
             {
@@ -337,15 +382,12 @@ public sealed unsafe partial class CpuBackend
                     }
                 }
             }
-        });
+        }
     }
 
-    /// <summary>The adjoint of <see cref="Im2Col"/>: dx = sum of col entries into their input positions.</summary>
-    private static void Col2Im(ConvolutionGeometry g, float* col, int count, int cols, float* dx)
+    private readonly struct Col2ImBody(ConvolutionGeometry g, float* col, int cols, float* dx) : IRangeBody
     {
-        // Parallel over (image, channel): each owns its dx plane, so no two threads write the same value,
-        // and the summation order is fixed.
-        CpuParallel.For(count * g.C, (long)g.R * g.S * g.P * g.Q, (t0, t1) =>
+        public void Run(int t0, int t1)
         {
             for (int t = t0; t < t1; t++)
             {
@@ -370,27 +412,12 @@ public sealed unsafe partial class CpuBackend
                         }
                     }
             }
-        });
+        }
     }
 
-    /// <summary>[count, K, PQ] -> [K, count*PQ].</summary>
-    private static void GatherChunk(float* src, float* dst, int k, int count, int pq)
+    private readonly struct SumPerChannelBody(float* t, int n, int k, int spatial, float* sums) : IRangeBody
     {
-        for (int i = 0; i < count; i++)
-            for (int kk = 0; kk < k; kk++)
-                new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
-                    .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
-    }
-
-    private static void AddBias(float* y, float* bias, int k, int pq)
-    {
-        for (int kk = 0; kk < k; kk++) AddRow(y + (long)kk * pq, y + (long)kk * pq, bias[kk], pq);
-    }
-
-    /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :].</summary>
-    private static void SumPerChannel(float* t, int n, int k, int spatial, float* sums)
-    {
-        CpuParallel.For(k, (long)n * spatial, (k0, k1) =>
+        public void Run(int k0, int k1)
         {
             for (int kk = k0; kk < k1; kk++)
             {
@@ -402,6 +429,6 @@ public sealed unsafe partial class CpuBackend
                 }
                 sums[kk] = (float)acc;
             }
-        });
+        }
     }
 }

@@ -26,37 +26,7 @@ public sealed unsafe partial class CpuBackend
         float* xp = F(x), yp = F(y), gp = F(gamma), bp = F(beta);
         float* rm = F(runningMean), rv = F(runningVar), sm = F(saveMean), si = F(saveInvStd);
         long m = (long)n * spatial;
-        CpuParallel.For(c, m * 3, (c0, c1) =>
-        {
-            for (int ch = c0; ch < c1; ch++)
-            {
-                // Two passes (mean, then squared deviations) in double: exact enough to be the oracle.
-                double sum = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    float* row = xp + ((long)i * c + ch) * spatial;
-                    for (int j = 0; j < spatial; j++) sum += row[j];
-                }
-                double mean = sum / m, sq = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    float* row = xp + ((long)i * c + ch) * spatial;
-                    for (int j = 0; j < spatial; j++) { double d = row[j] - mean; sq += d * d; }
-                }
-                double variance = sq / m;
-                float invStd = (float)(1.0 / Math.Sqrt(variance + epsilon));
-                float scale = gp[ch] * invStd, shift = bp[ch] - (float)mean * scale;
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    for (int j = 0; j < spatial; j++) yp[o + j] = xp[o + j] * scale + shift;
-                }
-                sm[ch] = (float)mean;
-                si[ch] = invStd;
-                rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mean);
-                rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (sq / (m - 1)));
-            }
-        });
+        CpuParallel.For(c, m * 3, new ReferenceBatchNormForwardBody(n, c, spatial, m, xp, yp, gp, bp, rm, rv, sm, si, momentum, epsilon));
     }
 
     protected override void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
@@ -64,16 +34,7 @@ public sealed unsafe partial class CpuBackend
     {
         var (n, c, spatial) = BnDims(x);
         float* xp = F(x), yp = F(y), gp = F(gamma), bp = F(beta), rm = F(runningMean), rv = F(runningVar);
-        CpuParallel.For(n * c, spatial, (t0, t1) =>
-        {
-            for (int t = t0; t < t1; t++)
-            {
-                int ch = t % c;
-                float scale = gp[ch] / MathF.Sqrt(rv[ch] + epsilon), shift = bp[ch] - rm[ch] * scale;
-                long o = (long)t * spatial;
-                for (int j = 0; j < spatial; j++) yp[o + j] = xp[o + j] * scale + shift;
-            }
-        });
+        CpuParallel.For(n * c, spatial, new BatchNormInferenceBody(c, spatial, xp, yp, gp, bp, rm, rv, epsilon));
     }
 
     protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
@@ -88,38 +49,7 @@ public sealed unsafe partial class CpuBackend
         float* xp = F(x), gyp = F(dy), gp = F(gamma), sm = F(saveMean), si = F(saveInvStd);
         float* dxp = F(dx), dgp = F(dgamma), dbp = F(dbeta);
         long m = (long)n * spatial;
-        CpuParallel.For(c, m * 3, (c0, c1) =>
-        {
-            for (int ch = c0; ch < c1; ch++)
-            {
-                float mean = sm[ch], invStd = si[ch];
-                double sumDy = 0, sumDyXhat = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    for (int j = 0; j < spatial; j++)
-                    {
-                        double g = gyp[o + j];
-                        sumDy += g;
-                        sumDyXhat += g * ((xp[o + j] - mean) * invStd);
-                    }
-                }
-                dbp[ch] = (float)sumDy;
-                dgp[ch] = (float)sumDyXhat;
-                // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
-                float k = gp[ch] * invStd;
-                float meanDy = (float)(sumDy / m), meanDyXhat = (float)(sumDyXhat / m);
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    for (int j = 0; j < spatial; j++)
-                    {
-                        float xhat = (xp[o + j] - mean) * invStd;
-                        dxp[o + j] = k * (gyp[o + j] - meanDy - xhat * meanDyXhat);
-                    }
-                }
-            }
-        });
+        CpuParallel.For(c, m * 3, new ReferenceBatchNormBackwardBody(n, c, spatial, m, xp, gyp, gp, sm, si, dxp, dgp, dbp));
     }
 
     // ---- fast path ---------------------------------------------------------------------------------
@@ -131,29 +61,7 @@ public sealed unsafe partial class CpuBackend
         float* xp = F(x), yp = F(y), gp = F(gamma), bp = F(beta);
         float* rm = F(runningMean), rv = F(runningVar), sm = F(saveMean), si = F(saveInvStd);
         long m = (long)n * spatial;
-        CpuParallel.For(c, m * 3, (c0, c1) =>
-        {
-            for (int ch = c0; ch < c1; ch++)
-            {
-                double sum = 0;
-                for (int i = 0; i < n; i++) sum += RowSum(xp + ((long)i * c + ch) * spatial, spatial);
-                float mean = (float)(sum / m);
-                double sq = 0;
-                for (int i = 0; i < n; i++) sq += RowSquaredDeviations(xp + ((long)i * c + ch) * spatial, spatial, mean);
-                double variance = sq / m;
-                float invStd = (float)(1.0 / Math.Sqrt(variance + epsilon));
-                float scale = gp[ch] * invStd, shift = bp[ch] - mean * scale;
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    RowAffine(xp + o, yp + o, spatial, scale, shift);
-                }
-                sm[ch] = mean;
-                si[ch] = invStd;
-                rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * (sum / m));
-                rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (sq / (m - 1)));
-            }
-        });
+        CpuParallel.For(c, m * 3, new FastBatchNormForwardBody(n, c, spatial, m, xp, yp, gp, bp, rm, rv, sm, si, momentum, epsilon));
     }
 
     private static void FastBatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
@@ -163,33 +71,7 @@ public sealed unsafe partial class CpuBackend
         float* xp = F(x), gyp = F(dy), gp = F(gamma), sm = F(saveMean), si = F(saveInvStd);
         float* dxp = F(dx), dgp = F(dgamma), dbp = F(dbeta);
         long m = (long)n * spatial;
-        CpuParallel.For(c, m * 3, (c0, c1) =>
-        {
-            for (int ch = c0; ch < c1; ch++)
-            {
-                float mean = sm[ch], invStd = si[ch];
-                double sumDy = 0, sumDyXc = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    var (s, sx) = RowGradientSums(gyp + o, xp + o, spatial, mean);
-                    sumDy += s;
-                    sumDyXc += sx;
-                }
-                // sum dy * xhat = invStd * sum dy * (x - mean)
-                double sumDyXhat = sumDyXc * invStd;
-                dbp[ch] = (float)sumDy;
-                dgp[ch] = (float)sumDyXhat;
-                // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mean) * invStd
-                float k = gp[ch] * invStd;
-                float meanDy = (float)(sumDy / m), slope = (float)(sumDyXhat / m) * invStd;
-                for (int i = 0; i < n; i++)
-                {
-                    long o = ((long)i * c + ch) * spatial;
-                    RowInputGradient(gyp + o, xp + o, dxp + o, spatial, mean, meanDy, slope, k);
-                }
-            }
-        });
+        CpuParallel.For(c, m * 3, new FastBatchNormBackwardBody(n, c, spatial, m, xp, gyp, gp, sm, si, dxp, dgp, dbp));
     }
 
     /// <summary>sum of row[0..count) in float: four 8-lane accumulators, then a fixed tree.</summary>
@@ -289,5 +171,150 @@ public sealed unsafe partial class CpuBackend
         for (; j + 8 <= count; j += 8)
             Vector256.Store(vk * (Vector256.Load(dy + j) - vd - (Vector256.Load(x + j) - vm) * vs), dx + j);
         for (; j < count; j++) dx[j] = k * (dy[j] - meanDy - (x[j] - mean) * slope);
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct ReferenceBatchNormForwardBody(int n, int c, int spatial, long m, float* xp, float* yp, float* gp, float* bp, float* rm, float* rv, float* sm, float* si, float momentum, float epsilon) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int ch = c0; ch < c1; ch++)
+            {
+                // Two passes (mean, then squared deviations) in double: exact enough to be the oracle.
+                double sum = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    float* row = xp + ((long)i * c + ch) * spatial;
+                    for (int j = 0; j < spatial; j++) sum += row[j];
+                }
+                double mean = sum / m, sq = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    float* row = xp + ((long)i * c + ch) * spatial;
+                    for (int j = 0; j < spatial; j++) { double d = row[j] - mean; sq += d * d; }
+                }
+                double variance = sq / m;
+                float invStd = (float)(1.0 / Math.Sqrt(variance + epsilon));
+                float scale = gp[ch] * invStd, shift = bp[ch] - (float)mean * scale;
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    for (int j = 0; j < spatial; j++) yp[o + j] = xp[o + j] * scale + shift;
+                }
+                sm[ch] = (float)mean;
+                si[ch] = invStd;
+                rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mean);
+                rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (sq / (m - 1)));
+            }
+        }
+    }
+
+    private readonly struct BatchNormInferenceBody(int c, int spatial, float* xp, float* yp, float* gp, float* bp, float* rm, float* rv, float epsilon) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                int ch = t % c;
+                float scale = gp[ch] / MathF.Sqrt(rv[ch] + epsilon), shift = bp[ch] - rm[ch] * scale;
+                long o = (long)t * spatial;
+                for (int j = 0; j < spatial; j++) yp[o + j] = xp[o + j] * scale + shift;
+            }
+        }
+    }
+
+    private readonly struct ReferenceBatchNormBackwardBody(int n, int c, int spatial, long m, float* xp, float* gyp, float* gp, float* sm, float* si, float* dxp, float* dgp, float* dbp) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int ch = c0; ch < c1; ch++)
+            {
+                float mean = sm[ch], invStd = si[ch];
+                double sumDy = 0, sumDyXhat = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    for (int j = 0; j < spatial; j++)
+                    {
+                        double g = gyp[o + j];
+                        sumDy += g;
+                        sumDyXhat += g * ((xp[o + j] - mean) * invStd);
+                    }
+                }
+                dbp[ch] = (float)sumDy;
+                dgp[ch] = (float)sumDyXhat;
+                // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
+                float k = gp[ch] * invStd;
+                float meanDy = (float)(sumDy / m), meanDyXhat = (float)(sumDyXhat / m);
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    for (int j = 0; j < spatial; j++)
+                    {
+                        float xhat = (xp[o + j] - mean) * invStd;
+                        dxp[o + j] = k * (gyp[o + j] - meanDy - xhat * meanDyXhat);
+                    }
+                }
+            }
+        }
+    }
+
+    private readonly struct FastBatchNormForwardBody(int n, int c, int spatial, long m, float* xp, float* yp, float* gp, float* bp, float* rm, float* rv, float* sm, float* si, float momentum, float epsilon) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int ch = c0; ch < c1; ch++)
+            {
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += RowSum(xp + ((long)i * c + ch) * spatial, spatial);
+                float mean = (float)(sum / m);
+                double sq = 0;
+                for (int i = 0; i < n; i++) sq += RowSquaredDeviations(xp + ((long)i * c + ch) * spatial, spatial, mean);
+                double variance = sq / m;
+                float invStd = (float)(1.0 / Math.Sqrt(variance + epsilon));
+                float scale = gp[ch] * invStd, shift = bp[ch] - mean * scale;
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    RowAffine(xp + o, yp + o, spatial, scale, shift);
+                }
+                sm[ch] = mean;
+                si[ch] = invStd;
+                rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * (sum / m));
+                rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (sq / (m - 1)));
+            }
+        }
+    }
+
+    private readonly struct FastBatchNormBackwardBody(int n, int c, int spatial, long m, float* xp, float* gyp, float* gp, float* sm, float* si, float* dxp, float* dgp, float* dbp) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int ch = c0; ch < c1; ch++)
+            {
+                float mean = sm[ch], invStd = si[ch];
+                double sumDy = 0, sumDyXc = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    var (s, sx) = RowGradientSums(gyp + o, xp + o, spatial, mean);
+                    sumDy += s;
+                    sumDyXc += sx;
+                }
+                // sum dy * xhat = invStd * sum dy * (x - mean)
+                double sumDyXhat = sumDyXc * invStd;
+                dbp[ch] = (float)sumDy;
+                dgp[ch] = (float)sumDyXhat;
+                // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mean) * invStd
+                float k = gp[ch] * invStd;
+                float meanDy = (float)(sumDy / m), slope = (float)(sumDyXhat / m) * invStd;
+                for (int i = 0; i < n; i++)
+                {
+                    long o = ((long)i * c + ch) * spatial;
+                    RowInputGradient(gyp + o, xp + o, dxp + o, spatial, mean, meanDy, slope, k);
+                }
+            }
+        }
     }
 }

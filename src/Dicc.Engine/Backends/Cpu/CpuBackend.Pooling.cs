@@ -13,39 +13,15 @@ public sealed unsafe partial class CpuBackend
         var geo = g;
         if (Path == CpuPath.Fast && IsTwoByTwo(g) && Avx2.IsSupported)
         {
-            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, (t0, t1) =>
-            {
-                for (int t = t0; t < t1; t++)
-                    MaxPoolTwoByTwoPlane(xp + (long)t * geo.H * geo.W, yp + (long)t * geo.P * geo.Q, null, null, geo);
-            });
+            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, new FastPoolForwardBody(xp, yp, geo));
             return;
         }
         if (IsTwoByTwo(g))
         {
-            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, (t0, t1) =>
-            {
-                for (int t = t0; t < t1; t++)
-                {
-                    float* src = xp + (long)t * geo.H * geo.W;
-                    float* dst = yp + (long)t * geo.P * geo.Q;
-                    for (int p = 0; p < geo.P; p++)
-                        for (int q = 0; q < geo.Q; q++)
-                            dst[p * geo.Q + q] = src[ArgMaxTwoByTwo(src, geo.W, p, q)];
-                }
-            });
+            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, new PoolForwardTwoByTwoBody(xp, yp, geo));
             return;
         }
-        CpuParallel.For(g.N * g.C, (long)g.P * g.Q * g.WindowH * g.WindowW, (t0, t1) =>
-        {
-            for (int t = t0; t < t1; t++)
-            {
-                float* src = xp + (long)t * geo.H * geo.W;
-                float* dst = yp + (long)t * geo.P * geo.Q;
-                for (int p = 0; p < geo.P; p++)
-                    for (int q = 0; q < geo.Q; q++)
-                        dst[p * geo.Q + q] = src[ArgMax(geo, src, p, q)];
-            }
-        });
+        CpuParallel.For(g.N * g.C, (long)g.P * g.Q * g.WindowH * g.WindowW, new PoolForwardBody(xp, yp, geo));
     }
 
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx)
@@ -54,44 +30,15 @@ public sealed unsafe partial class CpuBackend
         var geo = g;
         if (Path == CpuPath.Fast && IsTwoByTwo(g) && Avx2.IsSupported)
         {
-            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, (t0, t1) =>
-            {
-                for (int t = t0; t < t1; t++)
-                    MaxPoolTwoByTwoPlane(xp + (long)t * geo.H * geo.W, null, gp + (long)t * geo.P * geo.Q, dxp + (long)t * geo.H * geo.W, geo);
-            });
+            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, new FastPoolBackwardBody(xp, gp, dxp, geo));
             return;
         }
         if (IsTwoByTwo(g))
         {
-            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, (t0, t1) =>
-            {
-                for (int t = t0; t < t1; t++)
-                {
-                    float* src = xp + (long)t * geo.H * geo.W;
-                    float* grad = gp + (long)t * geo.P * geo.Q;
-                    float* dst = dxp + (long)t * geo.H * geo.W;
-                    new Span<float>(dst, geo.H * geo.W).Clear();
-                    // Windows do not overlap, so each input position receives at most one gradient.
-                    for (int p = 0; p < geo.P; p++)
-                        for (int q = 0; q < geo.Q; q++)
-                            dst[ArgMaxTwoByTwo(src, geo.W, p, q)] = grad[p * geo.Q + q];
-                }
-            });
+            CpuParallel.For(g.N * g.C, (long)g.P * g.Q * 4, new PoolBackwardTwoByTwoBody(xp, gp, dxp, geo));
             return;
         }
-        CpuParallel.For(g.N * g.C, (long)g.P * g.Q * g.WindowH * g.WindowW, (t0, t1) =>
-        {
-            for (int t = t0; t < t1; t++)
-            {
-                float* src = xp + (long)t * geo.H * geo.W;
-                float* grad = gp + (long)t * geo.P * geo.Q;
-                float* dst = dxp + (long)t * geo.H * geo.W;
-                new Span<float>(dst, geo.H * geo.W).Clear();
-                for (int p = 0; p < geo.P; p++)
-                    for (int q = 0; q < geo.Q; q++)
-                        dst[ArgMax(geo, src, p, q)] += grad[p * geo.Q + q];
-            }
-        });
+        CpuParallel.For(g.N * g.C, (long)g.P * g.Q * g.WindowH * g.WindowW, new PoolBackwardBody(xp, gp, dxp, geo));
     }
 
     /// <summary>VGG's pooling: 2x2 windows, stride 2, no padding (a fast path with the same semantics).</summary>
@@ -228,5 +175,90 @@ public sealed unsafe partial class CpuBackend
         var hi = Avx.UnpackHigh(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
         Avx.Store(d, Avx.Permute2x128(lo, hi, 0x20));
         Avx.Store(d + 8, Avx.Permute2x128(lo, hi, 0x31));
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct FastPoolForwardBody(float* xp, float* yp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+                MaxPoolTwoByTwoPlane(xp + (long)t * geo.H * geo.W, yp + (long)t * geo.P * geo.Q, null, null, geo);
+        }
+    }
+
+    private readonly struct PoolForwardTwoByTwoBody(float* xp, float* yp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                float* src = xp + (long)t * geo.H * geo.W;
+                float* dst = yp + (long)t * geo.P * geo.Q;
+                for (int p = 0; p < geo.P; p++)
+                    for (int q = 0; q < geo.Q; q++)
+                        dst[p * geo.Q + q] = src[ArgMaxTwoByTwo(src, geo.W, p, q)];
+            }
+        }
+    }
+
+    private readonly struct PoolForwardBody(float* xp, float* yp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                float* src = xp + (long)t * geo.H * geo.W;
+                float* dst = yp + (long)t * geo.P * geo.Q;
+                for (int p = 0; p < geo.P; p++)
+                    for (int q = 0; q < geo.Q; q++)
+                        dst[p * geo.Q + q] = src[ArgMax(geo, src, p, q)];
+            }
+        }
+    }
+
+    private readonly struct FastPoolBackwardBody(float* xp, float* gp, float* dxp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+                MaxPoolTwoByTwoPlane(xp + (long)t * geo.H * geo.W, null, gp + (long)t * geo.P * geo.Q, dxp + (long)t * geo.H * geo.W, geo);
+        }
+    }
+
+    private readonly struct PoolBackwardTwoByTwoBody(float* xp, float* gp, float* dxp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                float* src = xp + (long)t * geo.H * geo.W;
+                float* grad = gp + (long)t * geo.P * geo.Q;
+                float* dst = dxp + (long)t * geo.H * geo.W;
+                new Span<float>(dst, geo.H * geo.W).Clear();
+                // Windows do not overlap, so each input position receives at most one gradient.
+                for (int p = 0; p < geo.P; p++)
+                    for (int q = 0; q < geo.Q; q++)
+                        dst[ArgMaxTwoByTwo(src, geo.W, p, q)] = grad[p * geo.Q + q];
+            }
+        }
+    }
+
+    private readonly struct PoolBackwardBody(float* xp, float* gp, float* dxp, PoolGeometry geo) : IRangeBody
+    {
+        public void Run(int t0, int t1)
+        {
+            for (int t = t0; t < t1; t++)
+            {
+                float* src = xp + (long)t * geo.H * geo.W;
+                float* grad = gp + (long)t * geo.P * geo.Q;
+                float* dst = dxp + (long)t * geo.H * geo.W;
+                new Span<float>(dst, geo.H * geo.W).Clear();
+                for (int p = 0; p < geo.P; p++)
+                    for (int q = 0; q < geo.Q; q++)
+                        dst[ArgMax(geo, src, p, q)] += grad[p * geo.Q + q];
+            }
+        }
     }
 }

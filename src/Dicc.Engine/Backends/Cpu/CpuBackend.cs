@@ -115,7 +115,46 @@ public sealed unsafe partial class CpuBackend : Backend
     {
         float* xp = F(x), yp = F(y);
         int n = checked((int)x.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        CpuParallel.For(n, 1, new ReluForwardBody(xp, yp));
+    }
+
+    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
+    {
+        float* yp = F(y), gp = F(dy), dp = F(dx);
+        int n = checked((int)y.ElementCount);
+        CpuParallel.For(n, 1, new ReluBackwardBody(yp, gp, dp));
+    }
+
+    protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
+    {
+        float* xp = F(x), yp = F(y), mp = F(mask);
+        int n = checked((int)x.ElementCount);
+        float scale = 1f / (1f - p);
+        CpuParallel.For(n, 16, new DropoutBody(xp, yp, mp, p, scale, seed, offset));
+    }
+
+    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
+    {
+        float* ap = F(a), bp = F(b), rp = F(result);
+        int n = checked((int)a.ElementCount);
+        CpuParallel.For(n, 1, new MultiplyBody(ap, bp, rp));
+    }
+
+    // ---- optimiser --------------------------------------------------------------------------------
+
+    protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
+        float momentumFactor, float weightDecay, bool nesterov)
+    {
+        float* w = F(weights), g = F(grads), v = F(momentum);
+        int n = checked((int)weights.ElementCount);
+        CpuParallel.For(n, 4, new SgdBody(w, g, v, learningRate, momentumFactor, weightDecay, nesterov));
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct ReluForwardBody(float* xp, float* yp) : IRangeBody
+    {
+        public void Run(int s, int e)
         {
             int i = s;
             var zero = Vector256<float>.Zero;
@@ -126,14 +165,12 @@ public sealed unsafe partial class CpuBackend : Backend
                 Vector256.Store(Vector256.ConditionalSelect(Vector256.LessThan(v, zero), zero, v), yp + i);
             }
             for (; i < e; i++) yp[i] = xp[i] < 0f ? 0f : xp[i];
-        });
+        }
     }
 
-    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
+    private readonly struct ReluBackwardBody(float* yp, float* gp, float* dp) : IRangeBody
     {
-        float* yp = F(y), gp = F(dy), dp = F(dx);
-        int n = checked((int)y.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        public void Run(int s, int e)
         {
             int i = s;
             var zero = Vector256<float>.Zero;
@@ -143,15 +180,12 @@ public sealed unsafe partial class CpuBackend : Backend
                 Vector256.Store(Vector256.BitwiseAnd(Vector256.Load(gp + i), mask), dp + i);
             }
             for (; i < e; i++) dp[i] = yp[i] > 0f ? gp[i] : 0f;
-        });
+        }
     }
 
-    protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
+    private readonly struct DropoutBody(float* xp, float* yp, float* mp, float p, float scale, ulong seed, ulong offset) : IRangeBody
     {
-        float* xp = F(x), yp = F(y), mp = F(mask);
-        int n = checked((int)x.ElementCount);
-        float scale = 1f / (1f - p);
-        CpuParallel.For(n, 16, (s, e) =>
+        public void Run(int s, int e)
         {
             for (int i = s; i < e; i++)
             {
@@ -160,29 +194,22 @@ public sealed unsafe partial class CpuBackend : Backend
                 mp[i] = m;
                 yp[i] = xp[i] * m;
             }
-        });
+        }
     }
 
-    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
+    private readonly struct MultiplyBody(float* ap, float* bp, float* rp) : IRangeBody
     {
-        float* ap = F(a), bp = F(b), rp = F(result);
-        int n = checked((int)a.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        public void Run(int s, int e)
         {
             int i = s;
             for (; i + 8 <= e; i += 8) Vector256.Store(Vector256.Load(ap + i) * Vector256.Load(bp + i), rp + i);
             for (; i < e; i++) rp[i] = ap[i] * bp[i];
-        });
+        }
     }
 
-    // ---- optimiser --------------------------------------------------------------------------------
-
-    protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
-        float momentumFactor, float weightDecay, bool nesterov)
+    private readonly struct SgdBody(float* w, float* g, float* v, float learningRate, float momentumFactor, float weightDecay, bool nesterov) : IRangeBody
     {
-        float* w = F(weights), g = F(grads), v = F(momentum);
-        int n = checked((int)weights.ElementCount);
-        CpuParallel.For(n, 4, (s, e) =>
+        public void Run(int s, int e)
         {
             int i = s;
             // The same operations as the scalar loop (no fused multiply-adds), so both give the same bits.
@@ -204,6 +231,6 @@ public sealed unsafe partial class CpuBackend : Backend
                 v[i] = vi;
                 w[i] -= learningRate * (nesterov ? gi + momentumFactor * vi : vi);
             }
-        });
+        }
     }
 }

@@ -29,22 +29,55 @@ internal static class CpuParallel
         public void Dispose() => _limit = previous;
     }
 
-    /// <summary>Runs body(start, end) over [0, count) in at most Threads ranges when count * costPerItem is worth it.</summary>
-    public static void For(int count, long costPerItem, Action<int, int> body)
+    /// <summary>
+    /// Runs body.Run(start, end) over [0, count) in a few fixed ranges on the engine's workers (<see cref="CpuWorkers"/>)
+    /// when count * costPerItem is worth it, else inline. The body is a struct holding what the loop needs, so a
+    /// call allocates nothing; the ranges depend only on count, cost and the thread count, and a body must compute
+    /// each element the same way in whichever range it falls.
+    /// </summary>
+    public static void For<TBody>(int count, long costPerItem, in TBody body) where TBody : struct, IRangeBody
     {
         if (count <= 0) return;
-        int ranges = (int)Math.Min(Threads, Math.Min(count, Math.Max(1, count * costPerItem / 32768)));
-        if (ranges <= 1)
+        long work = Math.Max(1, count * costPerItem / 32768);
+        // A few ranges per thread, so a thread that loses its core to another process holds up only one of them.
+        int ranges = (int)Math.Min(Math.Min(Threads * 4L, count), work);
+        if (ranges <= 1 || Threads <= 1)
         {
-            body(0, count);
+            body.Run(0, count);
             return;
         }
-        Parallel.For(0, ranges, r =>
-        {
-            int start = (int)((long)count * r / ranges), end = (int)((long)count * (r + 1) / ranges);
-            body(start, end);
-        });
+        var job = RangeJob<TBody>.ForThisThread();
+        job.Set(body, count, ranges);
+        CpuWorkers.Run(job, ranges);
+        job.Set(default, 0, 0);
     }
+}
+
+/// <summary>The body of a <see cref="CpuParallel.For{TBody}"/> loop: what it does with one range of indices.</summary>
+internal interface IRangeBody
+{
+    void Run(int start, int end);
+}
+
+/// <summary>One reusable job per calling thread and body type: a parallel loop allocates only on its first call.</summary>
+internal sealed class RangeJob<TBody> : ICpuJob where TBody : struct, IRangeBody
+{
+    [ThreadStatic] private static RangeJob<TBody>? _current;
+
+    private TBody _body;
+    private int _count, _ranges;
+
+    public static RangeJob<TBody> ForThisThread() => _current ??= new RangeJob<TBody>();
+
+    public void Set(in TBody body, int count, int ranges)
+    {
+        _body = body;
+        _count = count;
+        _ranges = ranges;
+    }
+
+    public void RunPart(int part) =>
+        _body.Run((int)((long)_count * part / _ranges), (int)((long)_count * (part + 1) / _ranges));
 }
 
 /// <summary>
