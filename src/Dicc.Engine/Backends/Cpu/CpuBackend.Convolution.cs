@@ -112,8 +112,8 @@ public sealed unsafe partial class CpuBackend
             var chunk = im2col.ForChunk(xp + n0 * inImage);
             if (nb == 1)
             {
-                Gemm.Sgemm(false, false, g.K, pq, crs, 1f, wp, crs, chunk, 0f, yp + n0 * outImage, pq);
-                if (bp != null) AddBias(yp + n0 * outImage, bp, g.K, pq);
+                // The bias is added by the GEMM's parts to their finished blocks (bit-identical to adding it after).
+                Gemm.Sgemm(false, false, g.K, pq, crs, 1f, wp, crs, chunk, 0f, yp + n0 * outImage, pq, bp);
                 continue;
             }
             Gemm.Sgemm(false, false, g.K, chunkCols, crs, 1f, wp, crs, chunk, 0f, staging, chunkCols);
@@ -153,16 +153,18 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>staging [K, count*PQ] -> y [count, K, PQ], adding the bias on the way (the reference's arithmetic).</summary>
-    private static void ScatterChunk(float* staging, float* y, float* bias, int k, int count, int pq)
+    private static void ScatterChunk(float* staging, float* y, float* bias, int k, int count, int pq) =>
+        CpuParallel.For(k, (long)count * pq, new ScatterBody(staging, y, bias, k, count, pq));
+
+    private readonly struct ScatterBody(float* staging, float* y, float* bias, int k, int count, int pq) : IRangeBody
     {
-        int cols = count * pq;
-        for (int i = 0; i < count; i++)
-            for (int kk = 0; kk < k; kk++)
-            {
-                float* src = staging + (long)kk * cols + (long)i * pq;
-                float* dst = y + ((long)i * k + kk) * pq;
-                AddRow(src, dst, bias == null ? 0f : bias[kk], pq);
-            }
+        public void Run(int k0, int k1)
+        {
+            int cols = count * pq;
+            for (int kk = k0; kk < k1; kk++)
+                for (int i = 0; i < count; i++)
+                    AddRow(staging + (long)kk * cols + (long)i * pq, y + ((long)i * k + kk) * pq, bias == null ? 0f : bias[kk], pq);
+        }
     }
 
     /// <summary>dst[j] = src[j] + b.</summary>
@@ -290,12 +292,18 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>[count, K, PQ] -> [K, count*PQ].</summary>
-    private static void GatherChunk(float* src, float* dst, int k, int count, int pq)
+    private static void GatherChunk(float* src, float* dst, int k, int count, int pq) =>
+        CpuParallel.For(k, (long)count * pq, new GatherBody(src, dst, k, count, pq));
+
+    private readonly struct GatherBody(float* src, float* dst, int k, int count, int pq) : IRangeBody
     {
-        for (int i = 0; i < count; i++)
-            for (int kk = 0; kk < k; kk++)
-                new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
-                    .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
+        public void Run(int k0, int k1)
+        {
+            for (int kk = k0; kk < k1; kk++)
+                for (int i = 0; i < count; i++)
+                    new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
+                        .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
+        }
     }
 
     private static void AddBias(float* y, float* bias, int k, int pq)

@@ -48,12 +48,12 @@ internal static unsafe class Gemm
     /// bit-identical to materialising im2col and calling <see cref="Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>.
     /// </summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
-        in Im2ColOperand b, float beta, float* c, int ldc) =>
-        Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc);
+        in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null) =>
+        Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc, rowBias);
 
     /// <summary>The implicit-im2col product with a chosen kernel family and thread cap (tests, benchmarks).</summary>
     public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, in Im2ColOperand b, float beta, float* c, int ldc)
+        float* a, int lda, in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null)
     {
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0f)
@@ -63,7 +63,7 @@ internal static unsafe class Gemm
         }
         if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
         if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
-        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, null, 0, beta, c, ldc) { Im2Col = b }, maxThreads);
+        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, null, 0, beta, c, ldc) { Im2Col = b, RowBias = rowBias }, maxThreads);
     }
 
     /// <summary>The same product with a chosen kernel family and at most <paramref name="maxThreads"/> threads (tests, benchmarks).</summary>
@@ -125,6 +125,9 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
     public Im2ColOperand Im2Col { get; init; }
 
     public bool ImplicitB => Im2Col.Columns > 0;
+
+    /// <summary>When set, C[i, j] += RowBias[i] after the product (one rounding, as adding it afterwards would be).</summary>
+    public float* RowBias { get; init; }
 
     /// <summary>
     /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
@@ -371,8 +374,28 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
                     else GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
                     MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
                         p.Alpha, beta, tile);
+                    if (p.RowBias != null && kb == plan.KBlocks - 1)
+                        AddRowBias(p.C + ic * rowStride + jc * colStride, rowStride, colStride, p.RowBias + ic, mcCur, ncCur);
                 }
             }
+        }
+    }
+
+    /// <summary>c[i, j] += bias[i] over a finished block, while it is still in cache.</summary>
+    private static void AddRowBias(float* c, long rowStride, long colStride, float* bias, int rows, int cols)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* ci = c + i * rowStride;
+            float b = bias[i];
+            int j = 0;
+            if (colStride == 1)
+            {
+                var vb = System.Runtime.Intrinsics.Vector256.Create(b);
+                for (; j + 8 <= cols; j += 8)
+                    System.Runtime.Intrinsics.Vector256.Store(System.Runtime.Intrinsics.Vector256.Load(ci + j) + vb, ci + j);
+            }
+            for (; j < cols; j++) ci[j * colStride] += b;
         }
     }
 
