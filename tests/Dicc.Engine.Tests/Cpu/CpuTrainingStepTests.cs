@@ -63,10 +63,15 @@ public class CpuTrainingStepTests
         // Plans memory, fills the workers' buffers, and lets the JIT's background tiering settle.
         for (int i = 0; i < 6; i++) model.TrainStep(images, labels, 0.01f);
         Thread.Sleep(200);
-        model.TrainStep(images, labels, 0.01f);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 3; i++) model.TrainStep(images, labels, 0.01f);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // The least of three windows of three steps: a one-time allocation inside the runtime (a lazily created
+        // lock, a method promoted by the JIT) may land in one window, a per-step allocation would be in all.
+        long allocated = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 3; i++) model.TrainStep(images, labels, 0.01f);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
 
         var geometry = new Dicc.Engine.Backends.ConvolutionGeometry(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
         long start = GC.GetTotalAllocatedBytes(precise: true);

@@ -103,7 +103,9 @@ internal static class CpuWorkers
     private static Worker[] _workers = [];
     private static ICpuJob? _job;
     private static int _parts, _nextPart, _completedParts, _activeHelpers;
-    private static readonly ManualResetEventSlim AllDone = new(false, spinCount: 2000);
+    // Released once per job by whichever thread completes its last part. (A semaphore rather than a reset event:
+    // its wait allocates nothing even the first time it blocks, so a training step stays allocation-free.)
+    private static readonly SemaphoreSlim AllDone = new(0);
     private static Exception? _failure;
 
     /// <summary>
@@ -131,11 +133,12 @@ internal static class CpuWorkers
             _nextPart = 0;
             _completedParts = 0;
             _failure = null;
-            AllDone.Reset();
             Volatile.Write(ref _activeHelpers, helpers);
             for (int w = 0; w < helpers; w++) _workers[w].Wake();
             RunParts();
-            // Done when every part is, even if a helper has not woken yet: it will find nothing to claim.
+            // Done when every part is, even if a helper has not woken yet: it will find nothing to claim. The last
+            // part is usually a moment away, so spin a little before blocking.
+            for (int i = 0; i < 2000 && AllDone.CurrentCount == 0; i++) Thread.SpinWait(10);
             AllDone.Wait();
             if (_failure is not null) throw new AggregateException("A parallel CPU job failed.", _failure);
         }
@@ -159,7 +162,7 @@ internal static class CpuWorkers
             {
                 Interlocked.CompareExchange(ref _failure, e, null);
             }
-            if (Interlocked.Increment(ref _completedParts) == _parts) AllDone.Set();
+            if (Interlocked.Increment(ref _completedParts) == _parts) AllDone.Release();
         }
     }
 

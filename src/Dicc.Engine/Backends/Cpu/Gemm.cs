@@ -237,23 +237,26 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     /// </summary>
     private const long SharedPackFloats = 1L << 22;
 
-    /// <summary>Packs A (or B) once into the caller's shared buffer, then runs 1 x parts (or parts x 1) blocks on it.</summary>
+    /// <summary>
+    /// Runs 1 x parts (or parts x 1) blocks that share one packed copy of A (or B) in the caller's buffer: each
+    /// block of it is packed by the first part that needs it while the others use it once it is ready, so the
+    /// packing is spread over the threads without a job of its own.
+    /// </summary>
     private static void RunShared(in GemmProblem p, bool shareA, int parts, int threads, int tilesM, int tilesN)
     {
         var plan = new BlockPlan(p, 0, p.M, 0, p.N);
-        long floats = shareA ? plan.MBlocks * plan.KBlocks * plan.ABlockFloats : plan.NBlocks * plan.KBlocks * plan.BBlockFloats;
-        var shared = GemmBuffers.ForThisThread(0, 0, 0).EnsureShared(floats);
-        var pack = PackJobs.Value!;
-        pack.Set(p, plan, shareA, (float*)shared);
-        CpuWorkers.Run(pack, (shareA ? plan.MBlocks : plan.NBlocks) * plan.KBlocks, threads);
+        int blocks = (shareA ? plan.MBlocks : plan.NBlocks) * plan.KBlocks;
+        long floats = blocks * (shareA ? plan.ABlockFloats : plan.BBlockFloats);
+        var buffers = GemmBuffers.ForThisThread(0, 0, 0);
+        float* shared = (float*)buffers.EnsureShared(floats);
+        int* states = buffers.SharedStates(blocks);
         var job = Jobs.Value!;
-        job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack((float*)shared, shareA, plan));
+        job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack(shared, states, shareA, plan));
         CpuWorkers.Run(job, parts, threads);
     }
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
     private static readonly ThreadLocal<BlockJob> Jobs = new(() => new BlockJob());
-    private static readonly ThreadLocal<PackJob> PackJobs = new(() => new PackJob());
 
     private sealed class BlockJob : ICpuJob
     {
@@ -277,47 +280,39 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         }
     }
 
-    /// <summary>Packs one (row block or column block, K slice) of the shared operand.</summary>
-    private sealed class PackJob : ICpuJob
-    {
-        private GemmProblem _p;
-        private BlockPlan _plan;
-        private bool _shareA;
-        private float* _dst;
-
-        public void Set(in GemmProblem p, in BlockPlan plan, bool shareA, float* dst)
-        {
-            _p = p; _plan = plan; _shareA = shareA; _dst = dst;
-        }
-
-        public void RunPart(int part)
-        {
-            int kb = part % _plan.KBlocks, block = part / _plan.KBlocks;
-            var (pc, kc) = _plan.Slice(_p.K, kb);
-            if (_shareA)
-            {
-                int ic = block * _plan.Mc;
-                GemmPacking.PackA(_p, ic, Math.Min(_plan.Mc, _p.M - ic), pc, kc, MR, _dst + (long)part * _plan.ABlockFloats);
-            }
-            else
-            {
-                int jc = block * _plan.Nc;
-                GemmPacking.PackB(_p, pc, kc, jc, Math.Min(_plan.Nc, _p.N - jc), NR, _dst + (long)part * _plan.BBlockFloats);
-            }
-        }
-    }
-
     /// <summary>
-    /// A pre-packed operand (none when Data is null): block (row or column block b, K slice kb) at
-    /// (b * KBlocks + kb) * block floats.
+    /// An operand shared by all parts (none when Data is null): block (row or column block b, K slice kb) at
+    /// (b * KBlocks + kb) * block floats, with a state per block (0 not packed, 1 being packed, 2 ready).
     /// </summary>
-    private readonly struct SharedPack(float* data, bool isA, in BlockPlan plan)
+    private readonly struct SharedPack(float* data, int* states, bool isA, in BlockPlan plan)
     {
         public readonly float* Data = data;
+        public readonly int* States = states;
         public readonly bool IsA = isA;
         public readonly BlockPlan Plan = plan;
         public bool HoldsA => Data != null && IsA;
         public bool HoldsB => Data != null && !IsA;
+
+        /// <summary>
+        /// Block <paramref name="slot"/>, packed by this thread if no other has started it, else waited for.
+        /// Whoever packs it writes the same values, so results do not depend on who did.
+        /// </summary>
+        public float* Acquire(in GemmProblem p, int slot, int start, int size, int pc, int kc)
+        {
+            float* block = Data + slot * (IsA ? Plan.ABlockFloats : Plan.BBlockFloats);
+            int* state = States + slot;
+            if (Volatile.Read(ref *state) == 2) return block;
+            if (Interlocked.CompareExchange(ref *state, 1, 0) == 0)
+            {
+                if (IsA) GemmPacking.PackA(p, start, size, pc, kc, MR, block);
+                else GemmPacking.PackB(p, pc, kc, start, size, NR, block);
+                Volatile.Write(ref *state, 2);
+                return block;
+            }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref *state) != 2) spin.SpinOnce(sleep1Threshold: -1);
+            return block;
+        }
     }
 
     /// <summary>The blocking of C[m0:m1, n0:n1]: equal K slices, MC-row blocks of A, NC-column panels of B.</summary>
@@ -365,12 +360,12 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             {
                 var (pc, kc) = plan.Slice(p.K, kb);
                 float beta = kb == 0 ? p.Beta : 1f;
-                if (shared.HoldsB) bPack = shared.Data + ((long)(jc / nc) * plan.KBlocks + kb) * plan.BBlockFloats;
+                if (shared.HoldsB) bPack = shared.Acquire(p, jc / nc * plan.KBlocks + kb, jc, ncCur, pc, kc);
                 else GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
                 for (int ic = m0; ic < m1; ic += mc)
                 {
                     int mcCur = Math.Min(mc, m1 - ic);
-                    if (shared.HoldsA) aPack = shared.Data + ((long)(ic / mc) * plan.KBlocks + kb) * plan.ABlockFloats;
+                    if (shared.HoldsA) aPack = shared.Acquire(p, ic / mc * plan.KBlocks + kb, ic, mcCur, pc, kc);
                     else GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
                     MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
                         p.Alpha, beta, tile);

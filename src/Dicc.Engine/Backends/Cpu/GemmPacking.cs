@@ -181,6 +181,8 @@ internal sealed unsafe class GemmBuffers
 
     private long _aFloats, _bFloats, _tileFloats, _sharedFloats;
     private float* _shared;
+    private int* _states;
+    private int _stateCount;
     public float* A { get; private set; }
     public float* B { get; private set; }
     public float* Tile { get; private set; }
@@ -193,7 +195,20 @@ internal sealed unsafe class GemmBuffers
         return buffers;
     }
 
-    /// <summary>A buffer of at least <paramref name="floats"/> that this thread fills and other threads read (a shared packed operand).</summary>
+    /// <summary><paramref name="count"/> block states of a shared packed operand, all zero (not packed).</summary>
+    public int* SharedStates(int count)
+    {
+        if (count > _stateCount)
+        {
+            if (_states != null) NativeMemory.Free(_states);
+            _states = (int*)NativeMemory.Alloc((nuint)count, sizeof(int));
+            _stateCount = count;
+        }
+        new Span<int>(_states, count).Clear();
+        return _states;
+    }
+
+    /// <summary>A buffer of at least <paramref name="floats"/> that the threads of one product share (a shared packed operand).</summary>
     public nint EnsureShared(long floats)
     {
         if (floats > _sharedFloats) { _shared = Grow(_shared, floats); _sharedFloats = floats; }
@@ -219,5 +234,6 @@ internal sealed unsafe class GemmBuffers
         if (B != null) NativeMemory.AlignedFree(B);
         if (Tile != null) NativeMemory.AlignedFree(Tile);
         if (_shared != null) NativeMemory.AlignedFree(_shared);
+        if (_states != null) NativeMemory.Free(_states);
     }
 }
