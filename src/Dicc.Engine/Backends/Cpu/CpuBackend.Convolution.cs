@@ -106,16 +106,17 @@ public sealed unsafe partial class CpuBackend
         var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
         float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
         long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
+        if (nb == 1)
+        {
+            // One image per GEMM, all images in one parallel job; the bias is added by the GEMM's parts to their
+            // finished blocks (bit-identical to adding it after).
+            Gemm.SgemmBatched(false, g.K, pq, crs, 1f, wp, crs, im2col, inImage, yp, pq, outImage, g.N, bp);
+            return;
+        }
         for (int n0 = 0; n0 < g.N; n0 += nb)
         {
             int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
             var chunk = im2col.ForChunk(xp + n0 * inImage);
-            if (nb == 1)
-            {
-                // The bias is added by the GEMM's parts to their finished blocks (bit-identical to adding it after).
-                Gemm.Sgemm(false, false, g.K, pq, crs, 1f, wp, crs, chunk, 0f, yp + n0 * outImage, pq, bp);
-                continue;
-            }
             Gemm.Sgemm(false, false, g.K, chunkCols, crs, 1f, wp, crs, chunk, 0f, staging, chunkCols);
             ScatterChunk(staging, yp + n0 * outImage, bp, g.K, count, pq);
         }

@@ -51,6 +51,32 @@ internal static unsafe class Gemm
         in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null) =>
         Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc, rowBias);
 
+    /// <summary>
+    /// A batch of implicit-im2col products that share A: C_i = alpha * op(A) * im2col_i (+ rowBias) for i in
+    /// [0, count), where im2col_i is <paramref name="b"/> over images <paramref name="xStride"/> floats on per item
+    /// and C_i starts <paramref name="cStride"/> floats on. One parallel job runs every item (A packed once), with
+    /// the same arithmetic per element as <paramref name="count"/> separate calls.
+    /// </summary>
+    public static void SgemmBatched(bool transA, int m, int n, int k, float alpha, float* a, int lda, in Im2ColOperand b,
+        long xStride, float* c, int ldc, long cStride, int count, float* rowBias = null)
+    {
+        if (m == 0 || n == 0 || count <= 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            for (int i = 0; i < count; i++) ScaleC(m, n, 0f, c + i * cStride, ldc);
+            return;
+        }
+        if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
+        if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
+        var p = new GemmProblem(transA, false, m, n, k, alpha, a, lda, null, 0, 0f, c, ldc) { Im2Col = b, RowBias = rowBias };
+        switch (BestKernel)
+        {
+            case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+            case GemmKernelKind.Avx2: GemmDriver<Avx2Kernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+            default: GemmDriver<ScalarKernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+        }
+    }
+
     /// <summary>The implicit-im2col product with a chosen kernel family and thread cap (tests, benchmarks).</summary>
     public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null)
@@ -128,6 +154,13 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
 
     /// <summary>When set, C[i, j] += RowBias[i] after the product (one rounding, as adding it afterwards would be).</summary>
     public float* RowBias { get; init; }
+
+    /// <summary>The same product for another item of a batch: im2col <paramref name="xOffset"/> floats on, C <paramref name="cOffset"/>.</summary>
+    public GemmProblem ForItem(long xOffset, long cOffset) =>
+        new(TransA, TransB, M, N, K, Alpha, A, Lda, B, Ldb, Beta, C + cOffset, Ldc, TransposedC)
+        {
+            Im2Col = Im2Col.ForChunk(Im2Col.X + xOffset), RowBias = RowBias,
+        };
 
     /// <summary>
     /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
@@ -254,6 +287,54 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack(shared, states, shareA, plan));
         CpuWorkers.Run(job, parts, threads);
     }
+
+    /// <summary>
+    /// Runs <paramref name="count"/> products that differ only in their im2col images and C (see
+    /// Gemm.SgemmBatched) as one job: each item is split into a few column blocks, A is packed once for all.
+    /// </summary>
+    public static void RunBatched(in GemmProblem p, int count, long xStride, long cStride, int maxThreads)
+    {
+        int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
+        long work = (long)p.M * p.N * p.K * count;
+        int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
+        if (threads <= 1 || (long)RoundUp(p.M, MR) * p.K > SharedPackFloats)
+        {
+            for (int i = 0; i < count; i++) Run(p.ForItem(i * xStride, i * cStride), maxThreads);
+            return;
+        }
+        int splits = Math.Clamp((threads * PartsPerThread + count - 1) / count, 1, tilesN);
+        var plan = new BlockPlan(p, 0, p.M, 0, p.N);
+        int blocks = plan.MBlocks * plan.KBlocks;
+        var buffers = GemmBuffers.ForThisThread(0, 0, 0);
+        float* shared = (float*)buffers.EnsureShared(blocks * plan.ABlockFloats);
+        int* states = buffers.SharedStates(blocks);
+        var job = BatchJobs.Value!;
+        job.Set(p, count, xStride, cStride, splits, tilesN, new SharedPack(shared, states, true, plan));
+        CpuWorkers.Run(job, count * splits, threads);
+    }
+
+    private sealed class BatchJob : ICpuJob
+    {
+        private GemmProblem _p;
+        private int _count, _splits, _tilesN;
+        private long _xStride, _cStride;
+        private SharedPack _shared;
+
+        public void Set(in GemmProblem p, int count, long xStride, long cStride, int splits, int tilesN, in SharedPack shared)
+        {
+            _p = p; _count = count; _xStride = xStride; _cStride = cStride; _splits = splits; _tilesN = tilesN; _shared = shared;
+        }
+
+        public void RunPart(int part)
+        {
+            int item = part / _splits, bj = part % _splits;
+            int n0 = Math.Min(_p.N, (int)((long)_tilesN * bj / _splits) * NR);
+            int n1 = Math.Min(_p.N, (int)((long)_tilesN * (bj + 1) / _splits) * NR);
+            if (n1 > n0) RunBlock(_p.ForItem(item * _xStride, item * _cStride), 0, _p.M, n0, n1, _shared);
+        }
+    }
+
+    private static readonly ThreadLocal<BatchJob> BatchJobs = new(() => new BatchJob());
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
     private static readonly ThreadLocal<BlockJob> Jobs = new(() => new BlockJob());
