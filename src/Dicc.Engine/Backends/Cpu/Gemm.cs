@@ -282,7 +282,7 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         long floats = blocks * (shareA ? plan.ABlockFloats : plan.BBlockFloats);
         var buffers = GemmBuffers.ForThisThread(0, 0, 0);
         float* shared = (float*)buffers.EnsureShared(floats);
-        int* states = buffers.SharedStates(blocks);
+        int* states = buffers.SharedStates(blocks * SharedPack.StateInts);
         var job = Jobs.Value!;
         job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack(shared, states, shareA, plan));
         CpuWorkers.Run(job, parts, threads);
@@ -307,7 +307,7 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         int blocks = plan.MBlocks * plan.KBlocks;
         var buffers = GemmBuffers.ForThisThread(0, 0, 0);
         float* shared = (float*)buffers.EnsureShared(blocks * plan.ABlockFloats);
-        int* states = buffers.SharedStates(blocks);
+        int* states = buffers.SharedStates(blocks * SharedPack.StateInts);
         var job = BatchJobs.Value!;
         job.Set(p, count, xStride, cStride, splits, tilesN, new SharedPack(shared, states, true, plan));
         CpuWorkers.Run(job, count * splits, threads);
@@ -363,7 +363,8 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
 
     /// <summary>
     /// An operand shared by all parts (none when Data is null): block (row or column block b, K slice kb) at
-    /// (b * KBlocks + kb) * block floats, with a state per block (0 not packed, 1 being packed, 2 ready).
+    /// (b * KBlocks + kb) * block floats, with two counters per block, a cache line apart from the next block's:
+    /// chunks of it claimed for packing, and chunks packed.
     /// </summary>
     private readonly struct SharedPack(float* data, int* states, bool isA, in BlockPlan plan)
     {
@@ -374,24 +375,34 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         public bool HoldsA => Data != null && IsA;
         public bool HoldsB => Data != null && !IsA;
 
+        /// <summary>Ints of <see cref="States"/> per block (one cache line).</summary>
+        public const int StateInts = 16;
+
         /// <summary>
-        /// Block <paramref name="slot"/>, packed by this thread if no other has started it, else waited for.
-        /// Whoever packs it writes the same values, so results do not depend on who did.
+        /// Block <paramref name="slot"/>, packed in chunks of whole slivers by the threads that need it: each claims
+        /// chunks until none are left, then waits for the others' chunks. (Parts that start together need the same
+        /// blocks at the same moment; one packing while the other waited left a core idle for all the packing.)
+        /// Each sliver is packed the same way by whoever packs it, so results do not depend on who did.
         /// </summary>
         public float* Acquire(in GemmProblem p, int slot, int start, int size, int pc, int kc)
         {
+            int width = IsA ? MR : NR;
             float* block = Data + slot * (IsA ? Plan.ABlockFloats : Plan.BBlockFloats);
-            int* state = States + slot;
-            if (Volatile.Read(ref *state) == 2) return block;
-            if (Interlocked.CompareExchange(ref *state, 1, 0) == 0)
+            int* claimed = States + slot * StateInts, packed = claimed + 1;
+            int slivers = (size + width - 1) / width, perChunk = Math.Max(1, (slivers + 7) / 8);
+            int chunks = (slivers + perChunk - 1) / perChunk;
+            if (Volatile.Read(ref *packed) == chunks) return block;
+            int c;
+            while ((c = Interlocked.Increment(ref *claimed) - 1) < chunks)
             {
-                if (IsA) GemmPacking.PackA(p, start, size, pc, kc, MR, block);
-                else GemmPacking.PackB(p, pc, kc, start, size, NR, block);
-                Volatile.Write(ref *state, 2);
-                return block;
+                int offset = c * perChunk * width, count = Math.Min(size - offset, perChunk * width);
+                float* dst = block + c * perChunk * GemmPacking.SliverStride(kc, width);
+                if (IsA) GemmPacking.PackA(p, start + offset, count, pc, kc, MR, dst);
+                else GemmPacking.PackB(p, pc, kc, start + offset, count, NR, dst);
+                Interlocked.Increment(ref *packed);
             }
             var spin = new SpinWait();
-            while (Volatile.Read(ref *state) != 2) spin.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref *packed) != chunks) spin.SpinOnce(sleep1Threshold: -1);
             return block;
         }
     }
