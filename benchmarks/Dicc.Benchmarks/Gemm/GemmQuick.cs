@@ -9,9 +9,6 @@ namespace Dicc.Benchmarks.Gemm;
 /// installed, oneDNN's dnnl_sgemm, on every shape in a minute or two, without BenchmarkDotNet. The sides
 /// alternate in short timed rounds (~25 ms a side), so that load from other processes hits them alike. Each
 /// side's GFLOP/s is its median round; a ratio is the median of the per-round ratios (ours / peer speed).
-/// Before each round the benchmark waits until the other sides' idle threads have blocked: OpenBLAS's spin for
-/// work for up to ~0.1 s after a call, and a side timed while they spin loses a core to them (on 2 cores this
-/// halved our 2-thread figures). --worker-stats shows where the CPU time of our rounds went.
 /// </summary>
 internal static class GemmQuick
 {
@@ -100,8 +97,7 @@ internal static class GemmQuick
         }
         if (shapes.Count > 0 && peers)
             Console.WriteLine($"geometric mean of ratios (ours / peer GFLOP/s): OpenBLAS {Math.Exp(logBlas / shapes.Count):F2}" +
-                              (oneDnn ? $", oneDNN {Math.Exp(logDnn / shapes.Count):F2}" : "") + $"; load average {Machine.LoadAverage()}" +
-                              $"\n(before each side's round, {_idleWaits:F1} s in all waiting for the other sides' idle threads to stop spinning)");
+                              (oneDnn ? $", oneDNN {Math.Exp(logDnn / shapes.Count):F2}" : "") + $"; load average {Machine.LoadAverage()}");
         else if (shapes.Count > 0)
             Console.WriteLine($"load average {Machine.LoadAverage()}");
         return 0;
@@ -128,9 +124,6 @@ internal static class GemmQuick
             for (int t = 0; t < sides.Length; t++)
             {
                 int s = (r + t) % sides.Length;
-                // The previous side's idle threads may still be spinning for more work (OpenBLAS's for up to ~0.1 s,
-                // GNU OpenMP's for a few ms) and would take a core from this side: wait until they block.
-                if (sides.Length > 1) _idleWaits += WaitForOtherThreadsToIdle();
                 if (stats && s == 0)
                 {
                     CpuWorkerStats.Enabled = true;
@@ -150,34 +143,6 @@ internal static class GemmQuick
     }
 
     private static OursStats _oursStats = new();
-    private static double _idleWaits;
-
-    /// <summary>
-    /// Waits (at most half a second) until no thread of this process but the calling one is running, i.e. every
-    /// side's workers have stopped spinning and blocked; returns the seconds waited.
-    /// </summary>
-    private static double WaitForOtherThreadsToIdle()
-    {
-        long start = Stopwatch.GetTimestamp();
-        string self = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        while (Stopwatch.GetElapsedTime(start).TotalSeconds < 0.5)
-        {
-            bool running = false;
-            foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
-            {
-                if (Path.GetFileName(dir) == self) continue;
-                try
-                {
-                    string stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                    if (stat[stat.LastIndexOf(')') + 2] == 'R') { running = true; break; }
-                }
-                catch (IOException) { } // a thread that ended
-            }
-            if (!running) break;
-            Thread.Sleep(1);
-        }
-        return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
 
     /// <summary>What --worker-stats prints per shape: over our timed rounds only, where the CPU time went.</summary>
     private sealed class OursStats
