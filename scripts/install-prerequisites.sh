@@ -14,8 +14,19 @@
 #  - GTK 3 and opencv-data: face detection (--detect-faces) uses OpenCV through OpenCvSharp, whose native library
 #    (from NuGet) needs libgtk-3.so.0, and the Haar cascade haarcascade_frontalface_default.xml that opencv-data
 #    puts in /usr/share/opencv4/haarcascades/. Without them everything else works (docs/data-formats.md).
+# With --benchmarks also the CPU benchmarks' peers (not needed to build or test, so plain CI leaves them out):
+#  - PyTorch (Debian's python3-torch, with oneDNN): the training-step peer of `step-vs-pytorch`.
+#  - oneDNN (libdnnl2): dnnl_sgemm, the second GEMM peer of `gemm-quick`.
 # The .NET 10 SDK must already be on PATH (https://dot.net); it is on our development and CI machines.
 set -euo pipefail
+
+benchmarks=0
+for arg in "$@"; do
+  case "$arg" in
+    --benchmarks) benchmarks=1 ;;
+    *) echo "usage: $0 [--benchmarks]" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 [ -e /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 ] || need+=(libnvrtc11.2 libnvrtc-builtins11.8)
@@ -30,6 +41,10 @@ for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client slurmdbd:slurm
 done
 [ -e /usr/lib/x86_64-linux-gnu/libgtk-3.so.0 ] || need+=(libgtk-3-0)
 [ -e /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || need+=(opencv-data)
+if [ "$benchmarks" -eq 1 ]; then
+  /usr/bin/python3 -c "import torch" 2>/dev/null || need+=(python3-torch)
+  [ -e /usr/lib/x86_64-linux-gnu/libdnnl.so.2 ] || need+=(libdnnl2)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -8,9 +8,10 @@ using BenchmarkDotNet.Running;
 namespace Dicc.Benchmarks.Gemm;
 
 /// <summary>
-/// Our Sgemm against OpenBLAS's cblas_sgemm on the same operands, both with all cores, at square sizes and
-/// at the GEMMs that VGG19's convolutions issue (one layer per resolution). Ratio is ours / OpenBLAS time,
-/// so below 1 is faster; the GFLOP/s column gives each side's throughput.
+/// Our Sgemm against OpenBLAS's cblas_sgemm (with its best kernels for this CPU, see <see cref="OpenBlas.ChooseCoreType"/>)
+/// on the same operands, both with all cores, at square sizes and at the GEMMs that VGG19's convolutions issue
+/// (one layer per resolution). Ratio is ours / OpenBLAS time, so below 1 is faster; the GFLOP/s column gives
+/// each side's throughput.
 /// </summary>
 [Config(typeof(Config))]
 public class GemmBenchmarks
@@ -23,7 +24,11 @@ public class GemmBenchmarks
     public GemmShape Shape { get; set; } = GemmShapes.Square[0];
 
     [GlobalSetup]
-    public void Setup() => _operands = new GemmOperands(Shape);
+    public void Setup()
+    {
+        OpenBlas.ChooseCoreType();
+        _operands = new GemmOperands(Shape);
+    }
 
     [GlobalCleanup]
     public void Cleanup() => _operands?.Dispose();

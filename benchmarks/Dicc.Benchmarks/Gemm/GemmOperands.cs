@@ -21,7 +21,7 @@ internal sealed unsafe class GemmOperands : IDisposable
         C = Allocate(shape.CSize, random);
     }
 
-    /// <summary>Threads our Sgemm may use (OpenBLAS is capped separately, with <see cref="OpenBlas.SetNumThreads"/>).</summary>
+    /// <summary>Threads our Sgemm may use (the peers are capped separately, with OpenBlas.SetNumThreads and OneDnn.SetNumThreads).</summary>
     public int Threads { get; init; } = CpuParallel.Threads;
 
     /// <summary>Our kernel family (the best this CPU supports unless asked).</summary>
@@ -32,6 +32,9 @@ internal sealed unsafe class GemmOperands : IDisposable
 
     public void OpenBlasSgemm() =>
         OpenBlas.Sgemm(Shape.TransA, Shape.TransB, Shape.M, Shape.N, Shape.K, 1f, A, Shape.Lda, B, Shape.Ldb, 0f, C, Shape.Ldc);
+
+    public void OneDnnSgemm() =>
+        OneDnn.Sgemm(Shape.TransA, Shape.TransB, Shape.M, Shape.N, Shape.K, 1f, A, Shape.Lda, B, Shape.Ldb, 0f, C, Shape.Ldc);
 
     private static float* Allocate(long count, RandomStream random)
     {

@@ -31,6 +31,29 @@ public class CpuWorkersTests
         }
     }
 
+    /// <summary>Parts that take almost no time: the workers often look late, after the caller has moved on.</summary>
+    private sealed class TinyJob(int parts) : ICpuJob
+    {
+        public readonly int[] Runs = new int[parts];
+
+        public void RunPart(int part) => Interlocked.Increment(ref Runs[part]);
+    }
+
+    [Test]
+    public void TinyJobsBackToBack_RunEveryPartExactlyOnce_AndPausesBetweenThemDoNot()
+    {
+        // Back to back, a worker still spinning or just woken for one job must claim nothing of the next; with
+        // pauses, the workers block and must be woken.
+        for (int rep = 0; rep < 20000; rep++)
+        {
+            int parts = 2 + rep % 9;
+            var job = new TinyJob(parts);
+            CpuWorkers.Run(job, parts, maxThreads: 1 + rep % 3);
+            if (job.Runs.Any(r => r != 1)) Assert.Fail($"job {rep} with {parts} parts ran them {string.Join(",", job.Runs)} times");
+            if (rep % 2000 == 1999) Thread.Sleep(5);
+        }
+    }
+
     [Test]
     public void MaxThreadsOne_RunsEveryPartOnTheCaller()
     {

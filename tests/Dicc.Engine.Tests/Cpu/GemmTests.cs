@@ -114,6 +114,9 @@ public unsafe class GemmTests(string kernelName)
     [Test]
     [TestCase(190, 250, 300)]
     [TestCase(300, 9, 500)]
+    [TestCase(64, 700, 300)]  // A packed once and shared by every part
+    [TestCase(700, 64, 300)]  // B packed once and shared
+    [TestCase(600, 600, 600)] // both too large to share: a grid of blocks
     public void Result_DoesNotDependOnThreadCount(int m, int n, int k)
     {
         var r = new RandomStream(12);

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cpu;
@@ -5,6 +6,9 @@ namespace Dicc.Engine.Backends.Cpu;
 // Convolution as im2col + GEMM. Images are processed in chunks: a chunk's columns are laid side by side
 // (col is [C*R*S, nb*P*Q]) so that the deep layers, whose P*Q is tiny, still give the GEMM wide matrices,
 // while the shallow layers use one image per chunk and write the GEMM result straight into y.
+// The fast path (the default) never writes col out: the GEMM packs it straight from the images
+// (Im2ColOperand), and the input gradient of a stride-1 convolution is itself a convolution of dy with the
+// flipped, transposed weights. The reference path materialises col and scatters col2im (the oracle).
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>Upper bound for one chunk's im2col buffer, in floats (16 MiB).</summary>
@@ -22,7 +26,166 @@ public sealed unsafe partial class CpuBackend
         return (int)Math.Clamp(Math.Min(byWidth, byBudget), 1, g.N);
     }
 
-    protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g)
+    protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g) =>
+        Path == CpuPath.Reference ? ReferenceWorkspaceBytes(g) : FastWorkspaceBytes(g);
+
+    protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
+    {
+        if (Path == CpuPath.Reference)
+        {
+            ReferenceConvolutionForward(g, x, w, bias, y);
+            return;
+        }
+        float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
+        FastConvolutionForward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws);
+    }
+
+    protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
+    {
+        if (Path == CpuPath.Reference || !DataGradientIsConvolution(g))
+        {
+            ReferenceConvolutionBackwardData(g, dy, w, dx);
+            return;
+        }
+        float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
+        // dx = conv(dy, W') with W'[c, k, r, s] = W[k, c, R-1-r, S-1-s], stride 1, padding R-1-pad: the
+        // transposed convolution written as a forward one, so it too runs as an implicit GEMM.
+        var flipped = FlippedGeometry(g);
+        float* wt = ws;
+        FlipWeights(g, F(w), wt);
+        FastConvolutionForward(flipped, F(dy), wt, null, F(dx), ws + Align((long)g.K * g.C * g.R * g.S));
+    }
+
+    protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
+    {
+        if (Path == CpuPath.Reference)
+        {
+            ReferenceConvolutionBackwardFilter(g, x, dy, dw, dbias);
+            return;
+        }
+        float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
+        FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), ws);
+        if (dbias is not null) SumPerChannelFast(F(dy), g.N, g.K, g.P * g.Q, F(dbias));
+    }
+
+    // ---- fast path ---------------------------------------------------------------------------------
+
+    /// <summary>Whether dx can be computed as a forward convolution (stride 1, padding below the kernel size).</summary>
+    private static bool DataGradientIsConvolution(in ConvolutionGeometry g) =>
+        g.StrideH == 1 && g.StrideW == 1 && g.PadH <= g.R - 1 && g.PadW <= g.S - 1;
+
+    /// <summary>The geometry of dx = conv(dy, W'): K input channels of P x Q, C outputs of H x W.</summary>
+    private static ConvolutionGeometry FlippedGeometry(in ConvolutionGeometry g) =>
+        new(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, g.R - 1 - g.PadH, g.S - 1 - g.PadW);
+
+    /// <summary>Workspace floats rounded up to whole cache lines, so every part starts 64-byte aligned.</summary>
+    private static long Align(long floats) => (floats + 15) / 16 * 16;
+
+    /// <summary>Table and staging of one implicit-GEMM pass over <paramref name="g"/> with <paramref name="outputs"/> GEMM rows.</summary>
+    private static long FastPassFloats(in ConvolutionGeometry g, int outputs)
+    {
+        long nb = ChunkImages(g), cols = nb * g.P * g.Q;
+        return Align(Im2ColOperand.TableInts(g, (int)cols)) + (nb > 1 ? Align(outputs * cols) : 0);
+    }
+
+    private static long FastWorkspaceBytes(in ConvolutionGeometry g)
+    {
+        long floats = FastPassFloats(g, g.K); // forward (staging of y) and backward-filter (staging of dy)
+        if (DataGradientIsConvolution(g))
+            floats = Math.Max(floats, Align((long)g.K * g.C * g.R * g.S) + FastPassFloats(FlippedGeometry(g), g.C));
+        else
+            floats = Math.Max(floats, ReferenceWorkspaceBytes(g) / sizeof(float));
+        return floats * sizeof(float);
+    }
+
+    /// <summary>y = conv(x, w) + bias with B packed straight from x; bit-identical to the reference forward.</summary>
+    private static void FastConvolutionForward(in ConvolutionGeometry g, float* xp, float* wp, float* bp, float* yp, float* ws)
+    {
+        int nb = ChunkImages(g);
+        int pq = g.P * g.Q, crs = g.C * g.R * g.S, cols = nb * pq;
+        var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
+        float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
+        long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
+        if (nb == 1)
+        {
+            // One image per GEMM, all images in one parallel job; the bias is added by the GEMM's parts to their
+            // finished blocks (bit-identical to adding it after).
+            Gemm.SgemmBatched(false, g.K, pq, crs, 1f, wp, crs, im2col, inImage, yp, pq, outImage, g.N, bp);
+            return;
+        }
+        for (int n0 = 0; n0 < g.N; n0 += nb)
+        {
+            int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
+            var chunk = im2col.ForChunk(xp + n0 * inImage);
+            Gemm.Sgemm(false, false, g.K, chunkCols, crs, 1f, wp, crs, chunk, 0f, staging, chunkCols);
+            ScatterChunk(staging, yp + n0 * outImage, bp, g.K, count, pq);
+        }
+    }
+
+    /// <summary>dW = sum over chunks of dy * im2col^T with im2col packed straight from x; bit-identical to the reference.</summary>
+    private static void FastConvolutionBackwardFilter(in ConvolutionGeometry g, float* xp, float* dyp, float* dwp, float* ws)
+    {
+        int nb = ChunkImages(g);
+        int pq = g.P * g.Q, crs = g.C * g.R * g.S, cols = nb * pq;
+        var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
+        float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
+        long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
+        for (int n0 = 0; n0 < g.N; n0 += nb)
+        {
+            int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
+            float* dyChunk;
+            if (nb == 1) dyChunk = dyp + n0 * outImage;
+            else
+            {
+                GatherChunk(dyp + n0 * outImage, staging, g.K, count, pq);
+                dyChunk = staging;
+            }
+            Gemm.Sgemm(false, true, g.K, crs, chunkCols, 1f, dyChunk, chunkCols, im2col.ForChunk(xp + n0 * inImage),
+                n0 == 0 ? 0f : 1f, dwp, crs);
+        }
+    }
+
+    /// <summary>wt[c, k, r, s] = w[k, c, R-1-r, S-1-s].</summary>
+    private static void FlipWeights(in ConvolutionGeometry g, float* w, float* wt)
+    {
+        int rs = g.R * g.S;
+        var geo = g;
+        CpuParallel.For(g.C, (long)g.K * rs, new FlipWeightsBody(w, wt, rs, geo));
+    }
+
+    /// <summary>staging [K, count*PQ] -> y [count, K, PQ], adding the bias on the way (the reference's arithmetic).</summary>
+    private static void ScatterChunk(float* staging, float* y, float* bias, int k, int count, int pq) =>
+        CpuParallel.For(k, (long)count * pq, new ScatterBody(staging, y, bias, k, count, pq));
+
+    private readonly struct ScatterBody(float* staging, float* y, float* bias, int k, int count, int pq) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            int cols = count * pq;
+            for (int kk = k0; kk < k1; kk++)
+                for (int i = 0; i < count; i++)
+                    AddRow(staging + (long)kk * cols + (long)i * pq, y + ((long)i * k + kk) * pq, bias == null ? 0f : bias[kk], pq);
+        }
+    }
+
+    /// <summary>dst[j] = src[j] + b.</summary>
+    private static void AddRow(float* src, float* dst, float b, int count)
+    {
+        int j = 0;
+        var vb = Vector256.Create(b);
+        for (; j + 8 <= count; j += 8) Vector256.Store(Vector256.Load(src + j) + vb, dst + j);
+        for (; j < count; j++) dst[j] = src[j] + b;
+    }
+
+    /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :], in float: 8 lanes in a fixed order, then a fixed tree.</summary>
+    private static void SumPerChannelFast(float* t, int n, int k, int spatial, float* sums)
+    {
+        CpuParallel.For(k, (long)n * spatial, new SumPerChannelFastBody(t, n, k, spatial, sums));
+    }
+
+    // ---- reference path ----------------------------------------------------------------------------
+
+    private static long ReferenceWorkspaceBytes(in ConvolutionGeometry g)
     {
         long nb = ChunkImages(g), pq = (long)g.P * g.Q;
         long col = (long)g.C * g.R * g.S * nb * pq;
@@ -30,11 +193,11 @@ public sealed unsafe partial class CpuBackend
         return (col + staging) * sizeof(float);
     }
 
-    protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
+    private void ReferenceConvolutionForward(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
     {
         int nb = ChunkImages(g);
         int pq = g.P * g.Q, crs = g.C * g.R * g.S;
-        float* ws = Workspace(ConvolutionWorkspaceBytesCore(g) / sizeof(float));
+        float* ws = Workspace(ReferenceWorkspaceBytes(g) / sizeof(float));
         float* col = ws, staging = ws + (long)crs * nb * pq;
         float* xp = F(x), wp = F(w), yp = F(y);
         float* bp = bias is null ? null : F(bias);
@@ -63,11 +226,11 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
+    private void ReferenceConvolutionBackwardData(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
     {
         int nb = ChunkImages(g);
         int pq = g.P * g.Q, crs = g.C * g.R * g.S;
-        float* ws = Workspace(ConvolutionWorkspaceBytesCore(g) / sizeof(float));
+        float* ws = Workspace(ReferenceWorkspaceBytes(g) / sizeof(float));
         float* col = ws, staging = ws + (long)crs * nb * pq;
         float* dyp = F(dy), wp = F(w), dxp = F(dx);
         long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
@@ -88,11 +251,11 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
+    private void ReferenceConvolutionBackwardFilter(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
     {
         int nb = ChunkImages(g);
         int pq = g.P * g.Q, crs = g.C * g.R * g.S;
-        float* ws = Workspace(ConvolutionWorkspaceBytesCore(g) / sizeof(float));
+        float* ws = Workspace(ReferenceWorkspaceBytes(g) / sizeof(float));
         float* col = ws, staging = ws + (long)crs * nb * pq;
         float* xp = F(x), dyp = F(dy), dwp = F(dw);
         long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
@@ -118,7 +281,81 @@ public sealed unsafe partial class CpuBackend
     private static void Im2Col(ConvolutionGeometry g, float* x, int count, float* col, int cols)
     {
         int rows = g.C * g.R * g.S;
-        CpuParallel.For(rows, (long)cols, (r0, r1) =>
+        CpuParallel.For(rows, (long)cols, new Im2ColBody(g, x, count, col, cols));
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: dx = sum of col entries into their input positions.</summary>
+    private static void Col2Im(ConvolutionGeometry g, float* col, int count, int cols, float* dx)
+    {
+        // Parallel over (image, channel): each owns its dx plane, so no two threads write the same value,
+        // and the summation order is fixed.
+        CpuParallel.For(count * g.C, (long)g.R * g.S * g.P * g.Q, new Col2ImBody(g, col, cols, dx));
+    }
+
+    /// <summary>[count, K, PQ] -> [K, count*PQ].</summary>
+    private static void GatherChunk(float* src, float* dst, int k, int count, int pq) =>
+        CpuParallel.For(k, (long)count * pq, new GatherBody(src, dst, k, count, pq));
+
+    private readonly struct GatherBody(float* src, float* dst, int k, int count, int pq) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            for (int kk = k0; kk < k1; kk++)
+                for (int i = 0; i < count; i++)
+                    new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
+                        .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
+        }
+    }
+
+    private static void AddBias(float* y, float* bias, int k, int pq)
+    {
+        for (int kk = 0; kk < k; kk++) AddRow(y + (long)kk * pq, y + (long)kk * pq, bias[kk], pq);
+    }
+
+    /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :].</summary>
+    private static void SumPerChannel(float* t, int n, int k, int spatial, float* sums)
+    {
+        CpuParallel.For(k, (long)n * spatial, new SumPerChannelBody(t, n, k, spatial, sums));
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct FlipWeightsBody(float* w, float* wt, int rs, ConvolutionGeometry geo) : IRangeBody
+    {
+        public void Run(int c0, int c1)
+        {
+            for (int c = c0; c < c1; c++)
+                for (int k = 0; k < geo.K; k++)
+                {
+                    float* src = w + ((long)k * geo.C + c) * rs, dst = wt + ((long)c * geo.K + k) * rs;
+                    for (int t = 0; t < rs; t++) dst[t] = src[rs - 1 - t];
+                }
+        }
+    }
+
+    private readonly struct SumPerChannelFastBody(float* t, int n, int k, int spatial, float* sums) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            for (int kk = k0; kk < k1; kk++)
+            {
+                var acc = Vector256<float>.Zero;
+                float tail = 0f;
+                for (int i = 0; i < n; i++)
+                {
+                    float* row = t + ((long)i * k + kk) * spatial;
+                    int j = 0;
+                    for (; j + 8 <= spatial; j += 8) acc += Vector256.Load(row + j);
+                    for (; j < spatial; j++) tail += row[j];
+                }
+                sums[kk] = Vector256.Sum(acc) + tail;
+            }
+        }
+    }
+
+    private readonly struct Im2ColBody(ConvolutionGeometry g, float* x, int count, float* col, int cols) : IRangeBody
+    {
+        public void Run(int r0, int r1)
         {
             for (int row = r0; row < r1; row++)
             {
@@ -154,15 +391,12 @@ public sealed unsafe partial class CpuBackend
                     }
                 }
             }
-        });
+        }
     }
 
-    /// <summary>The adjoint of <see cref="Im2Col"/>: dx = sum of col entries into their input positions.</summary>
-    private static void Col2Im(ConvolutionGeometry g, float* col, int count, int cols, float* dx)
+    private readonly struct Col2ImBody(ConvolutionGeometry g, float* col, int cols, float* dx) : IRangeBody
     {
-        // Parallel over (image, channel): each owns its dx plane, so no two threads write the same value,
-        // and the summation order is fixed.
-        CpuParallel.For(count * g.C, (long)g.R * g.S * g.P * g.Q, (t0, t1) =>
+        public void Run(int t0, int t1)
         {
             for (int t = t0; t < t1; t++)
             {
@@ -187,32 +421,12 @@ public sealed unsafe partial class CpuBackend
                         }
                     }
             }
-        });
-    }
-
-    /// <summary>[count, K, PQ] -> [K, count*PQ].</summary>
-    private static void GatherChunk(float* src, float* dst, int k, int count, int pq)
-    {
-        for (int i = 0; i < count; i++)
-            for (int kk = 0; kk < k; kk++)
-                new ReadOnlySpan<float>(src + ((long)i * k + kk) * pq, pq)
-                    .CopyTo(new Span<float>(dst + (long)kk * count * pq + (long)i * pq, pq));
-    }
-
-    private static void AddBias(float* y, float* bias, int k, int pq)
-    {
-        for (int kk = 0; kk < k; kk++)
-        {
-            float b = bias[kk];
-            float* row = y + (long)kk * pq;
-            for (int j = 0; j < pq; j++) row[j] += b;
         }
     }
 
-    /// <summary>sums[k] = sum over n and spatial positions of t[n, k, :].</summary>
-    private static void SumPerChannel(float* t, int n, int k, int spatial, float* sums)
+    private readonly struct SumPerChannelBody(float* t, int n, int k, int spatial, float* sums) : IRangeBody
     {
-        CpuParallel.For(k, (long)n * spatial, (k0, k1) =>
+        public void Run(int k0, int k1)
         {
             for (int kk = k0; kk < k1; kk++)
             {
@@ -224,6 +438,6 @@ public sealed unsafe partial class CpuBackend
                 }
                 sums[kk] = (float)acc;
             }
-        });
+        }
     }
 }

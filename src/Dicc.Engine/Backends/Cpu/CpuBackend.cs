@@ -5,6 +5,20 @@ using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cpu;
 
+/// <summary>Which implementation of its ops a <see cref="CpuBackend"/> runs.</summary>
+public enum CpuPath
+{
+    /// <summary>
+    /// The default: implicit-GEMM convolutions (no im2col buffer), BatchNorm statistics in float, vectorised
+    /// pooling. Deterministic and bit-identical across thread counts, like the reference; where its arithmetic
+    /// differs from the reference, tests bound the difference (tests/Dicc.Engine.Tests/Cpu).
+    /// </summary>
+    Fast,
+
+    /// <summary>The original path: materialised im2col and col2im, double-precision BatchNorm statistics (the oracle).</summary>
+    Reference,
+}
+
 /// <summary>
 /// The reference backend: plain host memory, a cache-blocked SIMD GEMM on all cores, and straightforward
 /// loops for everything else. Reductions use a fixed split and double accumulators, so results are
@@ -15,9 +29,20 @@ public sealed unsafe partial class CpuBackend : Backend
     private readonly GrowOnlyBuffer _workspace;
     private readonly List<CpuStorage> _owned = [];
 
+    /// <param name="path">The fast path (default) or the reference path that tests check it against.</param>
+    public CpuBackend(CpuPath path = CpuPath.Fast)
+    {
+        if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown CPU path.");
+        Path = path;
+    }
+
+    /// <summary>Which implementation of the ops this backend runs.</summary>
+    public CpuPath Path { get; }
+
     public override string Name => "cpu";
 
-    public override string Description => $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel";
+    public override string Description =>
+        $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel{(Path == CpuPath.Reference ? ", reference path" : "")}";
 
     public override Storage Allocate(long sizeInBytes)
     {
@@ -82,7 +107,46 @@ public sealed unsafe partial class CpuBackend : Backend
     {
         float* xp = F(x), yp = F(y);
         int n = checked((int)x.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        CpuParallel.For(n, 1, new ReluForwardBody(xp, yp));
+    }
+
+    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
+    {
+        float* yp = F(y), gp = F(dy), dp = F(dx);
+        int n = checked((int)y.ElementCount);
+        CpuParallel.For(n, 1, new ReluBackwardBody(yp, gp, dp));
+    }
+
+    protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
+    {
+        float* xp = F(x), yp = F(y), mp = F(mask);
+        int n = checked((int)x.ElementCount);
+        float scale = 1f / (1f - p);
+        CpuParallel.For(n, 16, new DropoutBody(xp, yp, mp, p, scale, seed, offset));
+    }
+
+    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
+    {
+        float* ap = F(a), bp = F(b), rp = F(result);
+        int n = checked((int)a.ElementCount);
+        CpuParallel.For(n, 1, new MultiplyBody(ap, bp, rp));
+    }
+
+    // ---- optimiser --------------------------------------------------------------------------------
+
+    protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
+        float momentumFactor, float weightDecay, bool nesterov)
+    {
+        float* w = F(weights), g = F(grads), v = F(momentum);
+        int n = checked((int)weights.ElementCount);
+        CpuParallel.For(n, 4, new SgdBody(w, g, v, learningRate, momentumFactor, weightDecay, nesterov));
+    }
+
+    // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
+
+    private readonly struct ReluForwardBody(float* xp, float* yp) : IRangeBody
+    {
+        public void Run(int s, int e)
         {
             int i = s;
             var zero = Vector256<float>.Zero;
@@ -93,14 +157,12 @@ public sealed unsafe partial class CpuBackend : Backend
                 Vector256.Store(Vector256.ConditionalSelect(Vector256.LessThan(v, zero), zero, v), yp + i);
             }
             for (; i < e; i++) yp[i] = xp[i] < 0f ? 0f : xp[i];
-        });
+        }
     }
 
-    protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
+    private readonly struct ReluBackwardBody(float* yp, float* gp, float* dp) : IRangeBody
     {
-        float* yp = F(y), gp = F(dy), dp = F(dx);
-        int n = checked((int)y.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        public void Run(int s, int e)
         {
             int i = s;
             var zero = Vector256<float>.Zero;
@@ -110,15 +172,12 @@ public sealed unsafe partial class CpuBackend : Backend
                 Vector256.Store(Vector256.BitwiseAnd(Vector256.Load(gp + i), mask), dp + i);
             }
             for (; i < e; i++) dp[i] = yp[i] > 0f ? gp[i] : 0f;
-        });
+        }
     }
 
-    protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
+    private readonly struct DropoutBody(float* xp, float* yp, float* mp, float p, float scale, ulong seed, ulong offset) : IRangeBody
     {
-        float* xp = F(x), yp = F(y), mp = F(mask);
-        int n = checked((int)x.ElementCount);
-        float scale = 1f / (1f - p);
-        CpuParallel.For(n, 16, (s, e) =>
+        public void Run(int s, int e)
         {
             for (int i = s; i < e; i++)
             {
@@ -127,37 +186,43 @@ public sealed unsafe partial class CpuBackend : Backend
                 mp[i] = m;
                 yp[i] = xp[i] * m;
             }
-        });
+        }
     }
 
-    protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
+    private readonly struct MultiplyBody(float* ap, float* bp, float* rp) : IRangeBody
     {
-        float* ap = F(a), bp = F(b), rp = F(result);
-        int n = checked((int)a.ElementCount);
-        CpuParallel.For(n, 1, (s, e) =>
+        public void Run(int s, int e)
         {
             int i = s;
             for (; i + 8 <= e; i += 8) Vector256.Store(Vector256.Load(ap + i) * Vector256.Load(bp + i), rp + i);
             for (; i < e; i++) rp[i] = ap[i] * bp[i];
-        });
+        }
     }
 
-    // ---- optimiser --------------------------------------------------------------------------------
-
-    protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
-        float momentumFactor, float weightDecay, bool nesterov)
+    private readonly struct SgdBody(float* w, float* g, float* v, float learningRate, float momentumFactor, float weightDecay, bool nesterov) : IRangeBody
     {
-        float* w = F(weights), g = F(grads), v = F(momentum);
-        int n = checked((int)weights.ElementCount);
-        CpuParallel.For(n, 4, (s, e) =>
+        public void Run(int s, int e)
         {
-            for (int i = s; i < e; i++)
+            int i = s;
+            // The same operations as the scalar loop (no fused multiply-adds), so both give the same bits.
+            var wd = Vector256.Create(weightDecay);
+            var mu = Vector256.Create(momentumFactor);
+            var lr = Vector256.Create(learningRate);
+            for (; i + 8 <= e; i += 8)
+            {
+                var wi = Vector256.Load(w + i);
+                var gi = Vector256.Load(g + i) + wd * wi;
+                var vi = mu * Vector256.Load(v + i) + gi;
+                Vector256.Store(vi, v + i);
+                Vector256.Store(wi - lr * (nesterov ? gi + mu * vi : vi), w + i);
+            }
+            for (; i < e; i++)
             {
                 float gi = g[i] + weightDecay * w[i];
                 float vi = momentumFactor * v[i] + gi;
                 v[i] = vi;
                 w[i] -= learningRate * (nesterov ? gi + momentumFactor * vi : vi);
             }
-        });
+        }
     }
 }

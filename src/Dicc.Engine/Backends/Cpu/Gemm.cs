@@ -42,6 +42,56 @@ internal static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc) =>
         Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <summary>
+    /// The same product with B an im2col matrix that is packed straight from the images (implicit GEMM):
+    /// op(B) = im2col [k, n] when <paramref name="transB"/> is false, im2col^T [k, n] when true. The result is
+    /// bit-identical to materialising im2col and calling <see cref="Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>.
+    /// </summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null) =>
+        Sgemm(BestKernel, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc, rowBias);
+
+    /// <summary>
+    /// A batch of implicit-im2col products that share A: C_i = alpha * op(A) * im2col_i (+ rowBias) for i in
+    /// [0, count), where im2col_i is <paramref name="b"/> over images <paramref name="xStride"/> floats on per item
+    /// and C_i starts <paramref name="cStride"/> floats on. One parallel job runs every item (A packed once), with
+    /// the same arithmetic per element as <paramref name="count"/> separate calls.
+    /// </summary>
+    public static void SgemmBatched(bool transA, int m, int n, int k, float alpha, float* a, int lda, in Im2ColOperand b,
+        long xStride, float* c, int ldc, long cStride, int count, float* rowBias = null)
+    {
+        if (m == 0 || n == 0 || count <= 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            for (int i = 0; i < count; i++) ScaleC(m, n, 0f, c + i * cStride, ldc);
+            return;
+        }
+        if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
+        if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
+        var p = new GemmProblem(transA, false, m, n, k, alpha, a, lda, null, 0, 0f, c, ldc) { Im2Col = b, RowBias = rowBias };
+        switch (BestKernel)
+        {
+            case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+            case GemmKernelKind.Avx2: GemmDriver<Avx2Kernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+            default: GemmDriver<ScalarKernel>.RunBatched(p, count, xStride, cStride, CpuParallel.Threads); break;
+        }
+    }
+
+    /// <summary>The implicit-im2col product with a chosen kernel family and thread cap (tests, benchmarks).</summary>
+    public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, in Im2ColOperand b, float beta, float* c, int ldc, float* rowBias = null)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
+        if (ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc), ldc, $"ldc must be at least n = {n}.");
+        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, null, 0, beta, c, ldc) { Im2Col = b, RowBias = rowBias }, maxThreads);
+    }
+
     /// <summary>The same product with a chosen kernel family and at most <paramref name="maxThreads"/> threads (tests, benchmarks).</summary>
     public static void Sgemm(GemmKernelKind kind, int maxThreads, bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
@@ -58,9 +108,12 @@ internal static unsafe class Gemm
         }
         if (lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda), lda, $"lda must be at least {(transA ? "m" : "k")} = {(transA ? m : k)}.");
         if (ldb < (transB ? k : n)) throw new ArgumentOutOfRangeException(nameof(ldb), ldb, $"ldb must be at least {(transB ? "k" : "n")} = {(transB ? k : n)}.");
-        if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
+        Run(kind, new GemmProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), maxThreads);
+    }
 
-        var p = new GemmProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    private static void Run(GemmKernelKind kind, in GemmProblem p, int maxThreads)
+    {
+        if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
         switch (kind)
         {
             case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.Run(p, maxThreads); break;
@@ -93,6 +146,21 @@ internal readonly unsafe struct GemmProblem(bool transA, bool transB, int m, int
 
     /// <summary>When set, element (i, j) of the product lives at C[j * Ldc + i] (see <see cref="Transposed"/>).</summary>
     public readonly bool TransposedC = transposedC;
+
+    /// <summary>When its table is set, B is this implicit im2col operand (and <see cref="B"/> is unused).</summary>
+    public Im2ColOperand Im2Col { get; init; }
+
+    public bool ImplicitB => Im2Col.Columns > 0;
+
+    /// <summary>When set, C[i, j] += RowBias[i] after the product (one rounding, as adding it afterwards would be).</summary>
+    public float* RowBias { get; init; }
+
+    /// <summary>The same product for another item of a batch: im2col <paramref name="xOffset"/> floats on, C <paramref name="cOffset"/>.</summary>
+    public GemmProblem ForItem(long xOffset, long cOffset) =>
+        new(TransA, TransB, M, N, K, Alpha, A, Lda, B, Ldb, Beta, C + cOffset, Ldc, TransposedC)
+        {
+            Im2Col = Im2Col.ForChunk(Im2Col.X + xOffset), RowBias = RowBias,
+        };
 
     /// <summary>
     /// The same computation as C^T = op(B)^T * op(A)^T: op(B)^T is op'(A') with A' = B stored the other way
@@ -143,7 +211,9 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     {
         // A thin product (n well below NR) wastes most of each micro-tile on padding; computing C^T instead
         // puts the thin side on the MR side of the tile.
-        var p = PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3 ? problem.Transposed() : problem;
+        // (Not with an implicit B: only B has an im2col packer.)
+        var p = !problem.ImplicitB && PaddedArea(problem.N, problem.M) * 4 < PaddedArea(problem.M, problem.N) * 3
+            ? problem.Transposed() : problem;
         int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
         long work = (long)p.M * p.N * p.K;
         int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
@@ -154,6 +224,21 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         if (parts <= 1)
         {
             RunBlock(p, 0, p.M, 0, p.N);
+            return;
+        }
+        // When one operand packs small, all parts share one packed copy of it (packed once, in parallel, before
+        // the parts run) and split the other operand's blocks between them: nothing is packed twice.
+        // (Otherwise, with a grid of blocks, an im2col B would be gathered from the images once per block row.)
+        long aFloats = (long)RoundUp(p.M, MR) * p.K, bFloats = (long)RoundUp(p.N, NR) * p.K;
+        bool canShareA = aFloats <= SharedPackFloats && tilesN >= parts, canShareB = bFloats <= SharedPackFloats && tilesM >= parts;
+        if (canShareA && (aFloats <= bFloats || !canShareB))
+        {
+            RunShared(p, shareA: true, parts, threads, tilesM, tilesN);
+            return;
+        }
+        if (canShareB)
+        {
+            RunShared(p, shareA: false, parts, threads, tilesM, tilesN);
             return;
         }
         // Split C into a tm x tn grid of tile-aligned blocks. A block of rows packs its own A and each block
@@ -175,9 +260,81 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             else { bestTm = Math.Min(parts, tilesM); bestTn = 1; }
         }
         var job = Jobs.Value!;
-        job.Set(p, bestTm, bestTn, tilesM, tilesN);
+        job.Set(p, bestTm, bestTn, tilesM, tilesN, default);
         CpuWorkers.Run(job, bestTm * bestTn, threads);
     }
+
+    /// <summary>
+    /// At most this many floats of packed A or B are shared by all parts (16 MiB). Reading a shared packed copy
+    /// costs about what packing it from the source would, so sharing pays whenever it saves packing twice.
+    /// </summary>
+    private const long SharedPackFloats = 1L << 22;
+
+    /// <summary>
+    /// Runs 1 x parts (or parts x 1) blocks that share one packed copy of A (or B) in the caller's buffer: each
+    /// block of it is packed by the first part that needs it while the others use it once it is ready, so the
+    /// packing is spread over the threads without a job of its own.
+    /// </summary>
+    private static void RunShared(in GemmProblem p, bool shareA, int parts, int threads, int tilesM, int tilesN)
+    {
+        var plan = new BlockPlan(p, 0, p.M, 0, p.N);
+        int blocks = (shareA ? plan.MBlocks : plan.NBlocks) * plan.KBlocks;
+        long floats = blocks * (shareA ? plan.ABlockFloats : plan.BBlockFloats);
+        var buffers = GemmBuffers.ForThisThread(0, 0, 0);
+        float* shared = (float*)buffers.EnsureShared(floats);
+        int* states = buffers.SharedStates(blocks * SharedPack.StateInts);
+        var job = Jobs.Value!;
+        job.Set(p, shareA ? 1 : parts, shareA ? parts : 1, tilesM, tilesN, new SharedPack(shared, states, shareA, plan));
+        CpuWorkers.Run(job, parts, threads);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="count"/> products that differ only in their im2col images and C (see
+    /// Gemm.SgemmBatched) as one job: each item is split into a few column blocks, A is packed once for all.
+    /// </summary>
+    public static void RunBatched(in GemmProblem p, int count, long xStride, long cStride, int maxThreads)
+    {
+        int tilesM = (p.M + MR - 1) / MR, tilesN = (p.N + NR - 1) / NR;
+        long work = (long)p.M * p.N * p.K * count;
+        int threads = (int)Math.Clamp(work / SerialWork, 1, Math.Max(1, maxThreads));
+        if (threads <= 1 || (long)RoundUp(p.M, MR) * p.K > SharedPackFloats)
+        {
+            for (int i = 0; i < count; i++) Run(p.ForItem(i * xStride, i * cStride), maxThreads);
+            return;
+        }
+        int splits = Math.Clamp((threads * PartsPerThread + count - 1) / count, 1, tilesN);
+        var plan = new BlockPlan(p, 0, p.M, 0, p.N);
+        int blocks = plan.MBlocks * plan.KBlocks;
+        var buffers = GemmBuffers.ForThisThread(0, 0, 0);
+        float* shared = (float*)buffers.EnsureShared(blocks * plan.ABlockFloats);
+        int* states = buffers.SharedStates(blocks * SharedPack.StateInts);
+        var job = BatchJobs.Value!;
+        job.Set(p, count, xStride, cStride, splits, tilesN, new SharedPack(shared, states, true, plan));
+        CpuWorkers.Run(job, count * splits, threads);
+    }
+
+    private sealed class BatchJob : ICpuJob
+    {
+        private GemmProblem _p;
+        private int _count, _splits, _tilesN;
+        private long _xStride, _cStride;
+        private SharedPack _shared;
+
+        public void Set(in GemmProblem p, int count, long xStride, long cStride, int splits, int tilesN, in SharedPack shared)
+        {
+            _p = p; _count = count; _xStride = xStride; _cStride = cStride; _splits = splits; _tilesN = tilesN; _shared = shared;
+        }
+
+        public void RunPart(int part)
+        {
+            int item = part / _splits, bj = part % _splits;
+            int n0 = Math.Min(_p.N, (int)((long)_tilesN * bj / _splits) * NR);
+            int n1 = Math.Min(_p.N, (int)((long)_tilesN * (bj + 1) / _splits) * NR);
+            if (n1 > n0) RunBlock(_p.ForItem(item * _xStride, item * _cStride), 0, _p.M, n0, n1, _shared);
+        }
+    }
+
+    private static readonly ThreadLocal<BatchJob> BatchJobs = new(() => new BatchJob());
 
     // One job object per calling thread, reused across calls, so a call allocates nothing.
     private static readonly ThreadLocal<BlockJob> Jobs = new(() => new BlockJob());
@@ -186,10 +343,11 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     {
         private GemmProblem _p;
         private int _tm, _tn, _tilesM, _tilesN;
+        private SharedPack _shared;
 
-        public void Set(in GemmProblem p, int tm, int tn, int tilesM, int tilesN)
+        public void Set(in GemmProblem p, int tm, int tn, int tilesM, int tilesN, in SharedPack shared)
         {
-            _p = p; _tm = tm; _tn = tn; _tilesM = tilesM; _tilesN = tilesN;
+            _p = p; _tm = tm; _tn = tn; _tilesM = tilesM; _tilesN = tilesN; _shared = shared;
         }
 
         public void RunPart(int part)
@@ -199,41 +357,132 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             int m1 = Math.Min(_p.M, (int)((long)_tilesM * (bi + 1) / _tm) * MR);
             int n0 = Math.Min(_p.N, (int)((long)_tilesN * bj / _tn) * NR);
             int n1 = Math.Min(_p.N, (int)((long)_tilesN * (bj + 1) / _tn) * NR);
-            if (m1 > m0 && n1 > n0) RunBlock(_p, m0, m1, n0, n1);
+            if (m1 > m0 && n1 > n0) RunBlock(_p, m0, m1, n0, n1, _shared);
         }
     }
 
-    /// <summary>C[m0:m1, n0:n1] on the calling thread.</summary>
-    private static void RunBlock(in GemmProblem p, int m0, int m1, int n0, int n1)
+    /// <summary>
+    /// An operand shared by all parts (none when Data is null): block (row or column block b, K slice kb) at
+    /// (b * KBlocks + kb) * block floats, with two counters per block, a cache line apart from the next block's:
+    /// chunks of it claimed for packing, and chunks packed.
+    /// </summary>
+    private readonly struct SharedPack(float* data, int* states, bool isA, in BlockPlan plan)
     {
-        int kBlocks = (p.K + KC - 1) / KC;
-        int kcMax = (p.K + kBlocks - 1) / kBlocks; // equal slices: no thin last slice
-        // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
-        int mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
-        // Columns are split into equal panels (whole slivers), so no thin last panel repacks A for little work.
-        int nBlocks = (n1 - n0 + NC - 1) / NC;
-        int nc = RoundUp((n1 - n0 + nBlocks - 1) / nBlocks, NR);
-        var buffers = GemmBuffers.ForThisThread(
-            mc / MR * GemmPacking.SliverStride(kcMax, MR), nc / NR * GemmPacking.SliverStride(kcMax, NR), MR * NR);
+        public readonly float* Data = data;
+        public readonly int* States = states;
+        public readonly bool IsA = isA;
+        public readonly BlockPlan Plan = plan;
+        public bool HoldsA => Data != null && IsA;
+        public bool HoldsB => Data != null && !IsA;
+
+        /// <summary>Ints of <see cref="States"/> per block (one cache line).</summary>
+        public const int StateInts = 16;
+
+        /// <summary>
+        /// Block <paramref name="slot"/>, packed in chunks of whole slivers by the threads that need it: each claims
+        /// chunks until none are left, then waits for the others' chunks. (Parts that start together need the same
+        /// blocks at the same moment; one packing while the other waited left a core idle for all the packing.)
+        /// Each sliver is packed the same way by whoever packs it, so results do not depend on who did.
+        /// </summary>
+        public float* Acquire(in GemmProblem p, int slot, int start, int size, int pc, int kc)
+        {
+            int width = IsA ? MR : NR;
+            float* block = Data + slot * (IsA ? Plan.ABlockFloats : Plan.BBlockFloats);
+            int* claimed = States + slot * StateInts, packed = claimed + 1;
+            int slivers = (size + width - 1) / width, perChunk = Math.Max(1, (slivers + 7) / 8);
+            int chunks = (slivers + perChunk - 1) / perChunk;
+            if (Volatile.Read(ref *packed) == chunks) return block;
+            int c;
+            while ((c = Interlocked.Increment(ref *claimed) - 1) < chunks)
+            {
+                int offset = c * perChunk * width, count = Math.Min(size - offset, perChunk * width);
+                float* dst = block + c * perChunk * GemmPacking.SliverStride(kc, width);
+                if (IsA) GemmPacking.PackA(p, start + offset, count, pc, kc, MR, dst);
+                else GemmPacking.PackB(p, pc, kc, start + offset, count, NR, dst);
+                Interlocked.Increment(ref *packed);
+            }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref *packed) != chunks) spin.SpinOnce(sleep1Threshold: -1);
+            return block;
+        }
+    }
+
+    /// <summary>The blocking of C[m0:m1, n0:n1]: equal K slices, MC-row blocks of A, NC-column panels of B.</summary>
+    private readonly struct BlockPlan
+    {
+        public readonly int KBlocks, KcMax, Mc, Nc, MBlocks, NBlocks;
+        public readonly long ABlockFloats, BBlockFloats;
+
+        public BlockPlan(in GemmProblem p, int m0, int m1, int n0, int n1)
+        {
+            KBlocks = (p.K + KC - 1) / KC;
+            KcMax = (p.K + KBlocks - 1) / KBlocks; // equal slices: no thin last slice
+            // Block sizes are whole numbers of slivers (packing pads the last sliver of a block to full width).
+            Mc = Math.Min(Math.Max(MR, MC / MR * MR), RoundUp(m1 - m0, MR));
+            MBlocks = (m1 - m0 + Mc - 1) / Mc;
+            // Columns are split into equal panels (whole slivers), so no thin last panel repacks A for little work.
+            NBlocks = (n1 - n0 + NC - 1) / NC;
+            Nc = RoundUp((n1 - n0 + NBlocks - 1) / NBlocks, NR);
+            NBlocks = (n1 - n0 + Nc - 1) / Nc;
+            ABlockFloats = Mc / MR * GemmPacking.SliverStride(KcMax, MR);
+            BBlockFloats = Nc / NR * GemmPacking.SliverStride(KcMax, NR);
+        }
+
+        public (int Pc, int Kc) Slice(int k, int kb)
+        {
+            int pc = (int)((long)k * kb / KBlocks);
+            return (pc, (int)((long)k * (kb + 1) / KBlocks) - pc);
+        }
+    }
+
+    /// <summary>C[m0:m1, n0:n1] on the calling thread, packing what <paramref name="shared"/> does not hold.</summary>
+    private static void RunBlock(in GemmProblem p, int m0, int m1, int n0, int n1, in SharedPack shared = default)
+    {
+        // With a shared operand the block spans all of its rows (or columns), so its plan is the shared one.
+        var plan = shared.Data != null ? shared.Plan : new BlockPlan(p, m0, m1, n0, n1);
+        int mc = plan.Mc, nc = plan.Nc;
+        var buffers = GemmBuffers.ForThisThread(shared.HoldsA ? 0 : plan.ABlockFloats, shared.HoldsB ? 0 : plan.BBlockFloats, MR * NR);
         float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
         long rowStride = p.TransposedC ? 1 : p.Ldc, colStride = p.TransposedC ? p.Ldc : 1;
 
         for (int jc = n0; jc < n1; jc += nc)
         {
             int ncCur = Math.Min(nc, n1 - jc);
-            for (int kb = 0; kb < kBlocks; kb++)
+            for (int kb = 0; kb < plan.KBlocks; kb++)
             {
-                int pc = (int)((long)p.K * kb / kBlocks), kc = (int)((long)p.K * (kb + 1) / kBlocks) - pc;
+                var (pc, kc) = plan.Slice(p.K, kb);
                 float beta = kb == 0 ? p.Beta : 1f;
-                GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
+                if (shared.HoldsB) bPack = shared.Acquire(p, jc / nc * plan.KBlocks + kb, jc, ncCur, pc, kc);
+                else GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
                 for (int ic = m0; ic < m1; ic += mc)
                 {
                     int mcCur = Math.Min(mc, m1 - ic);
-                    GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
+                    if (shared.HoldsA) aPack = shared.Acquire(p, ic / mc * plan.KBlocks + kb, ic, mcCur, pc, kc);
+                    else GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
                     MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
                         p.Alpha, beta, tile);
+                    if (p.RowBias != null && kb == plan.KBlocks - 1)
+                        AddRowBias(p.C + ic * rowStride + jc * colStride, rowStride, colStride, p.RowBias + ic, mcCur, ncCur);
                 }
             }
+        }
+    }
+
+    /// <summary>c[i, j] += bias[i] over a finished block, while it is still in cache.</summary>
+    private static void AddRowBias(float* c, long rowStride, long colStride, float* bias, int rows, int cols)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* ci = c + i * rowStride;
+            float b = bias[i];
+            int j = 0;
+            if (colStride == 1)
+            {
+                var vb = System.Runtime.Intrinsics.Vector256.Create(b);
+                for (; j + 8 <= cols; j += 8)
+                    System.Runtime.Intrinsics.Vector256.Store(System.Runtime.Intrinsics.Vector256.Load(ci + j) + vb, ci + j);
+            }
+            for (; j < cols; j++) ci[j * colStride] += b;
         }
     }
 
@@ -274,4 +523,3 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 }
 
-internal static class Prof { public static long PackA, PackB, Macro; public static string Report() { double f = 1.0/System.Diagnostics.Stopwatch.Frequency; var r = $"packA {PackA*f:F3}s packB {PackB*f:F3}s macro {Macro*f:F3}s"; PackA=PackB=Macro=0; return r; } }

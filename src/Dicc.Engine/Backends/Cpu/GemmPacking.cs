@@ -29,6 +29,12 @@ internal static unsafe class GemmPacking
     /// <summary>op(B)[pc : pc + kc, jc : jc + nc] into ceil(nc / NR) slivers (the last one zero-padded), <see cref="SliverStride"/> apart.</summary>
     public static void PackB(in GemmProblem p, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
+        if (p.ImplicitB)
+        {
+            if (p.TransB) Im2ColPacking.PackTransposed(p.Im2Col, pc, kc, jc, nc, nr, dst);
+            else Im2ColPacking.Pack(p.Im2Col, pc, kc, jc, nc, nr, dst);
+            return;
+        }
         if (p.TransB) PackTransposed(p.B + (long)jc * p.Ldb + pc, p.Ldb, nc, kc, nr, dst);
         else PackContiguous(p.B + (long)pc * p.Ldb + jc, p.Ldb, nc, kc, nr, dst);
     }
@@ -107,6 +113,23 @@ internal static unsafe class GemmPacking
         }
     }
 
+    /// <summary>o[q * ldo + r] = s[r * lds + q] for r in [0, rows), q in [0, cols): 8 x 8 blocks in registers where possible.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose(float* s, long lds, int rows, int cols, float* o, long ldo)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+            for (; r + 8 <= rows; r += 8)
+            {
+                int q = 0;
+                for (; q + 8 <= cols; q += 8) Transpose8x8(s + r * lds + q, lds, o + q * ldo + r, ldo);
+                for (; q < cols; q++)
+                    for (int x = r; x < r + 8; x++) o[q * ldo + x] = s[x * lds + q];
+            }
+        for (; r < rows; r++)
+            for (int q = 0; q < cols; q++) o[q * ldo + r] = s[r * lds + q];
+    }
+
     /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 4).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose4x4(float* s, long lds, float* o, long ldo)
@@ -123,7 +146,7 @@ internal static unsafe class GemmPacking
 
     /// <summary>o[q * ldo + r] = s[r * lds + q] for r, q in [0, 8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* s, long lds, float* o, long ldo)
+    internal static void Transpose8x8(float* s, long lds, float* o, long ldo)
     {
         Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + lds);
         Vector256<float> r2 = Avx.LoadVector256(s + 2 * lds), r3 = Avx.LoadVector256(s + 3 * lds);
@@ -156,7 +179,10 @@ internal sealed unsafe class GemmBuffers
 {
     [ThreadStatic] private static GemmBuffers? _current;
 
-    private long _aFloats, _bFloats, _tileFloats;
+    private long _aFloats, _bFloats, _tileFloats, _sharedFloats;
+    private float* _shared;
+    private int* _states;
+    private int _stateCount;
     public float* A { get; private set; }
     public float* B { get; private set; }
     public float* Tile { get; private set; }
@@ -167,6 +193,26 @@ internal sealed unsafe class GemmBuffers
         var buffers = _current ??= new GemmBuffers();
         buffers.Ensure(aFloats, bFloats, tileFloats);
         return buffers;
+    }
+
+    /// <summary><paramref name="count"/> block states of a shared packed operand, all zero (not packed).</summary>
+    public int* SharedStates(int count)
+    {
+        if (count > _stateCount)
+        {
+            if (_states != null) NativeMemory.Free(_states);
+            _states = (int*)NativeMemory.Alloc((nuint)count, sizeof(int));
+            _stateCount = count;
+        }
+        new Span<int>(_states, count).Clear();
+        return _states;
+    }
+
+    /// <summary>A buffer of at least <paramref name="floats"/> that the threads of one product share (a shared packed operand).</summary>
+    public nint EnsureShared(long floats)
+    {
+        if (floats > _sharedFloats) { _shared = Grow(_shared, floats); _sharedFloats = floats; }
+        return (nint)_shared;
     }
 
     private void Ensure(long aFloats, long bFloats, long tileFloats)
@@ -187,5 +233,7 @@ internal sealed unsafe class GemmBuffers
         if (A != null) NativeMemory.AlignedFree(A);
         if (B != null) NativeMemory.AlignedFree(B);
         if (Tile != null) NativeMemory.AlignedFree(Tile);
+        if (_shared != null) NativeMemory.AlignedFree(_shared);
+        if (_states != null) NativeMemory.Free(_states);
     }
 }

@@ -1,0 +1,264 @@
+using Dicc.Engine.Backends;
+using Dicc.Engine.Backends.Cpu;
+using Dicc.Engine.Randomness;
+using Dicc.Engine.Tensors;
+using NUnit.Framework;
+
+namespace Dicc.Engine.Tests.Cpu;
+
+/// <summary>
+/// The CPU backend's fast path (the default) against its reference path, op by op. Where the fast path does
+/// the same arithmetic in another order of memory traffic only (implicit-GEMM convolution forward and
+/// filter gradient), results must be bit-identical. Where it sums in another order (the input gradient as a
+/// convolution with flipped weights), each element must lie within the float rounding bound of both sums:
+/// |fast - reference| &lt;= (L + 4) * 2^-24 * sum |terms|, where L is the number of terms the longer sum adds
+/// and sum |terms| is the same computation on absolute values. An indexing mistake is off by O(sum |terms|).
+/// </summary>
+public class CpuFastPathTests
+{
+    private const double Unit = 1.0 / (1 << 24);
+
+    private CpuBackend _fast = null!, _reference = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _fast = new CpuBackend();
+        _reference = new CpuBackend(CpuPath.Reference);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _fast.Dispose();
+        _reference.Dispose();
+    }
+
+    // (N, C, H, W, K, R, S, stride, pad): VGG's 3x3 same convolutions at every resolution it has (44 down to 1,
+    // the small maps chunked several images to a GEMM), the single-channel first layer, and geometries the
+    // implicit packer must also get right: strided, unpadded, pointwise, non-square kernels and inputs.
+    public static IEnumerable<TestCaseData> Geometries()
+    {
+        (int N, int C, int H, int W, int K, int R, int S, int Stride, int Pad)[] cases =
+        [
+            (2, 1, 44, 44, 8, 3, 3, 1, 1),
+            (2, 16, 44, 44, 16, 3, 3, 1, 1),
+            (3, 8, 22, 22, 24, 3, 3, 1, 1),
+            (5, 16, 11, 11, 16, 3, 3, 1, 1),
+            (9, 24, 5, 5, 40, 3, 3, 1, 1),
+            (33, 16, 2, 2, 16, 3, 3, 1, 1),
+            (7, 8, 1, 1, 8, 3, 3, 1, 1),
+            (3, 5, 9, 8, 7, 3, 3, 2, 0),
+            (3, 5, 9, 8, 7, 3, 3, 2, 1),
+            (2, 6, 7, 9, 5, 1, 1, 1, 0),
+            (2, 3, 10, 7, 4, 5, 3, 1, 2),
+            (4, 3, 6, 6, 5, 3, 3, 1, 0),
+        ];
+        foreach (var c in cases)
+            yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.Stride, c.Pad)
+                .SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K} {c.R}x{c.S} s{c.Stride} p{c.Pad}");
+    }
+
+    [TestCaseSource(nameof(Geometries))]
+    public void ConvolutionForward_IsBitIdenticalToTheReference(int n, int c, int h, int w, int k, int r, int s, int stride, int pad)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, r, s, stride, stride, pad, pad);
+        var random = new RandomStream(1);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random), b = Normal(k, random);
+        Assert.That(Forward(_fast, g, x, wt, b), Is.EqualTo(Forward(_reference, g, x, wt, b)));
+        Assert.That(Forward(_fast, g, x, wt, null), Is.EqualTo(Forward(_reference, g, x, wt, null)));
+    }
+
+    [TestCaseSource(nameof(Geometries))]
+    public void ConvolutionFilterGradient_IsBitIdenticalToTheReference(int n, int c, int h, int w, int k, int r, int s, int stride, int pad)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, r, s, stride, stride, pad, pad);
+        var random = new RandomStream(2);
+        float[] x = Normal(g.InputShape.ElementCount, random), dy = Normal(g.OutputShape.ElementCount, random);
+        var (dwFast, dbFast) = FilterGradient(_fast, g, x, dy);
+        var (dwReference, dbReference) = FilterGradient(_reference, g, x, dy);
+        Assert.That(dwFast, Is.EqualTo(dwReference));
+        // The bias gradient is a float sum on the fast path, a double one on the reference path.
+        var (_, dbAbs) = FilterGradient(_reference, g, x, dy.Select(MathF.Abs).ToArray());
+        AssertWithinBound(dbFast, dbReference, dbAbs, terms: n * g.P * g.Q, "dbias");
+    }
+
+    [TestCaseSource(nameof(Geometries))]
+    public void ConvolutionDataGradient_IsWithinRoundingOfTheReference(int n, int c, int h, int w, int k, int r, int s, int stride, int pad)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, r, s, stride, stride, pad, pad);
+        var random = new RandomStream(3);
+        float[] dy = Normal(g.OutputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        var fast = DataGradient(_fast, g, dy, wt);
+        var reference = DataGradient(_reference, g, dy, wt);
+        var bound = DataGradient(_reference, g, dy.Select(MathF.Abs).ToArray(), wt.Select(MathF.Abs).ToArray());
+        AssertWithinBound(fast, reference, bound, terms: k * r * s + k + r * s, "dx");
+    }
+
+    [Test]
+    public void Convolution_DoesNotDependOnTheThreadCount()
+    {
+        var g = new ConvolutionGeometry(6, 16, 11, 11, 24, 3, 3, 1, 1, 1, 1);
+        var random = new RandomStream(4);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
+        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
+        var all = Run();
+        using (CpuParallel.LimitThreads(1))
+        {
+            var one = Run();
+            for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}: 1 thread differs from {CpuParallel.Threads}.");
+        }
+    }
+
+    // BatchNorm: the fast path's statistics are float sums over one image's row of a channel (at most H*W = 1936
+    // values here, 32 partial sums) added in double, so each row sum is off by at most (H*W/32 + 6) * 2^-24 of
+    // the sum of magnitudes, about 4e-6 relative: the mean, the inverse deviation and every output move by a few
+    // 1e-6 of their scale. The tolerance, 2e-5 of the output's scale, is several times that bound; a wrong
+    // channel, row or statistic is off by O(1).
+    public static IEnumerable<TestCaseData> NormShapes()
+    {
+        int[][] shapes = [[4, 3, 44, 44], [3, 4, 11, 11], [32, 8, 5, 5], [9, 6, 2, 2], [6, 5]];
+        foreach (var s in shapes) yield return new TestCaseData(s).SetArgDisplayNames(string.Join("x", s));
+    }
+
+    [TestCaseSource(nameof(NormShapes))]
+    public void BatchNorm_IsWithinFloatRoundingOfTheReference(int[] dims)
+    {
+        var shape = new Shape(dims);
+        int c = dims[1];
+        var random = new RandomStream(6);
+        // Offset and scaled inputs, so that the two-pass variance matters.
+        float[] x = [.. Normal(shape.ElementCount, random).Select(v => 3f + 2f * v)];
+        float[] dy = Normal(shape.ElementCount, random), gamma = [.. Normal(c, random).Select(v => 1f + 0.5f * v)], beta = Normal(c, random);
+        var fast = BatchNorm(_fast, shape, x, dy, gamma, beta);
+        var reference = BatchNorm(_reference, shape, x, dy, gamma, beta);
+        string[] names = ["y", "running mean", "running var", "save mean", "save inv std", "dx", "dgamma", "dbeta"];
+        for (int t = 0; t < names.Length; t++)
+        {
+            double rms = Math.Sqrt(reference[t].Average(v => (double)v * v));
+            for (int i = 0; i < reference[t].Length; i++)
+                Assert.That(Math.Abs(fast[t][i] - reference[t][i]), Is.LessThanOrEqualTo(2e-5 * (Math.Abs(reference[t][i]) + rms)),
+                    $"{names[t]}[{i}]: fast {fast[t][i]} vs reference {reference[t][i]}");
+        }
+    }
+
+    [Test]
+    public void BatchNorm_DoesNotDependOnTheThreadCount()
+    {
+        var shape = new Shape(8, 16, 11, 11);
+        var random = new RandomStream(7);
+        float[] x = Normal(shape.ElementCount, random), dy = Normal(shape.ElementCount, random);
+        float[] gamma = Normal(16, random), beta = Normal(16, random);
+        var all = BatchNorm(_fast, shape, x, dy, gamma, beta);
+        using (CpuParallel.LimitThreads(1))
+        {
+            var one = BatchNorm(_fast, shape, x, dy, gamma, beta);
+            for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}");
+        }
+    }
+
+    /// <summary>y, running mean and variance, saved mean and inverse deviation, dx, dgamma, dbeta of one training step.</summary>
+    private static float[][] BatchNorm(Backend backend, Shape shape, float[] x, float[] dy, float[] gamma, float[] beta)
+    {
+        var cs = new Shape(shape[1]);
+        Tensor xt = Upload(backend, shape, x), dyt = Upload(backend, shape, dy), g = Upload(backend, cs, gamma), b = Upload(backend, cs, beta);
+        Tensor y = backend.Create(shape), dx = backend.Create(shape), rm = backend.Create(cs), rv = backend.Create(cs);
+        Tensor sm = backend.Create(cs), si = backend.Create(cs), dg = backend.Create(cs), db = backend.Create(cs);
+        backend.Fill(rv, 1f);
+        backend.BatchNormTrainingForward(xt, g, b, y, rm, rv, 0.1f, 1e-5f, sm, si);
+        backend.BatchNormBackward(xt, dyt, g, sm, si, dx, dg, db);
+        return [.. new[] { y, rm, rv, sm, si, dx, dg, db }.Select(backend.ToArray)];
+    }
+
+    // Max pooling selects values: the fast path must pick the same element as the reference in every window
+    // (the first maximum in row-major order, the first NaN), so values and gradients are compared bit for bit,
+    // on data with ties, signed zeros and NaNs, at even and odd sizes.
+    [TestCase(2, 3, 44, 44)]
+    [TestCase(3, 2, 11, 11)]
+    [TestCase(2, 2, 5, 5)]
+    [TestCase(4, 3, 2, 2)]
+    [TestCase(1, 2, 17, 35)]
+    public void MaxPool_IsBitIdenticalToTheReference(int n, int c, int h, int w)
+    {
+        var g = new PoolGeometry(n, c, h, w, 2, 2, 2, 2, 0, 0);
+        var random = new RandomStream(8);
+        var x = new float[g.InputShape.ElementCount];
+        for (int i = 0; i < x.Length; i++)
+        {
+            double u = random.NextFloat();
+            x[i] = u < 0.02 ? float.NaN : u < 0.1 ? 0f : u < 0.15 ? -0f : MathF.Round((float)random.NextNormal() * 2f) / 2f;
+        }
+        float[] dy = Normal(g.OutputShape.ElementCount, random);
+        var fast = Pool(_fast, g, x, dy);
+        var reference = Pool(_reference, g, x, dy);
+        for (int t = 0; t < 2; t++)
+            for (int i = 0; i < fast[t].Length; i++)
+                Assert.That(BitConverter.SingleToInt32Bits(fast[t][i]), Is.EqualTo(BitConverter.SingleToInt32Bits(reference[t][i])),
+                    $"{(t == 0 ? "y" : "dx")}[{i}]: fast {fast[t][i]} vs reference {reference[t][i]}");
+    }
+
+    private static float[][] Pool(Backend backend, PoolGeometry g, float[] x, float[] dy)
+    {
+        Tensor xt = Upload(backend, g.InputShape, x), y = backend.Create(g.OutputShape), dx = Upload(backend, g.InputShape, x);
+        backend.MaxPoolForward(g, xt, y);
+        backend.MaxPoolBackward(g, xt, y, Upload(backend, g.OutputShape, dy), dx);
+        return [backend.ToArray(y), backend.ToArray(dx)];
+    }
+
+    private static float[][] Pair((float[] A, float[] B) p) => [p.A, p.B];
+
+    private static void AssertWithinBound(float[] actual, float[] expected, float[] absoluteSum, int terms, string what)
+    {
+        double worst = 0;
+        int worstAt = -1;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double allowed = (terms + 4) * Unit * absoluteSum[i] + 1e-30;
+            double excess = Math.Abs(actual[i] - expected[i]) / allowed;
+            if (!(excess <= worst)) { worst = excess; worstAt = i; }
+        }
+        Assert.That(worst, Is.LessThanOrEqualTo(1.0),
+            $"{what}[{worstAt}]: fast {actual[Math.Max(0, worstAt)]} vs reference {expected[Math.Max(0, worstAt)]} exceeds the rounding bound by {worst:F2}x.");
+    }
+
+    private static float[] Normal(long count, RandomStream random)
+    {
+        var a = new float[count];
+        for (long i = 0; i < count; i++) a[i] = (float)random.NextNormal();
+        return a;
+    }
+
+    private static Tensor Upload(Backend backend, Shape shape, float[] values)
+    {
+        var t = backend.Create(shape);
+        backend.CopyIn<float>(t, values);
+        return t;
+    }
+
+    private static float[] Forward(Backend backend, ConvolutionGeometry g, float[] x, float[] w, float[]? b)
+    {
+        backend.ReserveWorkspace(backend.ConvolutionWorkspaceBytes(g));
+        var y = backend.Create(g.OutputShape);
+        backend.ConvolutionForward(g, Upload(backend, g.InputShape, x), Upload(backend, g.WeightShape, w),
+            b is null ? null : Upload(backend, new Shape(g.K), b), y);
+        return backend.ToArray(y);
+    }
+
+    private static (float[] Dw, float[] Db) FilterGradient(Backend backend, ConvolutionGeometry g, float[] x, float[] dy)
+    {
+        backend.ReserveWorkspace(backend.ConvolutionWorkspaceBytes(g));
+        var dw = backend.Create(g.WeightShape);
+        var db = backend.Create(new Shape(g.K));
+        backend.ConvolutionBackwardFilter(g, Upload(backend, g.InputShape, x), Upload(backend, g.OutputShape, dy), dw, db);
+        return (backend.ToArray(dw), backend.ToArray(db));
+    }
+
+    private static float[] DataGradient(Backend backend, ConvolutionGeometry g, float[] dy, float[] w)
+    {
+        backend.ReserveWorkspace(backend.ConvolutionWorkspaceBytes(g));
+        var dx = backend.Create(g.InputShape);
+        backend.ConvolutionBackwardData(g, Upload(backend, g.OutputShape, dy), Upload(backend, g.WeightShape, w), dx);
+        return backend.ToArray(dx);
+    }
+}
