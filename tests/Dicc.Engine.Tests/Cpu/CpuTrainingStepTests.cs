@@ -29,7 +29,7 @@ public class CpuTrainingStepTests
     }
 
     private static ExpressionModel Create(CpuBackend backend, bool dicc) => dicc
-        ? new DiccModel(backend, Small, 7, new DiccOptions { Plan = SubclassPlan.Preset("fer2013-b10") }, Training)
+        ? new DiccModel(backend, Small, 7, new DiccOptions { Clustering = new ClusteringConfig(SubclassPlan.Preset("fer2013-b10"), Vgg.FeatureSize(Small)) }, Training)
         : new BaselineModel(backend, Small, 7, Training);
 
     [Test]

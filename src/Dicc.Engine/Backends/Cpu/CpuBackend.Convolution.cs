@@ -26,9 +26,11 @@ public sealed unsafe partial class CpuBackend
         return (int)Math.Clamp(Math.Min(byWidth, byBudget), 1, g.N);
     }
 
+    /// <inheritdoc/>
     protected override long ConvolutionWorkspaceBytesCore(in ConvolutionGeometry g) =>
         Path == CpuPath.Reference ? ReferenceWorkspaceBytes(g) : FastWorkspaceBytes(g);
 
+    /// <inheritdoc/>
     protected override void ConvolutionForwardCore(in ConvolutionGeometry g, Tensor x, Tensor w, Tensor? bias, Tensor y)
     {
         if (Path == CpuPath.Reference)
@@ -40,6 +42,7 @@ public sealed unsafe partial class CpuBackend
         FastConvolutionForward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws);
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardDataCore(in ConvolutionGeometry g, Tensor dy, Tensor w, Tensor dx)
     {
         if (Path == CpuPath.Reference || !DataGradientIsConvolution(g))
@@ -56,6 +59,7 @@ public sealed unsafe partial class CpuBackend
         FastConvolutionForward(flipped, F(dy), wt, null, F(dx), ws + Align((long)g.K * g.C * g.R * g.S));
     }
 
+    /// <inheritdoc/>
     protected override void ConvolutionBackwardFilterCore(in ConvolutionGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor? dbias)
     {
         if (Path == CpuPath.Reference)

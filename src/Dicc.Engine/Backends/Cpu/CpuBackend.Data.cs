@@ -5,6 +5,7 @@ namespace Dicc.Engine.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
+    /// <inheritdoc/>
     protected override void CropImagesCore(Tensor images, Tensor indices, Tensor output, CropMode mode, int crop, ulong seed, ulong firstSample)
     {
         int count = images.Shape[0], h = images.Shape[1], w = images.Shape[2], pixels = crop * crop;
@@ -34,6 +35,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void GatherCore(Tensor values, Tensor indices, Tensor output)
     {
         var v = Span<int>(values);

@@ -5,6 +5,7 @@ namespace Dicc.Engine.Backends.Cpu;
 // Linear layers and the softmax cross-entropy loss.
 public sealed unsafe partial class CpuBackend
 {
+    /// <inheritdoc/>
     protected override void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout)
     {
         float* yp = F(y);
@@ -15,6 +16,7 @@ public sealed unsafe partial class CpuBackend
             for (int j = 0; j < fout; j++) yp[(long)i * fout + j] += bp[j];
     }
 
+    /// <inheritdoc/>
     protected override void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db,
         int n, int fin, int fout)
     {
@@ -31,6 +33,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
     {
         int n = logits.Shape[0], k = logits.Shape[1];
@@ -47,6 +50,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
     {
         int n = logits.Shape[0], k = logits.Shape[1];

@@ -14,6 +14,7 @@ public sealed unsafe partial class CpuBackend
     private static (int n, int c, int spatial) BnDims(Tensor x) =>
         (x.Shape[0], x.Shape[1], x.Shape.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1);
 
+    /// <inheritdoc/>
     protected override void BatchNormTrainingForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor y,
         Tensor runningMean, Tensor runningVar, float momentum, float epsilon, Tensor saveMean, Tensor saveInvStd)
     {
@@ -29,6 +30,7 @@ public sealed unsafe partial class CpuBackend
         CpuParallel.For(c, m * 3, new ReferenceBatchNormForwardBody(n, c, spatial, m, xp, yp, gp, bp, rm, rv, sm, si, momentum, epsilon));
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormInferenceForwardCore(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
         Tensor runningVar, float epsilon, Tensor y)
     {
@@ -37,6 +39,7 @@ public sealed unsafe partial class CpuBackend
         CpuParallel.For(n * c, spatial, new BatchNormInferenceBody(c, spatial, xp, yp, gp, bp, rm, rv, epsilon));
     }
 
+    /// <inheritdoc/>
     protected override void BatchNormBackwardCore(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta)
     {

@@ -7,6 +7,7 @@ namespace Dicc.Engine.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
+    /// <inheritdoc/>
     protected override void MaxPoolForwardCore(in PoolGeometry g, Tensor x, Tensor y)
     {
         float* xp = F(x), yp = F(y);
@@ -24,6 +25,7 @@ public sealed unsafe partial class CpuBackend
         CpuParallel.For(g.N * g.C, (long)g.P * g.Q * g.WindowH * g.WindowW, new PoolForwardBody(xp, yp, geo));
     }
 
+    /// <inheritdoc/>
     protected override void MaxPoolBackwardCore(in PoolGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx)
     {
         float* xp = F(x), gp = F(dy), dxp = F(dx);

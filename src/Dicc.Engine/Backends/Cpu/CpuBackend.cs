@@ -34,16 +34,20 @@ public sealed unsafe partial class CpuBackend : Backend
     {
         if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown CPU path.");
         Path = path;
+        _workspace = new GrowOnlyBuffer(this);
     }
 
     /// <summary>Which implementation of the ops this backend runs.</summary>
     public CpuPath Path { get; }
 
+    /// <inheritdoc/>
     public override string Name => "cpu";
 
+    /// <inheritdoc/>
     public override string Description =>
         $"CPU, {CpuParallel.Threads} threads, {Gemm.BestKernel} GEMM kernel{(Path == CpuPath.Reference ? ", reference path" : "")}";
 
+    /// <inheritdoc/>
     public override Storage Allocate(long sizeInBytes)
     {
         var s = new CpuStorage(this, sizeInBytes);
@@ -51,14 +55,15 @@ public sealed unsafe partial class CpuBackend : Backend
         return s;
     }
 
+    /// <inheritdoc/>
     public override void Synchronize() { }
 
-    public CpuBackend() => _workspace = new GrowOnlyBuffer(this);
-
+    /// <inheritdoc/>
     public override void ReserveWorkspace(long sizeInBytes) => _workspace.Ensure(sizeInBytes);
 
     private float* Workspace(long floats) => (float*)((CpuStorage)_workspace.Ensure(floats * sizeof(float))).Pointer;
 
+    /// <inheritdoc/>
     public override void Dispose()
     {
         lock (_owned)
@@ -86,15 +91,19 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- memory -----------------------------------------------------------------------------------
 
+    /// <inheritdoc/>
     protected override void CopyInCore(Tensor dst, ReadOnlySpan<byte> src) =>
         src.CopyTo(new Span<byte>(BytePtr(dst), src.Length));
 
+    /// <inheritdoc/>
     protected override void CopyOutCore(Tensor src, Span<byte> dst) =>
         new ReadOnlySpan<byte>(BytePtr(src), dst.Length).CopyTo(dst);
 
+    /// <inheritdoc/>
     protected override void CopyCore(Tensor src, Tensor dst) =>
         Buffer.MemoryCopy(BytePtr(src), BytePtr(dst), ByteCount(dst), ByteCount(src));
 
+    /// <inheritdoc/>
     protected override void FillCore(Tensor dst, float value) =>
         new Span<float>(F(dst), checked((int)dst.ElementCount)).Fill(value);
 
@@ -103,6 +112,7 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- elementwise ------------------------------------------------------------------------------
 
+    /// <inheritdoc/>
     protected override void ReluForwardCore(Tensor x, Tensor y)
     {
         float* xp = F(x), yp = F(y);
@@ -110,6 +120,7 @@ public sealed unsafe partial class CpuBackend : Backend
         CpuParallel.For(n, 1, new ReluForwardBody(xp, yp));
     }
 
+    /// <inheritdoc/>
     protected override void ReluBackwardCore(Tensor y, Tensor dy, Tensor dx)
     {
         float* yp = F(y), gp = F(dy), dp = F(dx);
@@ -117,6 +128,7 @@ public sealed unsafe partial class CpuBackend : Backend
         CpuParallel.For(n, 1, new ReluBackwardBody(yp, gp, dp));
     }
 
+    /// <inheritdoc/>
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float p, ulong seed, ulong offset)
     {
         float* xp = F(x), yp = F(y), mp = F(mask);
@@ -125,6 +137,7 @@ public sealed unsafe partial class CpuBackend : Backend
         CpuParallel.For(n, 16, new DropoutBody(xp, yp, mp, p, scale, seed, offset));
     }
 
+    /// <inheritdoc/>
     protected override void MultiplyCore(Tensor a, Tensor b, Tensor result)
     {
         float* ap = F(a), bp = F(b), rp = F(result);
@@ -134,6 +147,7 @@ public sealed unsafe partial class CpuBackend : Backend
 
     // ---- optimiser --------------------------------------------------------------------------------
 
+    /// <inheritdoc/>
     protected override void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
         float momentumFactor, float weightDecay, bool nesterov)
     {
