@@ -20,7 +20,14 @@ bench="dotnet benchmarks/Dicc.Benchmarks/bin/Release/net10.0/Dicc.Benchmarks.dll
   echo
   $bench step-vs-pytorch --batch 32,128 --rounds 7 --steps 2
   echo
-  $bench gemm-quick --seconds 2
+  # The sides of gemm-quick share one process: the peers' idle threads must block at once after their round, or
+  # they spin on a core through the next side's round (docs/benchmarks.md). Blocking costs the peers nothing
+  # measurable on these shapes (their figures with it are as high as or higher than without).
+  echo "# gemm-quick with OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4 (the peers' idle threads block at once)"
+  OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4 $bench gemm-quick --seconds 2
+  echo
+  $bench gemm-quick --ours-only --filter square --threads 1 --seconds 2
+  $bench gemm-quick --ours-only --filter square --seconds 2
   echo
   echo "# done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$out"

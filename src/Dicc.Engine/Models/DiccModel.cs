@@ -172,6 +172,8 @@ public sealed class DiccModel : ExpressionModel
     public override long Steps => _mainSgd.Steps;
     /// <inheritdoc/>
     public override long ParameterCount => Main.Parameters.Count + (Mapping?.Parameters.Count ?? 0);
+    /// <inheritdoc/>
+    protected override IEnumerable<Network> TrainedNetworks => Mapping is null ? [Main] : [Main, Mapping];
 
     /// <inheritdoc/>
     public override long ForwardFlops(Shape input) =>

@@ -82,6 +82,27 @@ public abstract class ExpressionModel
     /// <summary>Trainable parameter count.</summary>
     public abstract long ParameterCount { get; }
 
+    /// <summary>The networks whose parameters train (the backbone and its heads; DICC's mapping too).</summary>
+    protected abstract IEnumerable<Network> TrainedNetworks { get; }
+
+    /// <summary>
+    /// The name of the first parameter or BatchNorm statistic that holds a NaN or an infinity, or null when all are
+    /// finite. One copy of the weights to the host: the trainer calls it once per epoch, because a diverged run
+    /// whose activations saturate (normalised, rectified, max-pooled) can keep a finite loss while its weights or
+    /// running statistics are no longer numbers.
+    /// </summary>
+    public string? FindNonFiniteParameter()
+    {
+        foreach (var network in TrainedNetworks)
+        {
+            foreach (var p in network.Parameters.Parameters)
+                if (!Array.TrueForAll(Backend.ToArray(p.Value), float.IsFinite)) return p.Name;
+            foreach (var s in network.State)
+                if (s.Tensor.DType == DType.Float32 && !Array.TrueForAll(Backend.ToArray(s.Tensor), float.IsFinite)) return s.Name;
+        }
+        return null;
+    }
+
     /// <summary>FLOPs of one forward pass for this input shape.</summary>
     public abstract long ForwardFlops(Shape input);
 
@@ -145,6 +166,8 @@ public sealed class BaselineModel : ExpressionModel
     public override long Steps => _sgd.Steps;
     /// <inheritdoc/>
     public override long ParameterCount => Network.Parameters.Count;
+    /// <inheritdoc/>
+    protected override IEnumerable<Network> TrainedNetworks => [Network];
     /// <inheritdoc/>
     public override long ForwardFlops(Shape input) => Network.ForwardFlops(input);
 

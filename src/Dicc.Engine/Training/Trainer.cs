@@ -243,6 +243,9 @@ public sealed class Trainer
                 }
             }
             double seconds = state.Seconds + clock.Elapsed.TotalSeconds;
+            if (Model.FindNonFiniteParameter() is { } broken)
+                throw Diverged($"'{broken}' became NaN or infinite in epoch {epoch + 1} while the loss stayed finite " +
+                               "(the activations saturated)");
 
             var instruments = _instruments?.EndEpoch(_order);
             var validation = _data.Validation.Count > 0 ? Evaluate(_data.Validation, tenCrop: false, keepScores: false) : null;
@@ -333,12 +336,16 @@ public sealed class Trainer
     private void CheckFinite(float loss, int epoch, int batch)
     {
         if (float.IsFinite(loss)) return;
+        throw Diverged($"The training loss became {loss.ToString(CultureInfo.InvariantCulture)} at epoch {epoch + 1}, batch {batch + 1}");
+    }
+
+    private TrainingDivergedException Diverged(string what)
+    {
         string last = File.Exists(_run.LastCheckpoint)
             ? $"The last good checkpoint is {_run.LastCheckpoint}."
             : "No checkpoint was written yet.";
-        throw new TrainingDivergedException(
-            $"The training loss became {loss.ToString(CultureInfo.InvariantCulture)} at epoch {epoch + 1}, batch {batch + 1}: training stopped. " +
-            $"{last} Try a lower learning rate (now {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}).");
+        return new TrainingDivergedException(
+            $"{what}: training stopped. {last} Try a lower learning rate (now {_options.LearningRate.ToString(CultureInfo.InvariantCulture)}).");
     }
 
     /// <summary>The model, the trainer's counters and the metrics so far (so that metrics.jsonl can be restored).</summary>

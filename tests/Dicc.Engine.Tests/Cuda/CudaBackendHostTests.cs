@@ -136,7 +136,7 @@ public class CudaBackendHostTests
     [Test]
     public void StatusRecords_BecomeTheCpuBackendsExceptions()
     {
-        using var cpu = new CpuBackend();
+        using var cpu = new CpuBackend(CpuPath.Reference); // the oracle: the kernels follow its arithmetic (docs/architecture.md)
         var logits = cpu.Create(new Shape(3, 4));
         var labels = cpu.Create(new Shape(3), DType.Int32);
         cpu.CopyIn<int>(labels, [0, 5, 7]);

@@ -25,7 +25,7 @@ public class CudaBackendOpTests
     public void Open()
     {
         _gpu = (CudaBackend)TestBackends.Create("cuda");
-        _cpu = new CpuBackend();
+        _cpu = new CpuBackend(CpuPath.Reference); // the oracle: the kernels follow its arithmetic (docs/architecture.md)
         TestContext.Progress.WriteLine(_gpu.Description);
     }
 

@@ -53,7 +53,7 @@ public class CudaTrainingTests
         using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 12, ValidationPerClass = 0, TestPerClass = 0, Seed = 4 });
         var options = Vgg19(method, batch: 8);
         using var gpu = TestBackends.Create("cuda");
-        using var cpu = new CpuBackend();
+        using var cpu = new CpuBackend(CpuPath.Reference); // the oracle: the kernels follow its arithmetic (docs/architecture.md)
         var g = Train(gpu, data.Train, options, 20);
         var c = Train(cpu, data.Train, options, 20);
         for (int s = 0; s < g.Count; s++)

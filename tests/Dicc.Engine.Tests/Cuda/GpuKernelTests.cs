@@ -24,7 +24,7 @@ public class GpuKernelTests : GpuFixture
         _cacheDir = Path.Combine(Path.GetTempPath(), "dicc-gpu-kernels-" + Guid.NewGuid().ToString("N"));
         _kernels = DeviceKernels.Load(Context, new KernelModuleLoader(new KernelCache(_cacheDir), KernelModuleLoader.Default.PrebuiltDirectory));
         foreach (var m in _kernels.Modules) TestContext.Progress.WriteLine($"{m.Name}: {m.Origin}");
-        _cpu = new CpuBackend();
+        _cpu = new CpuBackend(CpuPath.Reference); // the oracle: the kernels follow its arithmetic (docs/architecture.md)
     }
 
     [OneTimeTearDown]

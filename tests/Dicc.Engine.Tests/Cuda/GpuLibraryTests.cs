@@ -105,7 +105,7 @@ public class GpuDnnTests : GpuFixture
     {
         TestSupport.RequireLibraryOrIgnore(CudaLibrary.Cudnn);
         _dnn = new CudnnContext(Context);
-        _cpu = new CpuBackend();
+        _cpu = new CpuBackend(CpuPath.Reference); // the oracle: the kernels follow its arithmetic (docs/architecture.md)
         TestContext.Progress.WriteLine($"cuDNN {CudnnContext.FormatVersion(CudnnContext.Version)}");
     }
 
