@@ -40,6 +40,12 @@ public sealed record ModelTrainingOptions
 
     /// <summary>The seed of initial weights and dropout masks.</summary>
     public ulong Seed { get; init; }
+
+    /// <summary>The baseline's loss (docs/method.md, "Long-tail losses"); DICC keeps its cross-entropies.</summary>
+    public Training.LossOptions Loss { get; init; } = new();
+
+    /// <summary>Training images per class: the prior, margins and class-balanced weights of <see cref="Loss"/>; null when it needs none.</summary>
+    public int[]? ClassCounts { get; init; }
 }
 
 /// <summary>
@@ -125,7 +131,7 @@ public abstract class ExpressionModel
 public sealed class BaselineModel : ExpressionModel
 {
     private readonly Sgd _sgd;
-    private readonly Training.SoftmaxCrossEntropyLoss _loss;
+    private readonly Training.ClassificationLoss _loss;
     private readonly StepContext _context;
     private readonly GrowOnlyBuffer _probabilities;
 
@@ -134,13 +140,18 @@ public sealed class BaselineModel : ExpressionModel
     {
         Network = new Network(Vgg.Classifier(vgg, classes), backend, options.Seed);
         _sgd = new Sgd(Network.Parameters, options.Sgd);
-        _loss = new Training.SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
+        _loss = new Training.ClassificationLoss(backend, classes, options.Loss, options.ClassCounts, options.ClassWeights);
         _context = new StepContext { Training = true, Seed = options.Seed };
         _probabilities = new GrowOnlyBuffer(backend);
     }
 
     /// <summary>Backbone and linear head.</summary>
     public Network Network { get; }
+    /// <summary>The training loss.</summary>
+    public Training.ClassificationLoss Loss => _loss;
+
+    /// <inheritdoc/>
+    public override void BeginEpoch(int epoch) => _loss.BeginEpoch(epoch);
     /// <inheritdoc/>
     public override long Steps => _sgd.Steps;
     /// <inheritdoc/>

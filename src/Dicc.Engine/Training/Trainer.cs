@@ -91,6 +91,13 @@ public sealed class Trainer
                 if (_trainCounts[c] == 0)
                     throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
                                              "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
+        string? countedBy = options.Loss is not LossKind.CrossEntropy and not LossKind.Focal ? "loss"
+            : options.CbWeights ? "cbWeights" : options.DrwEpoch > 0 ? "drwEpoch" : null;
+        if (countedBy is not null)
+            for (int c = 0; c < _classes; c++)
+                if (_trainCounts[c] == 0)
+                    throw new InputException($"{countedBy} ({options.Loss.Name()}): class '{data.ClassNames[c]}' has no training images; the class prior, " +
+                                             "margins and class-balanced weights need images of every class.") { Parameter = countedBy };
         Model = ModelFactory.Create(backend, options, _classes, _trainCounts);
         _sampler = options.Rule.CreateSampler(data.Train.Labels, _classes, options.Seed, SamplerStream);
         _order = new int[data.Train.Count];
