@@ -65,6 +65,27 @@ public class TrainingVerbTests
         Assert.That(new FileInfo(Path.Combine(Out("variant"), "dicc.png")).Length, Is.GreaterThan(20_000));
     }
 
+    [TestCase("focal", new[] { "--focal-gamma", "1.5", "--cb-weights" })]
+    [TestCase("ldam", new[] { "--ldam-scale", "10", "--ldam-max-margin", "0.4", "--drw-epoch", "2" })]
+    [TestCase("balanced-softmax", new string[0])]
+    [TestCase("logit-adjusted", new[] { "--tau", "0.5" })]
+    public void LongTailLossesTrainFromTheCommandLine(string loss, string[] flags)
+    {
+        var train = Run(["train", "--data", TinyData, "--loss", loss, .. flags, "--epochs", "2", "--out", Out(loss), .. TinyModel]);
+        Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
+        var run = new RunDirectory(Out(loss));
+        var o = run.ReadConfig().Options;
+        Assert.That(o.Loss.Name(), Is.EqualTo(loss));
+        Assert.That(run.ReadMetrics().Select(m => double.IsFinite(m.TrainLoss)), Is.All.True);
+        switch (loss)
+        {
+            case "focal": Assert.That((o.FocalGamma, o.CbWeights), Is.EqualTo((1.5, true))); break;
+            case "ldam": Assert.That((o.LdamScale, o.LdamMaxMargin, o.DrwEpoch), Is.EqualTo((10.0, 0.4, 2))); break;
+            case "logit-adjusted": Assert.That(o.Tau, Is.EqualTo(0.5)); break;
+        }
+        Assert.That(File.ReadAllText(run.ConfigFile), Does.Contain("\"loss\""), "config.json records the loss");
+    }
+
     [Test]
     public void SeedsWriteOneRunEachAndAnAggregateTable()
     {
@@ -152,5 +173,10 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--mapping", "sum", "--mapping-input", "logits" }, "--mapping-input logits needs a trained mapping")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--mapping", "tree" }, "--mapping: 'tree' is not one of mlp, linear, sum")]
     [TestCase(new[] { "demo", "--rule", "nope" }, "--rule")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--loss", "ldam-drw" }, "--loss: 'ldam-drw' is not a loss")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--loss", "focal" }, "--loss focal trains the baseline")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--loss", "focal", "--focal-gamma", "-1" }, "--focal-gamma must be non-negative")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--epochs", "5", "--drw-epoch", "6" }, "--drw-epoch must be in 0..epochs")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--rule", "reweight", "--cb-weights" }, "--cb-weights repeats --rule reweight")]
     public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
 }
