@@ -27,9 +27,9 @@ public class TrainingVerbTests
         var train = Run(["train", "--data", TinyData, "--method", "dicc", "--rule", "reweight", "--subclasses", "sqrt",
             "--epochs", "2", "--out", Out("run"), .. TinyModel]);
         Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
-        Assert.That(train.Output, Does.Contain("run   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)"));
+        Assert.That(train.Output, Does.Contain("run   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)").And.Contain("test ECE (15 bins"));
         foreach (var file in new[] { "config.json", "metrics.jsonl", "report.json", "result.json", "checkpoints/best.safetensors",
-                     "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png" })
+                     "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png", "reliability.png" })
             Assert.That(File.Exists(Path.Combine(Out("run"), file)), file);
         var config = new RunDirectory(Out("run")).ReadConfig();
         Assert.That(config.Options.Method, Is.EqualTo(TrainingMethod.Dicc));
