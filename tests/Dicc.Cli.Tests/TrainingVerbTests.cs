@@ -69,6 +69,7 @@ public class TrainingVerbTests
     [TestCase("ldam", new[] { "--ldam-scale", "10", "--ldam-max-margin", "0.4", "--drw-epoch", "2" })]
     [TestCase("balanced-softmax", new string[0])]
     [TestCase("logit-adjusted", new[] { "--tau", "0.5" })]
+    [TestCase("ce", new[] { "--posthoc-tau", "1" })]
     public void LongTailLossesTrainFromTheCommandLine(string loss, string[] flags)
     {
         var train = Run(["train", "--data", TinyData, "--loss", loss, .. flags, "--epochs", "2", "--out", Out(loss), .. TinyModel]);
@@ -82,6 +83,7 @@ public class TrainingVerbTests
             case "focal": Assert.That((o.FocalGamma, o.CbWeights), Is.EqualTo((1.5, true))); break;
             case "ldam": Assert.That((o.LdamScale, o.LdamMaxMargin, o.DrwEpoch), Is.EqualTo((10.0, 0.4, 2))); break;
             case "logit-adjusted": Assert.That(o.Tau, Is.EqualTo(0.5)); break;
+            case "ce": Assert.That(o.PosthocTau, Is.EqualTo(1.0)); break;
         }
         Assert.That(File.ReadAllText(run.ConfigFile), Does.Contain("\"loss\""), "config.json records the loss");
     }
@@ -178,5 +180,6 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--loss", "focal", "--focal-gamma", "-1" }, "--focal-gamma must be non-negative")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--epochs", "5", "--drw-epoch", "6" }, "--drw-epoch must be in 0..epochs")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--rule", "reweight", "--cb-weights" }, "--cb-weights repeats --rule reweight")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--posthoc-tau", "1" }, "--posthoc-tau adjusts the baseline's logits")]
     public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
 }

@@ -88,6 +88,10 @@ public sealed class TrainSettings : CommandSettings
     [OptionHelp("Logit-adjusted loss: the logits get tau x log prior added (default 1).")]
     public double? Tau { get; init; }
 
+    [CommandOption("--posthoc-tau <T>")]
+    [OptionHelp("Post-hoc logit adjustment of the baseline: predictions (validation, test, predict, export) from logits - T x log prior (default 0: off).")]
+    public double? PosthocTau { get; init; }
+
     [CommandOption("--subclasses <PLAN>")]
     [OptionHelp("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
     public string? Subclasses { get; init; }
@@ -216,6 +220,7 @@ public sealed class TrainSettings : CommandSettings
             LdamMaxMargin = LdamMaxMargin ?? o.LdamMaxMargin,
             DrwEpoch = DrwEpoch ?? o.DrwEpoch,
             Tau = Tau ?? o.Tau,
+            PosthocTau = PosthocTau ?? o.PosthocTau,
             Subclasses = Subclasses ?? o.Subclasses,
             Partition = Partition is null ? o.Partition : Parse("--partition", () => PartitionModes.Parse(Partition)),
             EmaDecay = EmaDecay ?? o.EmaDecay,

@@ -22,6 +22,7 @@ public static class ModelFactory
         {
             Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed, Loss = options.LossOptions,
             ClassCounts = trainCounts.IsEmpty ? null : trainCounts.ToArray(),
+            PosthocOffsets = options.PosthocTau == 0 ? null : [.. ClassificationLoss.LogPriors(trainCounts).Select(v => (float)(-options.PosthocTau * v))],
         };
         if (options.Method == TrainingMethod.Baseline) return new BaselineModel(backend, vgg, classes, training);
         var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : SubclassPlan.Parse(options.Subclasses, classes, trainCounts);

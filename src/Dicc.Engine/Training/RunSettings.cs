@@ -30,7 +30,7 @@ public static class RunSettings
         string plan = subclassCounts is null || o.Subclasses.Contains(',', StringComparison.Ordinal)
             ? o.Subclasses : $"{o.Subclasses} ({string.Join(",", subclassCounts)})";
         var loss = new List<RunSetting> { new("loss", o.Loss.Name(), false), new("cb-weights", o.CbWeights ? "yes" : "no", false),
-            new("drw-epoch", o.DrwEpoch.ToString(CultureInfo.InvariantCulture), false) };
+            new("drw-epoch", o.DrwEpoch.ToString(CultureInfo.InvariantCulture), false), new("posthoc-tau", N(o.PosthocTau), false) };
         // A loss's own settings only where that loss reads them (a cross-entropy run is not labelled with a focal gamma).
         if (o.Loss == LossKind.Focal) loss.Add(new("focal-gamma", N(o.FocalGamma), false));
         if (o.Loss == LossKind.Ldam) { loss.Add(new("ldam-scale", N(o.LdamScale), false)); loss.Add(new("ldam-max-margin", N(o.LdamMaxMargin), false)); }

@@ -92,7 +92,7 @@ public sealed class Trainer
                     throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
                                              "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
         string? countedBy = options.Loss is not LossKind.CrossEntropy and not LossKind.Focal ? "loss"
-            : options.CbWeights ? "cbWeights" : options.DrwEpoch > 0 ? "drwEpoch" : null;
+            : options.CbWeights ? "cbWeights" : options.DrwEpoch > 0 ? "drwEpoch" : options.PosthocTau != 0 ? "posthocTau" : null;
         if (countedBy is not null)
             for (int c = 0; c < _classes; c++)
                 if (_trainCounts[c] == 0)

@@ -102,6 +102,12 @@ public sealed record TrainingOptions
     /// <summary>The logit-adjusted loss's tau.</summary>
     public double Tau { get; init; } = LossOptions.DefaultTau;
 
+    /// <summary>
+    /// Post-hoc logit adjustment (Menon et al. 2021) of the baseline at prediction: <c>softmax(z - tau log pi)</c> in
+    /// validation, test and inference; 0 = off. Training is unchanged.
+    /// </summary>
+    public double PosthocTau { get; init; }
+
     /// <summary>The loss settings as the model takes them.</summary>
     [JsonIgnore]
     public LossOptions LossOptions => new()
@@ -211,12 +217,14 @@ public sealed record TrainingOptions
         Require(LdamScale > 0 && double.IsFinite(LdamScale), "ldamScale", $"must be positive, got {Text(LdamScale)}.");
         Require(LdamMaxMargin > 0 && double.IsFinite(LdamMaxMargin), "ldamMaxMargin", $"must be positive, got {Text(LdamMaxMargin)}.");
         Require(double.IsFinite(Tau), "tau", $"must be finite, got {Text(Tau)}.");
+        Require(double.IsFinite(PosthocTau), "posthocTau", $"must be finite, got {Text(PosthocTau)}.");
         Require(DrwEpoch >= 0 && DrwEpoch <= Epochs, "drwEpoch", $"must be in 0..epochs ({Epochs}), got {DrwEpoch}.");
         if (Method == TrainingMethod.Dicc)
         {
             Require(Loss == LossKind.CrossEntropy, "loss", $"{Loss.Name()} trains the baseline; DICC keeps its cross-entropies (use --method baseline).");
             Require(!CbWeights, "cbWeights", "weights the baseline's loss; for DICC use --rule reweight.");
             Require(DrwEpoch == 0, "drwEpoch", "re-weights the baseline's loss; DICC has no deferred re-weighting.");
+            Require(PosthocTau == 0, "posthocTau", "adjusts the baseline's logits; DICC's mapping has no post-hoc adjustment.");
         }
         Require(!CbWeights || Rule != ImbalanceRule.Reweight, "cbWeights", "repeats --rule reweight (the same class-balanced weights); choose one.");
         Require(DrwEpoch == 0 || Rule != ImbalanceRule.Reweight, "drwEpoch", "defers the class-balanced weights that --rule reweight applies from the start; choose one.");
