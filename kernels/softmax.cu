@@ -105,3 +105,79 @@ DICC_KERNEL void softmax_cross_entropy_grad_f32(const float* logits, const int* 
         dlogits[idx] = w * inv * (p - (j == label ? 1.0f : 0.0f));
     }
 }
+
+// The long-tail losses (docs/method.md, "Long-tail losses"): row i's logits are adjusted,
+//   z'_ij = scale * (z_ij + offsets[j] - [j == y_i] * margins[y_i])     (offsets, margins [k] or null),
+// and the row loss is the focal loss l_i = -(1 - p_i)^gamma * log p_i with p_i = softmax(z'_i)[y_i].
+// Step 1 of 3 (one block per row): row_lse[i] = log sum_j exp(z'_ij), row_loss[i] = w_i * l_i, row_weight[i] = w_i,
+// row_coef[i] = scale * w_i * g_i with g_i = (1 - p)^gamma - gamma (1 - p)^(gamma - 1) p log p (1 when gamma = 0),
+// the factor of the gradient. 1 - p is summed over the other classes (no cancellation when p is near 1).
+// Labels outside [0, k) as in softmax_cross_entropy_rows_f32. Step 2 is softmax_cross_entropy_loss_f32.
+DICC_KERNEL void adjusted_cross_entropy_rows_f32(const float* logits, const int* labels, const float* class_weights,
+                                                 const float* offsets, const float* margins, float scale, float gamma,
+                                                 float* row_loss, float* row_weight, float* row_lse, float* row_coef,
+                                                 int* status, int rows, int k)
+{
+    __shared__ float scratch[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    const float* z = logits + (i64)row * k;
+    const int label = labels[row];
+    const bool valid = label >= 0 && label < k;
+    const float margin = valid && margins ? margins[label] : 0.0f;
+    float m = DICC_NEG_INF;
+    for (int j = threadIdx.x; j < k; j += blockDim.x)
+        m = fmaxf(m, scale * (z[j] + (offsets ? offsets[j] : 0.0f) - (j == label ? margin : 0.0f)));
+    m = dicc_block_max(m, scratch);
+    float s = 0.0f, others = 0.0f;
+    for (int j = threadIdx.x; j < k; j += blockDim.x)
+    {
+        const float e = expf(scale * (z[j] + (offsets ? offsets[j] : 0.0f) - (j == label ? margin : 0.0f)) - m);
+        s += e;
+        if (j != label) others += e;
+    }
+    s = dicc_block_sum(s, scratch);
+    others = dicc_block_sum(others, scratch);
+    if (threadIdx.x != 0) return;
+    const float lse = m + logf(s);
+    row_lse[row] = lse;
+    if (!valid)
+    {
+        atomicMax(status, rows - row);
+        row_loss[row] = DICC_NAN;
+        row_weight[row] = 0.0f;
+        row_coef[row] = DICC_NAN;
+        return;
+    }
+    const float w = class_weights ? class_weights[label] : 1.0f;
+    const float log_p = scale * (z[label] + (offsets ? offsets[label] : 0.0f) - margin) - lse;
+    const float p = expf(log_p), q = others / s;
+    const float focal = gamma == 0.0f ? 1.0f : powf(q, gamma);
+    const float g = gamma == 0.0f ? 1.0f : q <= 0.0f ? 0.0f : focal - gamma * powf(q, gamma - 1.0f) * p * log_p;
+    row_loss[row] = -w * focal * log_p;
+    row_weight[row] = w;
+    row_coef[row] = scale * w * g;
+}
+
+// Step 3 of 3: dlogits [rows, k] = row_coef[i] * inv_weight_sum * (softmax(z'_i)_j - [j == y_i]), the gradient with
+// respect to the unadjusted logits. Rows with invalid labels get NaN.
+DICC_KERNEL void adjusted_cross_entropy_grad_f32(const float* logits, const int* labels, const float* offsets,
+                                                 const float* margins, float scale, const float* row_lse,
+                                                 const float* row_coef, const float* inv_weight_sum, float* dlogits,
+                                                 int rows, int k)
+{
+    const float inv = inv_weight_sum[0];
+    DICC_GRID_STRIDE(idx, (i64)rows * k)
+    {
+        const int row = (int)(idx / k), j = (int)(idx - (i64)row * k);
+        const int label = labels[row];
+        if (label < 0 || label >= k)
+        {
+            dlogits[idx] = DICC_NAN;
+            continue;
+        }
+        const float adjusted = scale * (logits[idx] + (offsets ? offsets[j] : 0.0f) - (j == label && margins ? margins[label] : 0.0f));
+        const float p = expf(adjusted - row_lse[row]);
+        dlogits[idx] = row_coef[row] * inv * (p - (j == label ? 1.0f : 0.0f));
+    }
+}

@@ -183,4 +183,35 @@ public class CompareVerbTests
         WriteVariant("copy/sum/seed-2", "dicc", 2, 0.1, sum);
         AssertBadUsage(Run("compare", _temp["v"], _temp["copy"]), "every setting equal) and seed 2; pass one of them");
     }
+
+    /// <summary>
+    /// The long-tail baselines are baseline runs told apart by their loss settings: cross-entropy (50 %) beside DICC (41 %),
+    /// focal (60 %) and LDAM-DRW (62 %) each in a row of their own; a loss's own settings (focal's gamma) name a run only
+    /// where they differ among the runs that use them.
+    /// </summary>
+    [Test]
+    public void Compare_TellsTheLongTailLossesApart()
+    {
+        var ce = new Engine.Training.TrainingOptions { Rule = Engine.Imbalance.ImbalanceRule.None, SelectOn = Engine.Training.ModelSelection.Accuracy };
+        var dicc = ce with { Method = Engine.Training.TrainingMethod.Dicc };
+        var focal = ce with { Loss = Engine.Training.LossKind.Focal };
+        var ldamDrw = ce with { Loss = Engine.Training.LossKind.Ldam, DrwEpoch = 160 };
+        WriteVariant("lt/ce/seed-1", "baseline", 1, 0.50, ce);
+        WriteVariant("lt/dicc/seed-1", "dicc", 1, 0.41, dicc);
+        WriteVariant("lt/focal/seed-1", "baseline", 1, 0.60, focal);
+        WriteVariant("lt/ldam-drw/seed-1", "baseline", 1, 0.62, ldamDrw);
+        string md = _temp["lt.md"];
+        var run = Run("compare", _temp["lt"], "--metric", "accuracy", "--markdown", md);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        var markdown = File.ReadAllText(md);
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | loss=ce, drw-epoch=0 | 50.00"));
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | loss=focal, drw-epoch=0 | 60.00"));
+        Assert.That(markdown, Does.Contain("| FER2013 | 10 | resample | loss=ldam, drw-epoch=160 | 62.00"));
+        Assert.That(markdown, Does.Not.Contain("focal-gamma"), "one gamma among the focal runs: nothing to tell apart");
+
+        WriteVariant("lt/focal-1/seed-1", "baseline", 1, 0.58, focal with { FocalGamma = 1 });
+        var again = Run("compare", _temp["lt"], "--metric", "accuracy", "--runs");
+        Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
+        Assert.That(again.Output, Does.Contain("focal-gamma=1").And.Contain("focal-gamma=2"));
+    }
 }

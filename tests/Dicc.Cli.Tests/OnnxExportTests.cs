@@ -147,6 +147,26 @@ public class OnnxExportTests(string source)
         Assert.That(MaxDifference(Predict(_baseline), RunOnnx(onnx, batch: 5)), Is.LessThanOrEqualTo(Tolerance));
     }
 
+    [Test]
+    public void PosthocAdjustedBaseline_OnnxRuntimeEqualsPredict()
+    {
+        // The same weights with post-hoc logit adjustment switched on in config.json (it changes predictions, not training).
+        string run = _temp["runs/posthoc"];
+        foreach (string file in Directory.GetFiles(_baseline, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(run, Path.GetRelativePath(_baseline, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var directory = new RunDirectory(run);
+        var config = directory.ReadConfig();
+        directory.WriteConfig(config with { Options = config.Options with { PosthocTau = 1 } });
+        var adjusted = Predict(run);
+        Assert.That(adjusted, Is.Not.EqualTo(Predict(_baseline)), "the adjustment changes the probabilities");
+        var onnx = Export(run, "posthoc");
+        Assert.That(MaxDifference(adjusted, RunOnnx(onnx, batch: 5)), Is.LessThanOrEqualTo(Tolerance));
+    }
+
     [TestCase("13", "keep")]
     [TestCase("17", "fold")]
     [TestCase("23", "fold")]

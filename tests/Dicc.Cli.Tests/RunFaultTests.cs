@@ -26,7 +26,7 @@ public class RunFaultTests
     private static readonly string[] RunFiles =
     [
         "config.json", "metrics.jsonl", "checkpoints/last.safetensors", "checkpoints/best.safetensors", "report.json",
-        "report-validation.json", "result.json", "confusion.png", "pr.png", "curves.png",
+        "report-validation.json", "result.json", "confusion.png", "pr.png", "reliability.png", "curves.png",
     ];
 
     private TempDirectory _temp = null!;

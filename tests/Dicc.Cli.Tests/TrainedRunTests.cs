@@ -168,7 +168,7 @@ public class TrainedRunTests
     public void Pictures_AreWrittenAndNonTrivial()
     {
         var written = RunPictures.Write(_run);
-        Assert.That(written.Select(Path.GetFileName), Is.EqualTo(new[] { "confusion.png", "pr.png", "curves.png", "dicc.png" }), "a DICC run also gets its instruments");
+        Assert.That(written.Select(Path.GetFileName), Is.EqualTo(new[] { "confusion.png", "pr.png", "reliability.png", "curves.png", "dicc.png" }), "a DICC run also gets its instruments");
         foreach (var file in written)
         {
             var (width, height) = PngSize(file);

@@ -27,9 +27,9 @@ public class TrainingVerbTests
         var train = Run(["train", "--data", TinyData, "--method", "dicc", "--rule", "reweight", "--subclasses", "sqrt",
             "--epochs", "2", "--out", Out("run"), .. TinyModel]);
         Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
-        Assert.That(train.Output, Does.Contain("run   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)"));
+        Assert.That(train.Output, Does.Contain("run   2/2").And.Contain("test top-1 accuracy").And.Contain("per class (test)").And.Contain("test ECE (15 bins"));
         foreach (var file in new[] { "config.json", "metrics.jsonl", "report.json", "result.json", "checkpoints/best.safetensors",
-                     "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png" })
+                     "checkpoints/last.safetensors", "confusion.png", "pr.png", "curves.png", "reliability.png" })
             Assert.That(File.Exists(Path.Combine(Out("run"), file)), file);
         var config = new RunDirectory(Out("run")).ReadConfig();
         Assert.That(config.Options.Method, Is.EqualTo(TrainingMethod.Dicc));
@@ -63,6 +63,29 @@ public class TrainingVerbTests
         Assert.That(metrics[2].Dicc!.Churn, Is.Not.Null);
         Assert.That(File.Exists(Path.Combine(Out("variant"), "dicc.png")), "the instruments picture");
         Assert.That(new FileInfo(Path.Combine(Out("variant"), "dicc.png")).Length, Is.GreaterThan(20_000));
+    }
+
+    [TestCase("focal", new[] { "--focal-gamma", "1.5", "--cb-weights" })]
+    [TestCase("ldam", new[] { "--ldam-scale", "10", "--ldam-max-margin", "0.4", "--drw-epoch", "2" })]
+    [TestCase("balanced-softmax", new string[0])]
+    [TestCase("logit-adjusted", new[] { "--tau", "0.5" })]
+    [TestCase("ce", new[] { "--posthoc-tau", "1" })]
+    public void LongTailLossesTrainFromTheCommandLine(string loss, string[] flags)
+    {
+        var train = Run(["train", "--data", TinyData, "--loss", loss, .. flags, "--epochs", "2", "--out", Out(loss), .. TinyModel]);
+        Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
+        var run = new RunDirectory(Out(loss));
+        var o = run.ReadConfig().Options;
+        Assert.That(o.Loss.Name(), Is.EqualTo(loss));
+        Assert.That(run.ReadMetrics().Select(m => double.IsFinite(m.TrainLoss)), Is.All.True);
+        switch (loss)
+        {
+            case "focal": Assert.That((o.FocalGamma, o.CbWeights), Is.EqualTo((1.5, true))); break;
+            case "ldam": Assert.That((o.LdamScale, o.LdamMaxMargin, o.DrwEpoch), Is.EqualTo((10.0, 0.4, 2))); break;
+            case "logit-adjusted": Assert.That(o.Tau, Is.EqualTo(0.5)); break;
+            case "ce": Assert.That(o.PosthocTau, Is.EqualTo(1.0)); break;
+        }
+        Assert.That(File.ReadAllText(run.ConfigFile), Does.Contain("\"loss\""), "config.json records the loss");
     }
 
     [Test]
@@ -152,5 +175,11 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--mapping", "sum", "--mapping-input", "logits" }, "--mapping-input logits needs a trained mapping")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--mapping", "tree" }, "--mapping: 'tree' is not one of mlp, linear, sum")]
     [TestCase(new[] { "demo", "--rule", "nope" }, "--rule")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--loss", "ldam-drw" }, "--loss: 'ldam-drw' is not a loss")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--loss", "focal" }, "--loss focal trains the baseline")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--loss", "focal", "--focal-gamma", "-1" }, "--focal-gamma must be non-negative")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--epochs", "5", "--drw-epoch", "6" }, "--drw-epoch must be in 0..epochs")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--rule", "reweight", "--cb-weights" }, "--cb-weights repeats --rule reweight")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--posthoc-tau", "1" }, "--posthoc-tau adjusts the baseline's logits")]
     public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
 }

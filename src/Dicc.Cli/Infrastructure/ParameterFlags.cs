@@ -15,6 +15,8 @@ internal static class ParameterFlags
         ["arch"] = "--arch", ["width"] = "--width", ["dropout"] = "--dropout", ["crop"] = "--crop",
         ["emaDecay"] = "--ema-decay", ["partition"] = "--partition", ["mapping"] = "--mapping", ["mappingInput"] = "--mapping-input",
         ["mappingLrScale"] = "--mapping-lr-scale", ["warmupEpochs"] = "--warmup-epochs", ["jointWeight"] = "--joint-weight",
+        ["loss"] = "--loss", ["focalGamma"] = "--focal-gamma", ["cbWeights"] = "--cb-weights", ["ldamScale"] = "--ldam-scale",
+        ["ldamMaxMargin"] = "--ldam-max-margin", ["drwEpoch"] = "--drw-epoch", ["tau"] = "--tau", ["posthocTau"] = "--posthoc-tau",
         ["selectOn"] = "--select-on", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
         ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",

@@ -20,6 +20,7 @@ public static class RunPictures
     public const string PrecisionRecallFile = "pr.png";
     public const string CurvesFile = "curves.png";
     public const string InstrumentsFile = "dicc.png";
+    public const string ReliabilityFile = "reliability.png";
 
     /// <summary>
     /// Writes every picture the run has data for: confusion and PR from report.json (PR only when it holds
@@ -41,6 +42,12 @@ public static class RunPictures
                 string pr = Path.Combine(run.Path, PrecisionRecallFile);
                 WritePrecisionRecall(report, pr, context);
                 written.Add(pr);
+            }
+            if (report.Calibration is not null)
+            {
+                string reliability = Path.Combine(run.Path, ReliabilityFile);
+                WriteReliability(report, reliability, context);
+                written.Add(reliability);
             }
         }
         var metrics = run.ReadMetrics();
@@ -174,6 +181,47 @@ public static class RunPictures
         plot.Legend.FontName = FontName;
         string map = report.MeanAveragePrecision is double m ? $"mean AP {Fraction(m)}" : "no mean AP";
         plot.Title(Title($"Precision-recall per class (one vs rest, test): {map}", context), 17);
+        Save(plot, path, 1150, 720);
+    }
+
+    /// <summary>
+    /// The reliability diagram of the test scores (docs/evaluation.md, "Calibration"): per confidence bin a bar of its
+    /// accuracy, a marker at its mean confidence, the sample count above it, and the diagonal a calibrated model follows;
+    /// the title states the ECE.
+    /// </summary>
+    public static void WriteReliability(EvaluationReport report, string path, string? context = null)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var calibration = report.Calibration ?? throw new InputException($"{path}: the report has no calibration.");
+        using var plot = NewPlot();
+        var filled = calibration.Bins.Where(b => b.Count > 0).ToArray();
+        var bars = filled.Select(b => new Bar
+        {
+            Position = (b.Lower + b.Upper) / 2, Value = b.Accuracy ?? 0, Size = (b.Upper - b.Lower) * 0.92,
+            FillColor = Colors.SteelBlue.WithAlpha(0.8), Label = b.Count.ToString("N0", CultureInfo.InvariantCulture),
+        }).ToList();
+        var barPlot = plot.Add.Bars(bars);
+        barPlot.LegendText = "accuracy of the bin";
+        barPlot.ValueLabelStyle.FontSize = 11;
+        var confidence = plot.Add.Scatter(filled.Select(b => (b.Lower + b.Upper) / 2).ToArray(), filled.Select(b => b.Confidence ?? 0).ToArray(), Colors.OrangeRed);
+        confidence.LineWidth = 0;
+        confidence.MarkerSize = 9;
+        confidence.LegendText = "mean confidence of the bin";
+        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        diagonal.LineColor = Colors.Gray;
+        diagonal.LinePattern = LinePattern.Dashed;
+        diagonal.LegendText = "perfect calibration";
+        plot.Axes.SetLimits(0, 1, 0, 1.08);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
+        plot.XLabel("confidence (highest class probability)", 16);
+        plot.YLabel("accuracy", 16);
+        plot.Axes.Bottom.TickLabelStyle.FontSize = 14;
+        plot.Axes.Left.TickLabelStyle.FontSize = 14;
+        plot.ShowLegend(Edge.Right);
+        plot.Legend.FontSize = 14;
+        plot.Legend.FontName = FontName;
+        plot.Title(Title($"Reliability (test, {calibration.Bins.Length} bins, sample counts on the bars): ECE {Fraction(calibration.ExpectedCalibrationError)}", context), 17);
         Save(plot, path, 1150, 720);
     }
 

@@ -89,6 +89,7 @@ public sealed class EvalCommand(IAnsiConsole console, ErrorConsole errors) : Com
         table.AddRow("balanced accuracy", Pct(report.BalancedAccuracy));
         table.AddRow("macro-F1", Pct(report.MacroF1));
         if (report.MeanAveragePrecision is double map) table.AddRow("mean AP", Pct(map));
+        if (report.Calibration is { } calibration) table.AddRow($"ECE ({calibration.Bins.Length} bins; lower is better)", Pct(calibration.ExpectedCalibrationError));
         console.Write(table);
         console.Write(SummaryTables.PerClass(report, SplitName(split)));
         console.Write(Confusion(report));

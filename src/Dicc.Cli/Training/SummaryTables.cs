@@ -22,7 +22,7 @@ public static class SummaryTables
                 ["best_epoch"] = outcome.BestEpoch, ["select_on"] = options.SelectOn.Name(),
                 ["best_val_score"] = double.IsFinite(outcome.BestValidationScore) ? outcome.BestValidationScore : null,
                 ["test_accuracy"] = t?.Accuracy, ["test_balanced_accuracy"] = t?.BalancedAccuracy, ["test_macro_f1"] = t?.MacroF1,
-                ["test_mean_ap"] = t?.MeanAveragePrecision,
+                ["test_mean_ap"] = t?.MeanAveragePrecision, ["test_ece"] = t?.Calibration?.ExpectedCalibrationError,
             }, CliJsonObjects.Options));
             return;
         }
@@ -37,6 +37,8 @@ public static class SummaryTables
             table.AddRow("test balanced accuracy", P(test.BalancedAccuracy));
             table.AddRow("test macro-F1", P(test.MacroF1));
             if (test.MeanAveragePrecision is double map) table.AddRow("test mean AP", P(map));
+            if (test.Calibration is { } calibration)
+                table.AddRow($"test ECE ({calibration.Bins.Length} bins; lower is better)", P(calibration.ExpectedCalibrationError));
             foreach (var g in test.ShotGroups?.Groups ?? [])
                 if (g.Accuracy is double a) table.AddRow($"test {g.Group.ToString().ToLowerInvariant()}-shot accuracy", P(a));
         }

@@ -80,6 +80,38 @@ public sealed class TrainSettings : CommandSettings
     [OptionHelp("none (default), resample or reweight (effective-number class balancing).")]
     public string? Rule { get; init; }
 
+    [CommandOption("--loss <LOSS>")]
+    [OptionHelp("Baseline loss: ce (default), focal, ldam, balanced-softmax or logit-adjusted (docs/method.md, \"Long-tail losses\").")]
+    public string? Loss { get; init; }
+
+    [CommandOption("--focal-gamma <G>")]
+    [OptionHelp("Focal loss exponent gamma (default 2).")]
+    public double? FocalGamma { get; init; }
+
+    [CommandOption("--cb-weights")]
+    [OptionHelp("Weight the loss with the class-balanced (effective-number) weights from the first epoch, e.g. class-balanced focal.")]
+    public bool? CbWeights { get; init; }
+
+    [CommandOption("--ldam-scale <S>")]
+    [OptionHelp("LDAM logit scale s (default 30).")]
+    public double? LdamScale { get; init; }
+
+    [CommandOption("--ldam-max-margin <M>")]
+    [OptionHelp("LDAM margin of the rarest class; margins are proportional to n^(-1/4) (default 0.5).")]
+    public double? LdamMaxMargin { get; init; }
+
+    [CommandOption("--drw-epoch <E>")]
+    [OptionHelp("Deferred re-weighting: class-balanced weights from epoch E (counting from 1) on (default 0: never). LDAM-DRW is --loss ldam --drw-epoch E.")]
+    public int? DrwEpoch { get; init; }
+
+    [CommandOption("--tau <T>")]
+    [OptionHelp("Logit-adjusted loss: the logits get tau x log prior added (default 1).")]
+    public double? Tau { get; init; }
+
+    [CommandOption("--posthoc-tau <T>")]
+    [OptionHelp("Post-hoc logit adjustment of the baseline: predictions (validation, test, predict, export) from logits - T x log prior (default 0: off).")]
+    public double? PosthocTau { get; init; }
+
     [CommandOption("--subclasses <PLAN>")]
     [OptionHelp("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
     public string? Subclasses { get; init; }
@@ -201,6 +233,14 @@ public sealed class TrainSettings : CommandSettings
         {
             Method = Method is null ? o.Method : ParseEnum<TrainingMethod>("--method", Method),
             Rule = Rule is null ? o.Rule : Parse("--rule", () => ImbalanceRules.Parse(Rule)),
+            Loss = Loss is null ? o.Loss : Parse("--loss", () => LossKinds.Parse(Loss)),
+            FocalGamma = FocalGamma ?? o.FocalGamma,
+            CbWeights = CbWeights ?? o.CbWeights,
+            LdamScale = LdamScale ?? o.LdamScale,
+            LdamMaxMargin = LdamMaxMargin ?? o.LdamMaxMargin,
+            DrwEpoch = DrwEpoch ?? o.DrwEpoch,
+            Tau = Tau ?? o.Tau,
+            PosthocTau = PosthocTau ?? o.PosthocTau,
             Subclasses = Subclasses ?? o.Subclasses,
             Partition = Partition is null ? o.Partition : Parse("--partition", () => PartitionModes.Parse(Partition)),
             EmaDecay = EmaDecay ?? o.EmaDecay,

@@ -282,6 +282,36 @@ public abstract class Backend : IDisposable
         SoftmaxCrossEntropyCore(logits, labels, classWeights, loss, dlogits);
     }
 
+    /// <summary>
+    /// The long-tail losses' softmax cross-entropy (docs/method.md, "Long-tail losses") over [N, K] logits with int32
+    /// labels [N]. Row i is first adjusted, <c>z'_ij = s * (z_ij + b_j - [j == y_i] * m_{y_i})</c> (per-class offsets b
+    /// [K] or null: logit adjustment and balanced softmax; per-class margins m [K] or null: LDAM; scale s), then the
+    /// per-row loss is the focal loss <c>l_i = -(1 - p_i)^gamma * log p_i</c>, <c>p_i = softmax(z'_i)[y_i]</c>
+    /// (gamma = 0: cross-entropy), and the loss is the weighted mean <c>sum_i w[y_i] l_i / sum_i w[y_i]</c> (class
+    /// weights [K] or null for ones). With no offsets, margins or weights, s = 1 and gamma = 0 it is
+    /// <see cref="SoftmaxCrossEntropy"/>. Writes the loss into the one-element <paramref name="loss"/> and, when
+    /// given, its gradient with respect to the unadjusted logits into <paramref name="dlogits"/>. A label outside
+    /// [0, K) is an error.
+    /// </summary>
+    public void AdjustedSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets, Tensor? labelMargins,
+        float scale, float focalGamma, Tensor loss, Tensor? dlogits)
+    {
+        RequireOwn(logits, labels, loss);
+        logits.Shape.RequireRank(2);
+        labels.RequireDType(DType.Int32);
+        if (labels.ElementCount != logits.Shape[0])
+            throw new ShapeMismatchException($"{labels.ElementCount} labels for {logits.Shape} logits.");
+        RequireLength(loss, 1, "loss");
+        if (classWeights is not null) { RequireOwn(classWeights); RequireLength(classWeights, logits.Shape[1], "class weights"); }
+        if (classOffsets is not null) { RequireOwn(classOffsets); RequireLength(classOffsets, logits.Shape[1], "class offsets"); }
+        if (labelMargins is not null) { RequireOwn(labelMargins); RequireLength(labelMargins, logits.Shape[1], "label margins"); }
+        if (dlogits is not null) { RequireOwn(dlogits); RequireSameShape(logits, dlogits); }
+        if (!(scale > 0) || float.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "The logit scale must be positive and finite.");
+        if (!(focalGamma >= 0) || float.IsInfinity(focalGamma))
+            throw new ArgumentOutOfRangeException(nameof(focalGamma), focalGamma, "The focal gamma must be non-negative and finite.");
+        AdjustedSoftmaxCrossEntropyCore(logits, labels, classWeights, classOffsets, labelMargins, scale, focalGamma, loss, dlogits);
+    }
+
     // ---- optimiser --------------------------------------------------------------------------------
 
     /// <summary>
@@ -385,6 +415,9 @@ public abstract class Backend : IDisposable
     protected abstract void SoftmaxCore(Tensor logits, Tensor probabilities);
     /// <summary>The backend's softmax cross-entropy (arguments already checked).</summary>
     protected abstract void SoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits);
+    /// <summary>The backend's adjusted (long-tail) softmax cross-entropy (arguments already checked by <see cref="AdjustedSoftmaxCrossEntropy"/>).</summary>
+    protected abstract void AdjustedSoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets,
+        Tensor? labelMargins, float scale, float focalGamma, Tensor loss, Tensor? dlogits);
     /// <summary>The backend's SGD step over a parameter arena (arguments already checked).</summary>
     protected abstract void SgdStepCore(Tensor weights, Tensor grads, Tensor momentum, float learningRate,
         float momentumFactor, float weightDecay, bool nesterov);

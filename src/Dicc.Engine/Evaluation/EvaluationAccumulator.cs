@@ -156,7 +156,8 @@ public sealed class EvaluationAccumulator
             classes,
             m.ToJagged(),
             curves,
-            shots);
+            shots,
+            KeepsScores ? CalibrationReport.Compute(_labels.AsSpan(0, (int)m.Total), _scores.AsSpan(0, (int)m.Total * c), c) : null);
     }
 
     private void CheckScores(ReadOnlySpan<int> labels, ReadOnlySpan<float> scores)

@@ -56,6 +56,8 @@ public sealed record ShotGroupReport(string Rule, ShotGroupResult[] Groups);
 /// <param name="ConfusionMatrix">Counts, rows = true class, columns = predicted class.</param>
 /// <param name="PrecisionRecallCurves">One per class, when scores were given.</param>
 /// <param name="ShotGroups">Group accuracies, when training counts were given.</param>
+/// <param name="Calibration">Expected calibration error over 15 confidence bins and the bins (a reliability diagram's
+/// data), when scores were given; null in reports written before it existed.</param>
 public sealed record EvaluationReport(
     string[] ClassNames,
     long SampleCount,
@@ -68,7 +70,8 @@ public sealed record EvaluationReport(
     ClassReport[] Classes,
     long[][] ConfusionMatrix,
     PrecisionRecallCurve[]? PrecisionRecallCurves,
-    ShotGroupReport? ShotGroups)
+    ShotGroupReport? ShotGroups,
+    CalibrationReport? Calibration = null)
 {
     /// <summary>
     /// Evaluates one set of predictions. <paramref name="scores"/> (row-major [N, C], e.g. softmax

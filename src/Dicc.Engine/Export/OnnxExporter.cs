@@ -120,6 +120,8 @@ public static class OnnxExporter
         string views = tenCrop ? graph.TenCrop(x, size, crop) : graph.CenterCrop(x, size, crop);
         string probabilities = model switch
         {
+            BaselineModel { PosthocOffsets: { } offsets } baseline =>
+                graph.Softmax(graph.AddOffsets(graph.Layer(baseline.Network.Root, views), offsets)),
             BaselineModel baseline => graph.Softmax(graph.Layer(baseline.Network.Root, views)),
             DiccModel dicc => DiccHead(graph, dicc, views),
             _ => throw new NotSupportedException($"ONNX export of a {model.GetType().Name} is not implemented."),
@@ -325,6 +327,10 @@ public static class OnnxExporter
         }
 
         public string Softmax(string x) => Node("Softmax", "softmax", [x], Int("axis", 1));
+
+        /// <summary>[N, C] logits + per-class offsets [C] (the post-hoc logit adjustment).</summary>
+        public string AddOffsets(string x, float[] offsets) =>
+            Node("Add", "posthoc_adjustment", [x, Constant("posthoc_offsets", offsets, offsets.Length)]);
 
         public string MatMul(string a, string b) => Node("MatMul", "matmul", [a, b]);
 

@@ -40,6 +40,15 @@ public sealed record ModelTrainingOptions
 
     /// <summary>The seed of initial weights and dropout masks.</summary>
     public ulong Seed { get; init; }
+
+    /// <summary>The baseline's loss (docs/method.md, "Long-tail losses"); DICC keeps its cross-entropies.</summary>
+    public Training.LossOptions Loss { get; init; } = new();
+
+    /// <summary>The baseline's post-hoc logit offsets <c>-tau log pi</c> [C], added to the logits at prediction; null for none.</summary>
+    public float[]? PosthocOffsets { get; init; }
+
+    /// <summary>Training images per class: the prior, margins and class-balanced weights of <see cref="Loss"/>; null when it needs none.</summary>
+    public int[]? ClassCounts { get; init; }
 }
 
 /// <summary>
@@ -146,22 +155,44 @@ public abstract class ExpressionModel
 public sealed class BaselineModel : ExpressionModel
 {
     private readonly Sgd _sgd;
-    private readonly Training.SoftmaxCrossEntropyLoss _loss;
+    private readonly Training.ClassificationLoss _loss;
     private readonly StepContext _context;
-    private readonly GrowOnlyBuffer _probabilities;
+    private readonly GrowOnlyBuffer _probabilities, _adjusted;
+    private readonly Tensor? _identity, _offsets;
 
     /// <summary>The baseline classifier on <paramref name="backend"/>: the VGG backbone and a linear head over the classes.</summary>
     public BaselineModel(Backend backend, VggOptions vgg, int classes, ModelTrainingOptions options) : base(backend, classes)
     {
         Network = new Network(Vgg.Classifier(vgg, classes), backend, options.Seed);
         _sgd = new Sgd(Network.Parameters, options.Sgd);
-        _loss = new Training.SoftmaxCrossEntropyLoss(backend, classes, options.ClassWeights);
+        _loss = new Training.ClassificationLoss(backend, classes, options.Loss, options.ClassCounts, options.ClassWeights);
         _context = new StepContext { Training = true, Seed = options.Seed };
         _probabilities = new GrowOnlyBuffer(backend);
+        _adjusted = new GrowOnlyBuffer(backend);
+        if (options.PosthocOffsets is { } offsets)
+        {
+            if (offsets.Length != classes) throw new ArgumentException($"{offsets.Length} post-hoc offsets for {classes} classes.");
+            PosthocOffsets = (float[])offsets.Clone();
+            // z + offsets as a linear layer with the identity: z I^T + b adds each offset exactly (products with 0 and 1).
+            var identity = new float[classes * classes];
+            for (int c = 0; c < classes; c++) identity[c * classes + c] = 1f;
+            _identity = backend.Create(new Shape(classes, classes));
+            backend.CopyIn<float>(_identity, identity);
+            _offsets = backend.Create(new Shape(classes));
+            backend.CopyIn<float>(_offsets, offsets);
+        }
     }
+
+    /// <summary>Post-hoc logit offsets added to the logits at prediction (<see cref="ModelTrainingOptions.PosthocOffsets"/>), or null.</summary>
+    public float[]? PosthocOffsets { get; }
 
     /// <summary>Backbone and linear head.</summary>
     public Network Network { get; }
+    /// <summary>The training loss.</summary>
+    public Training.ClassificationLoss Loss => _loss;
+
+    /// <inheritdoc/>
+    public override void BeginEpoch(int epoch) => _loss.BeginEpoch(epoch);
     /// <inheritdoc/>
     public override long Steps => _sgd.Steps;
     /// <inheritdoc/>
@@ -190,6 +221,12 @@ public sealed class BaselineModel : ExpressionModel
     {
         _context.Training = false;
         var logits = Network.Forward(images, _context);
+        if (_identity is not null)
+        {
+            var adjusted = _adjusted.View(logits.Shape);
+            Backend.LinearForward(logits, _identity, _offsets, adjusted);
+            logits = adjusted;
+        }
         var p = _probabilities.View(logits.Shape);
         Backend.Softmax(logits, p);
         return p;

@@ -18,7 +18,12 @@ public static class ModelFactory
     {
         var vgg = new VggOptions { Depth = options.Arch, InputSize = options.Crop, Width = options.Width, Dropout = options.Dropout };
         var weights = options.Rule.LossWeights(trainCounts)?.Select(w => (float)w).ToArray();
-        var training = new ModelTrainingOptions { Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed };
+        var training = new ModelTrainingOptions
+        {
+            Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed, Loss = options.LossOptions,
+            ClassCounts = trainCounts.IsEmpty ? null : trainCounts.ToArray(),
+            PosthocOffsets = options.PosthocTau == 0 ? null : [.. ClassificationLoss.LogPriors(trainCounts).Select(v => (float)(-options.PosthocTau * v))],
+        };
         if (options.Method == TrainingMethod.Baseline) return new BaselineModel(backend, vgg, classes, training);
         var plan = subclassCounts is not null ? SubclassPlan.FromCounts(subclassCounts) : Plan(options, classes, trainCounts);
         var dicc = new DiccOptions

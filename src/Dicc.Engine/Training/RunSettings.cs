@@ -29,8 +29,15 @@ public static class RunSettings
         static string Lower<T>(T v) where T : struct, Enum => v.ToString().ToLowerInvariant();
         string plan = subclassCounts is null || o.Subclasses.Contains(',', StringComparison.Ordinal)
             ? o.Subclasses : $"{o.Subclasses} ({string.Join(",", subclassCounts)})";
+        var loss = new List<RunSetting> { new("loss", o.Loss.Name(), false), new("cb-weights", o.CbWeights ? "yes" : "no", false),
+            new("drw-epoch", o.DrwEpoch.ToString(CultureInfo.InvariantCulture), false), new("posthoc-tau", N(o.PosthocTau), false) };
+        // A loss's own settings only where that loss reads them (a cross-entropy run is not labelled with a focal gamma).
+        if (o.Loss == LossKind.Focal) loss.Add(new("focal-gamma", N(o.FocalGamma), false));
+        if (o.Loss == LossKind.Ldam) { loss.Add(new("ldam-scale", N(o.LdamScale), false)); loss.Add(new("ldam-max-margin", N(o.LdamMaxMargin), false)); }
+        if (o.Loss == LossKind.LogitAdjusted) loss.Add(new("tau", N(o.Tau), false));
         return
         [
+            .. loss,
             new("arch", Lower(o.Arch), false),
             new("width", N(o.Width), false),
             new("dropout", N(o.Dropout), false),

@@ -118,6 +118,13 @@ public sealed class Trainer
                 if (counts[c] == 0)
                     throw new InputException($"rule {options.Rule.Name()}: class '{data.ClassNames[c]}' has no training images; the class-balanced " +
                                              "rules need images of every class (use rule none, or leave the class out of the class list).") { Parameter = "rule" };
+        string? countedBy = options.Loss is not LossKind.CrossEntropy and not LossKind.Focal ? "loss"
+            : options.CbWeights ? "cbWeights" : options.DrwEpoch > 0 ? "drwEpoch" : options.PosthocTau != 0 ? "posthocTau" : null;
+        if (countedBy is not null)
+            for (int c = 0; c < counts.Length; c++)
+                if (counts[c] == 0)
+                    throw new InputException($"{countedBy} ({options.Loss.Name()}): class '{data.ClassNames[c]}' has no training images; the class prior, " +
+                                             "margins and class-balanced weights need images of every class.") { Parameter = countedBy };
         ModelFactory.SubclassCounts(options, data.ClassNames.Count, counts);
     }
 

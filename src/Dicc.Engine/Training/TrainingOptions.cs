@@ -87,6 +87,35 @@ public sealed record TrainingOptions
     /// <summary>The imbalance rule: none, resample or reweight.</summary>
     public ImbalanceRule Rule { get; init; } = ImbalanceRule.None;
 
+    /// <summary>The baseline's loss (docs/method.md, "Long-tail losses"): ce, focal, ldam, balanced-softmax or logit-adjusted.</summary>
+    public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+    /// <summary>Focal loss: the exponent gamma.</summary>
+    public double FocalGamma { get; init; } = LossOptions.DefaultFocalGamma;
+    /// <summary>Weight the loss with Cui et al.'s class-balanced weights from the first epoch (focal's CB option).</summary>
+    public bool CbWeights { get; init; }
+    /// <summary>LDAM: the logit scale s.</summary>
+    public double LdamScale { get; init; } = LossOptions.DefaultLdamScale;
+    /// <summary>LDAM: the largest margin (the rarest class's).</summary>
+    public double LdamMaxMargin { get; init; } = LossOptions.DefaultLdamMaxMargin;
+    /// <summary>Deferred re-weighting (LDAM-DRW): the epoch, counting from 1, from which the class-balanced weights apply; 0 = never.</summary>
+    public int DrwEpoch { get; init; }
+    /// <summary>The logit-adjusted loss's tau.</summary>
+    public double Tau { get; init; } = LossOptions.DefaultTau;
+
+    /// <summary>
+    /// Post-hoc logit adjustment (Menon et al. 2021) of the baseline at prediction: <c>softmax(z - tau log pi)</c> in
+    /// validation, test and inference; 0 = off. Training is unchanged.
+    /// </summary>
+    public double PosthocTau { get; init; }
+
+    /// <summary>The loss settings as the model takes them.</summary>
+    [JsonIgnore]
+    public LossOptions LossOptions => new()
+    {
+        Kind = Loss, FocalGamma = FocalGamma, ClassBalancedWeights = CbWeights, LdamScale = LdamScale, LdamMaxMargin = LdamMaxMargin,
+        DrwEpoch = DrwEpoch, Tau = Tau,
+    };
+
     /// <summary>auto, sqrt, an explicit list ("8,1,20,..."), or a Table 5 preset name (docs/method.md).</summary>
     public string Subclasses { get; init; } = SubclassPlan.AutoKeyword;
     /// <summary>DICC's partition of a class into subclasses by distance.</summary>
@@ -183,6 +212,23 @@ public sealed record TrainingOptions
             Require(Mapping != MappingKind.Sum || JointWeight == 0, "jointWeight",
                 "needs a trained mapping (mlp or linear); with the sum mapping there is no mapped loss to train jointly.");
         }
+        Require(Enum.IsDefined(Loss), "loss", $"{(int)Loss} is not a loss ({string.Join(", ", LossKinds.Names)}).");
+        Require(FocalGamma >= 0 && double.IsFinite(FocalGamma), "focalGamma", $"must be non-negative, got {Text(FocalGamma)}.");
+        Require(LdamScale > 0 && double.IsFinite(LdamScale), "ldamScale", $"must be positive, got {Text(LdamScale)}.");
+        Require(LdamMaxMargin > 0 && double.IsFinite(LdamMaxMargin), "ldamMaxMargin", $"must be positive, got {Text(LdamMaxMargin)}.");
+        Require(double.IsFinite(Tau), "tau", $"must be finite, got {Text(Tau)}.");
+        Require(double.IsFinite(PosthocTau), "posthocTau", $"must be finite, got {Text(PosthocTau)}.");
+        Require(DrwEpoch >= 0 && DrwEpoch <= Epochs, "drwEpoch", $"must be in 0..epochs ({Epochs}), got {DrwEpoch}.");
+        if (Method == TrainingMethod.Dicc)
+        {
+            Require(Loss == LossKind.CrossEntropy, "loss", $"{Loss.Name()} trains the baseline; DICC keeps its cross-entropies (use --method baseline).");
+            Require(!CbWeights, "cbWeights", "weights the baseline's loss; for DICC use --rule reweight.");
+            Require(DrwEpoch == 0, "drwEpoch", "re-weights the baseline's loss; DICC has no deferred re-weighting.");
+            Require(PosthocTau == 0, "posthocTau", "adjusts the baseline's logits; DICC's mapping has no post-hoc adjustment.");
+        }
+        Require(!CbWeights || Rule != ImbalanceRule.Reweight, "cbWeights", "repeats --rule reweight (the same class-balanced weights); choose one.");
+        Require(DrwEpoch == 0 || Rule != ImbalanceRule.Reweight, "drwEpoch", "defers the class-balanced weights that --rule reweight applies from the start; choose one.");
+        Require(DrwEpoch == 0 || !CbWeights, "drwEpoch", "defers the class-balanced weights that cbWeights applies from the start; choose one.");
         Require(BatchSize >= 2, "batchSize", $"must be at least 2 (batch normalisation needs two samples), got {BatchSize}.");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), "learningRate", $"must be positive, got {Text(LearningRate)}.");
         Require(Momentum >= 0 && Momentum < 1, "momentum", $"must be in [0, 1), got {Text(Momentum)}.");

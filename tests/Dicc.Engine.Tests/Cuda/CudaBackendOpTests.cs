@@ -193,6 +193,31 @@ public class CudaBackendOpTests
         Equal(db, "db (column sums in double, rows in order)");
     }
 
+    [TestCase(64, 7, "focal", false)]
+    [TestCase(64, 7, "focal", true)]
+    [TestCase(64, 7, "ldam", true)]
+    [TestCase(300, 253, "offsets", true)]
+    [TestCase(300, 253, "all", false)]
+    public void AdjustedCrossEntropy(int rows, int k, string loss, bool weighted)
+    {
+        var z = Random(new Shape(rows, k), 43, 4f);
+        var r = new Dicc.Engine.Randomness.RandomStream(44);
+        var labels = Pair(Enumerable.Range(0, rows).Select(_ => r.NextInt(k)).ToArray(), new Shape(rows));
+        var weights = Pair(Enumerable.Range(0, k).Select(_ => 0.1f + r.NextFloat()).ToArray(), new Shape(k));
+        var offsets = Pair(Enumerable.Range(0, k).Select(_ => -3f * r.NextFloat()).ToArray(), new Shape(k));
+        var margins = Pair(Enumerable.Range(0, k).Select(_ => 0.5f * r.NextFloat()).ToArray(), new Shape(k));
+        bool withOffsets = loss is "offsets" or "all", withMargins = loss is "ldam" or "all";
+        float scale = withMargins ? 30f : 1f, gamma = loss is "focal" or "all" ? 2f : 0f;
+        var value = Empty(new Shape(1));
+        var dz = Empty(new Shape(rows, k));
+        _gpu.AdjustedSoftmaxCrossEntropy(z.Gpu, labels.Gpu, weighted ? weights.Gpu : null, withOffsets ? offsets.Gpu : null,
+            withMargins ? margins.Gpu : null, scale, gamma, value.Gpu, dz.Gpu);
+        _cpu.AdjustedSoftmaxCrossEntropy(z.Cpu, labels.Cpu, weighted ? weights.Cpu : null, withOffsets ? offsets.Cpu : null,
+            withMargins ? margins.Cpu : null, scale, gamma, value.Cpu, dz.Cpu);
+        Close(value, Tolerances.AdjustedCrossEntropyLoss, "loss");
+        Close(dz, Tolerances.AdjustedCrossEntropyGradient.WithAtolScaled(scale * scale / rows), "dlogits");
+    }
+
     [TestCase(64, 7, false)]
     [TestCase(300, 253, true)]
     public void SoftmaxAndCrossEntropy(int rows, int k, bool weighted)

@@ -52,6 +52,7 @@ internal static unsafe class KernelLaunchRecording
         k.Optimizer.SgdStep(null, p, p, p, 1000, 0.01f, 0.9f, 5e-4f, false);
         k.Softmax.Softmax(null, p, p, 32, 253);
         k.Softmax.CrossEntropy(null, p, p, p, p, p, p, p, 32, 253, p);
+        k.Softmax.AdjustedCrossEntropy(null, p, p, p, p, p, 30f, 2f, p, p, p, p, 32, 253, p);
 
         foreach (var (n, c, spatial) in new[] { (256, 64, 44 * 44), (8, 512, 1), (2, 7, 1) })
         {

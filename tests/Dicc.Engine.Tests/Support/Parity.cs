@@ -47,6 +47,11 @@ internal static class Tolerances
     // Gradients are at most w / sum(w) ~ 1 / rows in size and p - 1 near p = 1 cancels: scale Atol by 1 / rows.
     public static readonly Tolerance CrossEntropyGradient = new(4e-6f, 1e-4f, "(p - onehot) w / sum(w); scale Atol by 1 / rows");
 
+    // The long-tail losses: z' = s (z + b - m) in float with s up to 30 (LDAM) multiplies the rounding of z by s before
+    // exp, and the gradient carries s again: p' - 1 near p' = 1 is off by ~s |z'| ulp, times s w / sum(w).
+    public static readonly Tolerance AdjustedCrossEntropyLoss = new(2e-5f, 2e-4f, "float s (z + b - m), s up to 30, and powf against double");
+    public static readonly Tolerance AdjustedCrossEntropyGradient = new(4e-6f, 2e-3f, "s g w (p' - onehot) / sum(w) with float p'; scale Atol by s^2 / rows");
+
     // Whole training steps: cuDNN and cuBLAS differ from the CPU in the last bits, and SGD carries that forward.
     public static readonly Tolerance FirstStepLoss = new(1e-4f, 1e-4f, "one forward pass of VGG19: sixteen convolutions' rounding");
     public static readonly Tolerance TwentyStepLosses = new(1e-2f, 1e-2f, "rounding differences in the weights grow through 20 SGD steps (lr 0.01, batch 8)");

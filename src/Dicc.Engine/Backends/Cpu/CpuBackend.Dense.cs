@@ -92,4 +92,65 @@ public sealed unsafe partial class CpuBackend
             }
         }
     }
+
+    /// <inheritdoc/>
+    protected override void AdjustedSoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets,
+        Tensor? labelMargins, float scale, float focalGamma, Tensor loss, Tensor? dlogits)
+    {
+        int n = logits.Shape[0], k = logits.Shape[1];
+        float* zp = F(logits);
+        int* yp = Ptr<int>(labels);
+        float* wp = classWeights is null ? null : F(classWeights);
+        float* bp = classOffsets is null ? null : F(classOffsets);
+        float* mp = labelMargins is null ? null : F(labelMargins);
+        float* gp = dlogits is null ? null : F(dlogits);
+        double s = scale, gamma = focalGamma, total = 0, weightSum = 0;
+        var adjusted = new double[k];
+        var coefficient = dlogits is null ? null : new double[n];
+        // z'_j = s (z_j + b_j - [j == y] m_y); every sum in double, in a fixed order (the oracle of the CUDA kernel).
+        void Adjust(int i, int label, out double logSumExp)
+        {
+            float* z = zp + (long)i * k;
+            double max = double.NegativeInfinity;
+            for (int j = 0; j < k; j++)
+            {
+                double v = (double)z[j] + (bp == null ? 0.0 : bp[j]);
+                if (j == label && mp != null) v -= mp[label];
+                adjusted[j] = s * v;
+                max = Math.Max(max, adjusted[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(adjusted[j] - max);
+            logSumExp = max + Math.Log(sum);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            int label = yp[i];
+            if ((uint)label >= (uint)k)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"Label of row {i} is outside [0, {k}).");
+            Adjust(i, label, out double lse);
+            double logP = adjusted[label] - lse, p = Math.Exp(logP), q = 0;
+            for (int j = 0; j < k; j++) if (j != label) q += Math.Exp(adjusted[j] - lse);
+            double wi = wp == null ? 1.0 : wp[label];
+            double focal = gamma == 0 ? 1.0 : Math.Pow(q, gamma);
+            total += wi * -focal * logP;
+            weightSum += wi;
+            if (coefficient is not null)
+            {
+                // dl/dz'_j = g (p_j - [j == y]) with g = (1 - p)^gamma - gamma (1 - p)^(gamma - 1) p log p (1 when gamma = 0).
+                double g = gamma == 0 ? 1.0 : q <= 0 ? 0.0 : focal - gamma * Math.Pow(q, gamma - 1) * p * logP;
+                coefficient[i] = s * wi * g;
+            }
+        }
+        F(loss)[0] = (float)(total / weightSum);
+        if (gp == null) return;
+        for (int i = 0; i < n; i++)
+        {
+            int label = yp[i];
+            Adjust(i, label, out double lse);
+            float* g = gp + (long)i * k;
+            double c = coefficient![i] / weightSum;
+            for (int j = 0; j < k; j++) g[j] = (float)(c * (Math.Exp(adjusted[j] - lse) - (j == label ? 1.0 : 0.0)));
+        }
+    }
 }

@@ -50,4 +50,21 @@ public sealed partial class CudaBackend
         _kernels.Softmax.CrossEntropy(_stream, P(logits), P(labels), PointerOrNull(classWeights), P(loss), PointerOrNull(dlogits), workspace,
             _crossEntropyStatus.Pointer, rows, k, _status.Record);
     }
+
+    /// <inheritdoc/>
+    protected override void AdjustedSoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets,
+        Tensor? labelMargins, float scale, float focalGamma, Tensor loss, Tensor? dlogits)
+    {
+        int rows = logits.Shape[0], k = logits.Shape[1];
+        if (rows == 0 || k == 0)
+        {
+            _kernels.Elementwise.Fill(_stream, P(loss), float.NaN, 1);
+            if (rows > 0) _kernels.Data.CheckIndices(_stream, P(labels), rows, 0, DeviceStatusKind.CrossEntropyLabel, _status.Record);
+            return;
+        }
+        var workspace = Scratch(_crossEntropyScratch, SoftmaxKernels.AdjustedCrossEntropyWorkspaceFloats(rows) * sizeof(float));
+        _kernels.Softmax.AdjustedCrossEntropy(_stream, P(logits), P(labels), PointerOrNull(classWeights), PointerOrNull(classOffsets),
+            PointerOrNull(labelMargins), scale, focalGamma, P(loss), PointerOrNull(dlogits), workspace, _crossEntropyStatus.Pointer, rows, k,
+            _status.Record);
+    }
 }
