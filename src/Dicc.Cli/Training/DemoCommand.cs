@@ -140,7 +140,7 @@ public sealed class DemoCommand(IAnsiConsole console, ErrorConsole errors) : Com
         foreach (var (name, o, s) in outcomes)
             t.AddRow(name, P(o.Test?.Accuracy), P(o.Test?.BalancedAccuracy), P(o.Test?.MacroF1), P(Few(o.Test)),
                 o.BestEpoch.ToString(CultureInfo.InvariantCulture), $"{s.ToString("F0", CultureInfo.InvariantCulture)} s");
-        t.Caption("test split: 100 images per class (balanced); model selected on validation accuracy");
+        t.Caption($"test split: 100 images per class (balanced); model selected on validation {options.SelectOn.Name()}");
         console.Write(t);
         console.MarkupLine($"runs, reports and pictures (confusion.png, pr.png, curves.png): [blue]{Markup.Escape(root)}[/]");
         console.MarkupLine($"[grey]compare them again with: dicc compare {Markup.Escape(root)}[/]");
