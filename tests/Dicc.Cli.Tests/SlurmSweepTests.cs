@@ -60,6 +60,20 @@ public class SlurmSweepTests
         return JsonDocument.Parse(status.Output).RootElement;
     }
 
+    /// <summary><see cref="Status"/> once every task has a Slurm state (at most 60 s).</summary>
+    private static JsonElement StatusOnceAccounted(string sweep)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var status = Status(sweep);
+            bool accounted = status.GetProperty("cells").EnumerateArray()
+                .All(c => c.GetProperty("slurm").GetProperty("state").GetString() != "?");
+            if (accounted || clock.Elapsed > TimeSpan.FromSeconds(60)) return status;
+            Thread.Sleep(1000);
+        }
+    }
+
     [Test]
     public void Sweep_OnASingleNodeCluster_ACancelledTaskResumesExactly_AndEveryResultEqualsTheLocalSweeps()
     {
@@ -97,8 +111,9 @@ public class SlurmSweepTests
         int doneWhenCancelled = new RunDirectory(victimRun).ReadMetrics().Count;
         Assert.That(doneWhenCancelled, Is.LessThan(Epochs), "cancelled mid-run");
 
-        // --status: the run directories and Slurm's accounting agree.
-        var status = Status(slurm);
+        // --status: the run directories and Slurm's accounting agree, once slurmdbd has recorded the ended tasks
+        // (it does so asynchronously; until then --status shows their Slurm state as "?").
+        var status = StatusOnceAccounted(slurm);
         Assert.That(status.GetProperty("slurm_source").GetString(), Is.EqualTo("sacct"));
         var cells = status.GetProperty("cells").EnumerateArray().ToArray();
         for (int i = 0; i < cells.Length; i++)
