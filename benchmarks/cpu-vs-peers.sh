@@ -21,8 +21,8 @@ bench="dotnet benchmarks/Dicc.Benchmarks/bin/Release/net10.0/Dicc.Benchmarks.dll
   $bench step-vs-pytorch --batch 32,128 --rounds 7 --steps 2
   echo
   # The sides of gemm-quick share one process: the peers' idle threads must block at once after their round, or
-  # they spin on a core through the next side's round (docs/benchmarks.md). Blocking costs the peers nothing
-  # measurable on these shapes (their figures with it are as high as or higher than without).
+  # they spin on a core through the next side's round (docs/benchmarks.md). With blocking the peers
+  # measured as fast or faster on these shapes, except oneDNN on the 256 square (317 against 364 GFLOP/s).
   echo "# gemm-quick with OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4 (the peers' idle threads block at once)"
   OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4 $bench gemm-quick --seconds 2
   echo

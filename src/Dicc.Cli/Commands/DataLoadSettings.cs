@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Commands;
 
 /// <summary>Loader options shared by the verbs that read a dataset.</summary>
-public class DataLoadSettings : CommandSettings
+public class DataLoadSettings : FaceCropSettings
 {
     [CommandOption("--on-bad-image <fail|skip>")]
     [OptionHelp("A corrupt or unreadable image (or CSV row): fail names it and stops; skip leaves it out and counts it. Default fail.")]
@@ -26,14 +26,6 @@ public class DataLoadSettings : CommandSettings
     [CommandOption("--detect-faces")]
     [OptionHelp("Whole-head images or photos: crop the largest face found in each image (OpenCV's Haar cascade); an image without a face is a bad image (--on-bad-image).")]
     public bool DetectFaces { get; init; }
-
-    [CommandOption("--face-margin <M>")]
-    [OptionHelp("With --detect-faces: part of the face box's side added on each side of the crop. Default 0.1.")]
-    public double? FaceMargin { get; init; }
-
-    [CommandOption("--face-cascade <FILE>")]
-    [OptionHelp("With --detect-faces: the Haar cascade file. Default haarcascade_frontalface_default.xml from Debian's opencv-data.")]
-    public string? FaceCascade { get; init; }
 
     [CommandOption("--size <N>")]
     [OptionHelp("Side the images are resized to (square). Default 48, as FER2013.")]

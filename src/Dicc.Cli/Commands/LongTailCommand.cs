@@ -58,7 +58,7 @@ public sealed class LongTailCommand(IAnsiConsole console) : Command<LongTailComm
         var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, settings.NoCache,
             settings.ClassMap, settings.AllowMissingClasses) with
         {
-            FaceCrop = FaceDetectors.CropOptions(settings.DetectFaces, settings.FaceMargin, settings.FaceCascade),
+            FaceCrop = settings.FaceCrop(settings.DetectFaces),
         };
         LongTailOptions options;
         if (settings.Counts is not null)

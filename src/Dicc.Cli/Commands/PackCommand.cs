@@ -37,7 +37,7 @@ public sealed class PackCommand(IAnsiConsole console) : Command<PackCommand.Sett
         var load = CliValues.LoadOptions(settings.OnBadImage, settings.Classes, settings.Size, noCache: true,
             settings.ClassMap, settings.AllowMissingClasses) with
         {
-            FaceCrop = FaceDetectors.CropOptions(settings.DetectFaces, settings.FaceMargin, settings.FaceCascade),
+            FaceCrop = settings.FaceCrop(settings.DetectFaces),
         };
 
         var clock = Stopwatch.StartNew();

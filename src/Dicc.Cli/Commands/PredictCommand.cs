@@ -12,7 +12,7 @@ namespace Dicc.Cli.Commands;
 /// <summary>dicc predict: a trained run's label and class probabilities for each image file.</summary>
 public sealed class PredictCommand(IAnsiConsole console, ErrorConsole errors) : Command<PredictCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : FaceCropSettings
     {
         [CommandArgument(0, "<FILES>")]
         [OptionHelp("Image files (png, jpg, bmp, gif, tif), or folders whose image files are all predicted.")]
@@ -42,14 +42,6 @@ public sealed class PredictCommand(IAnsiConsole console, ErrorConsole errors) : 
         [OptionHelp("Photos and whole-head images: find every face (OpenCV's Haar cascade), crop it and predict each one, with its box.")]
         public bool DetectFaces { get; init; }
 
-        [CommandOption("--face-margin <M>")]
-        [OptionHelp("With --detect-faces: part of the face box's side added on each side of the crop. Default 0.1.")]
-        public double? FaceMargin { get; init; }
-
-        [CommandOption("--face-cascade <FILE>")]
-        [OptionHelp("With --detect-faces: the Haar cascade file. Default haarcascade_frontalface_default.xml from Debian's opencv-data.")]
-        public string? FaceCascade { get; init; }
-
         [CommandOption("--annotate <PNG|DIR>")]
         [OptionHelp("With --detect-faces: write the picture with each face's box and label drawn; a PNG file for one image, a folder for several.")]
         public string? Annotate { get; init; }
@@ -71,7 +63,7 @@ public sealed class PredictCommand(IAnsiConsole console, ErrorConsole errors) : 
         if (size < crop) throw new UsageException($"--size {size} is smaller than the run's {crop}x{crop} crop.");
         var files = ExpandFiles(settings.Files);
         if (settings.Annotate is not null && !settings.DetectFaces) throw new UsageException("--annotate goes with --detect-faces.");
-        var faceCrop = FaceDetectors.CropOptions(settings.DetectFaces, settings.FaceMargin, settings.FaceCascade);
+        var faceCrop = settings.FaceCrop(settings.DetectFaces);
 
         // Decoded like the loaders do: grayscale (PIL's luminance), resized to size x size; with --detect-faces,
         // each face found cropped out of the whole image and resized the same way.

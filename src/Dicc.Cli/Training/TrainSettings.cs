@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 namespace Dicc.Cli.Training;
 
 /// <summary>The options of <c>dicc train</c> (docs/cli.md). Unset values come from the preset.</summary>
-public sealed class TrainSettings : CommandSettings
+public sealed class TrainSettings : Commands.FaceCropSettings
 {
     [CommandOption("--data <PATH>")]
     [OptionHelp("Training data: an image folder (root/<split>/<class>/*), a FER2013 CSV, a long-tail manifest, a .diccpack, or synthetic[:per-class=600,beta=10,seed=1].")]
@@ -51,14 +51,6 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--detect-faces")]
     [OptionHelp("Whole-head images or photos: crop the largest face found in each image (OpenCV's Haar cascade); an image without a face is a bad image (--on-bad-image).")]
     public bool DetectFaces { get; init; }
-
-    [CommandOption("--face-margin <M>")]
-    [OptionHelp("With --detect-faces: part of the face box's side added on each side of the crop. Default 0.1.")]
-    public double? FaceMargin { get; init; }
-
-    [CommandOption("--face-cascade <FILE>")]
-    [OptionHelp("With --detect-faces: the Haar cascade file. Default haarcascade_frontalface_default.xml from Debian's opencv-data.")]
-    public string? FaceCascade { get; init; }
 
     [CommandOption("--folds <K>")]
     [OptionHelp("Subject-independent K-fold cross-validation (with --group-by): every image of --data is tested once, in OUT/fold-<i>; no subject is in two folds.")]
@@ -277,7 +269,7 @@ public sealed class TrainSettings : CommandSettings
             if (!(f > 0 && f < 1)) throw new UsageException($"--test-fraction must be in (0, 1), got {f.ToString(CultureInfo.InvariantCulture)}.");
             o = o with { TestFraction = f };
         }
-        return o with { FaceCrop = FaceDetectors.CropOptions(DetectFaces, FaceMargin, FaceCascade) };
+        return o with { FaceCrop = FaceCrop(DetectFaces) };
     }
 
     /// <summary>Options that choose the data of a new run; --resume reads them from the run's config.json instead.</summary>
