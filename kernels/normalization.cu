@@ -180,3 +180,46 @@ DICC_KERNEL void batchnorm_backward_apply_f32(const float* x, const float* dy, c
         dx[idx] = __fmul_rn(coefficients[3 * ch], centred);
     }
 }
+
+// Row L2 normalisation, PyTorch's F.normalize(x, dim=1, eps=1e-12), for the cosine classifier's head; the arithmetic
+// of CpuBackend.Dense.cs (squares and dot products summed in double; only the summation order differs). One block
+// per row. x, y [rows, f]; norms [rows] receives |x_i| (unclamped), which the backward pass reads.
+DICC_KERNEL void l2_normalize_rows_f32(const float* x, float* y, float* norms, int rows, int f, float eps)
+{
+    __shared__ double scratch[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    const float* xi = x + (i64)row * f;
+    float* yi = y + (i64)row * f;
+    double sum = 0.0;
+    for (int j = threadIdx.x; j < f; j += blockDim.x) sum += (double)xi[j] * (double)xi[j];
+    sum = dicc_block_sum(sum, scratch);
+    const float norm = (float)sqrt(sum);
+    if (threadIdx.x == 0) norms[row] = norm;
+    const float inv = __fdiv_rn(1.0f, fmaxf(norm, eps));
+    for (int j = threadIdx.x; j < f; j += blockDim.x) yi[j] = __fmul_rn(xi[j], inv);
+}
+
+// The gradient of l2_normalize_rows_f32: dx_i = (dy_i - y_i (y_i . dy_i)) / |x_i|, or dy_i / eps where |x_i| <= eps
+// (there y = x / eps is linear). y, dy, dx [rows, f]; norms [rows]. One block per row.
+DICC_KERNEL void l2_normalize_rows_backward_f32(const float* y, const float* norms, const float* dy, float* dx, int rows, int f,
+                                                float eps)
+{
+    __shared__ double scratch[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    const float* yi = y + (i64)row * f;
+    const float* gi = dy + (i64)row * f;
+    float* dxi = dx + (i64)row * f;
+    const float norm = norms[row];
+    if (!(norm > eps))
+    {
+        for (int j = threadIdx.x; j < f; j += blockDim.x) dxi[j] = __fdiv_rn(gi[j], eps);
+        return;
+    }
+    double dot = 0.0;
+    for (int j = threadIdx.x; j < f; j += blockDim.x) dot += (double)yi[j] * (double)gi[j];
+    const float d = (float)dicc_block_sum(dot, scratch);
+    const float inv = __fdiv_rn(1.0f, norm);
+    for (int j = threadIdx.x; j < f; j += blockDim.x) dxi[j] = __fmul_rn(__fsub_rn(gi[j], __fmul_rn(yi[j], d)), inv);
+}

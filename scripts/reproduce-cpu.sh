@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # DICC against its baselines on the real FER2013 at CPU scale (docs/results.md): the paper's long-tailed training sets
 # (beta 10 and beta 100), rules none / resample / reweight, the baseline, DICC with the paper's settings and DICC with
-# the variant chosen on validation, 3 seeds each, plus the full FER2013 baseline as a sanity anchor; then the
-# `dicc compare` tables.
+# the variant chosen on validation, the long-tail methods of docs/method.md (focal, class-balanced focal, LDAM-DRW,
+# balanced softmax, logit adjustment as a loss and post hoc, cRT; rule none, since each is its own answer to the
+# imbalance), 3 seeds each, plus the full FER2013 baseline as a sanity anchor; then the `dicc compare` tables.
 #
 # Scale: VGG11 at width 1/8 on 44x44 crops, 8 epochs, batch 32, SGD lr 0.01 with a cosine schedule, wd 5e-4,
 # dropout 0.2, model selection on validation (PublicTest) balanced accuracy, test on PrivateTest.
@@ -14,7 +15,9 @@
 # running the script again after a stop continues where it stopped. Runs go one after another. Everything it writes
 # is under OUT (default runs/reproduce-cpu, git-ignored), its log in OUT/reproduce.log.
 #
-# Usage: scripts/reproduce-cpu.sh [--out DIR] [--data FER2013_DIR] [--only baseline,dicc-paper,dicc-best,anchor] [--seeds "1 2 3"]
+# Usage: scripts/reproduce-cpu.sh [--out DIR] [--data FER2013_DIR] [--only METHOD,...] [--seeds "1 2 3"]
+#   METHOD: baseline, dicc-paper, dicc-best, focal, focal-cb, ldam-drw, balanced-softmax, logit-adjusted, posthoc-la,
+#   crt (needs the baseline of its seed, rule none), anchor; default all.
 #   FER2013_DIR: the Kaggle image folders (train/<class>, test/<class>/{PublicTest_*,PrivateTest_*});
 #   default ../shared/data/fer2013 beside the repository, or $DICC_FER2013.
 #   --only runs a subset of the methods (two invocations with different --only may run side by side).
@@ -26,7 +29,7 @@ main() {
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$REPO/runs/reproduce-cpu"
 DATA="${DICC_FER2013:-$REPO/../shared/data/fer2013}"
-ONLY="baseline,dicc-paper,dicc-best,anchor"
+ONLY="baseline,dicc-paper,dicc-best,focal,focal-cb,ldam-drw,balanced-softmax,logit-adjusted,posthoc-la,crt,anchor"
 SEEDS="1 2 3"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -63,6 +66,20 @@ paper_flags() { echo --method dicc --subclasses "fer2013-b$1" --partition interv
 # The variant chosen on validation (PublicTest) in the pilots of docs/results.md: the sqrt plan, rank partition, the
 # paper's MLP mapping, after a warm-up of 2 epochs of plain class cross-entropy.
 BEST_FLAGS=(--method dicc --subclasses sqrt --partition rank --mapping mlp --warmup-epochs 2)
+# The long-tail methods at their authors' defaults (docs/method.md, "Long-tail losses"), rule none. LDAM-DRW: the cosine
+# head its scale s = 30 assumes, re-weighting for the last fifth of training as Cao et al. (160 of 200 epochs: here
+# from epoch 7 of 8). cRT (Kang et al.): the seed's baseline backbone frozen, a fresh head trained for 4 epochs with
+# class-balanced sampling.
+CRT_COMMON=(--arch vgg11 --width 0.125 --crop 44 --epochs 4 --batch 32 --lr 0.01 --schedule cosine:4 --wd 5e-4 --dropout 0.2
+            --select-on balanced-accuracy --device cpu)
+declare -A LT_FLAGS=(
+    [focal]="--loss focal --focal-gamma 2"
+    [focal-cb]="--loss focal --focal-gamma 2 --cb-weights"
+    [ldam-drw]="--loss ldam --head cosine --drw-epoch 7"
+    [balanced-softmax]="--loss balanced-softmax"
+    [logit-adjusted]="--loss logit-adjusted --tau 1"
+    [posthoc-la]="--posthoc-tau 1"
+)
 
 for beta in 10 100; do
     manifest="$OUT/data/fer2013-b$beta.manifest"
@@ -98,6 +115,16 @@ for seed in $SEEDS; do
             # shellcheck disable=SC2046 # the paper's flags are words without spaces
             if wanted dicc-paper; then run "$base/dicc-paper/seed-$seed" "${data[@]}" $(paper_flags "$beta"); fi
             if wanted dicc-best; then run "$base/dicc-best/seed-$seed" "${data[@]}" "${BEST_FLAGS[@]}"; fi
+            if [ "$rule" != none ]; then continue; fi
+            for method in focal focal-cb ldam-drw balanced-softmax logit-adjusted posthoc-la; do
+                # shellcheck disable=SC2086 # the flags are words without spaces
+                if wanted "$method"; then run "$base/$method/seed-$seed" "${data[@]}" --method baseline ${LT_FLAGS[$method]}; fi
+            done
+            if wanted crt && [ -f "$base/baseline/seed-$seed/result.json" ]; then
+                run "$base/crt/seed-$seed" --init-from "$base/baseline/seed-$seed" --freeze backbone --reset-head \
+                    --data "$OUT/data/fer2013-b$beta.manifest" --dataset-name FER2013-LT --rule resample --seed "$seed" \
+                    "${CRT_COMMON[@]}" --method baseline
+            fi
         done
     done
 done

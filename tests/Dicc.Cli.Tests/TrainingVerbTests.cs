@@ -89,6 +89,62 @@ public class TrainingVerbTests
     }
 
     [Test]
+    public void LdamTrainsWithTheCosineHead_AndItsModelExportsAndPredicts()
+    {
+        var train = Run(["train", "--data", TinyData, "--loss", "ldam", "--head", "cosine", "--drw-epoch", "2", "--epochs", "2",
+            "--out", Out("ldam-cosine"), .. TinyModel]);
+        Assert.That(train.ExitCode, Is.EqualTo(ExitCodes.Success), train.ToString());
+        var run = new RunDirectory(Out("ldam-cosine"));
+        Assert.That(run.ReadConfig().Options.Head, Is.EqualTo(Engine.Models.ClassifierHead.Cosine));
+        // Cosine logits lie in [-1, 1]: with s = 30 the first loss is at most s * (2 + max margin) + log C, not the
+        // hundreds a linear head's raw logits give.
+        Assert.That(run.ReadMetrics()[0].TrainLoss, Is.LessThan(30 * 2.5 + Math.Log(3)));
+        Assert.That(RunSettings.Of(run.ReadConfig().Options).Single(x => x.Name == "head").Value, Is.EqualTo("cosine"));
+        var eval = Run("eval", "--run", Out("ldam-cosine"), "--device", "cpu", "--json");
+        Assert.That(eval.ExitCode, Is.EqualTo(ExitCodes.Success), eval.ToString());
+    }
+
+    [Test]
+    public void Crt_RetrainsAFreshHeadOnTheFrozenBackboneOfABaselineRun()
+    {
+        var baseline = Run(["train", "--data", TinyData, "--epochs", "2", "--out", Out("base"), .. TinyModel]);
+        Assert.That(baseline.ExitCode, Is.EqualTo(ExitCodes.Success), baseline.ToString());
+        var crt = Run(["train", "--data", TinyData, "--init-from", Out("base"), "--freeze", "backbone", "--reset-head", "--rule", "resample",
+            "--epochs", "2", "--seed", "5", "--out", Out("crt"), .. TinyModel]);
+        Assert.That(crt.ExitCode, Is.EqualTo(ExitCodes.Success), crt.ToString());
+        Assert.That(crt.ErrorOutput, Does.Contain("Initialised from").And.Contain("the backbone is frozen"), "a note on standard error");
+
+        var source = new Engine.Checkpoints.CheckpointReader(new RunDirectory(Out("base")).BestCheckpoint);
+        foreach (var which in new[] { "best", "last" })
+        {
+            var trained = new Engine.Checkpoints.CheckpointReader(Path.Combine(Out("crt"), "checkpoints", which + ".safetensors"));
+            // Every backbone tensor (layer 0: weights and BatchNorm statistics) is the source's, bit for bit; the head trained.
+            var backbone = source.TensorNames.Where(n => n.StartsWith("0.", StringComparison.Ordinal) && !n.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToArray();
+            Assert.That(backbone, Has.Length.GreaterThan(10));
+            foreach (var name in backbone)
+                Assert.That(Floats(trained, name), Is.EqualTo(Floats(source, name)), $"{which}: {name}");
+            Assert.That(Floats(trained, "1.1.weight"), Is.Not.EqualTo(Floats(source, "1.1.weight")), $"{which}: the head");
+        }
+        var o = new RunDirectory(Out("crt")).ReadConfig().Options;
+        Assert.That((o.InitFrom, o.Freeze, o.ResetHead), Is.EqualTo((Path.GetFullPath(Out("base")), FreezeKind.Backbone, true)));
+        Assert.That(RunSettings.Of(o).Select(x => x.ToString()), Is.SupersetOf(new[] { "init-from=run", "freeze=backbone", "reset-head=yes" }));
+    }
+
+    private static float[] Floats(Engine.Checkpoints.CheckpointReader r, string name) => r.ReadFloats(name);
+
+    [Test]
+    public void InitFromRefusesARunOfAnotherWidth()
+    {
+        var baseline = Run(["train", "--data", TinyData, "--epochs", "1", "--out", Out("base"), .. TinyModel]);
+        Assert.That(baseline.ExitCode, Is.EqualTo(ExitCodes.Success), baseline.ToString());
+        var wider = Run(["train", "--data", TinyData, "--init-from", Out("base"), "--epochs", "1", "--out", Out("wide"),
+            "--arch", "vgg11", "--width", "0.25", "--crop", "32", "--device", "cpu"]);
+        AssertBadUsage(wider, "--init-from");
+        Assert.That(wider.ErrorOutput, Does.Contain("at width 0.125, this run vgg11 at width 0.25"));
+        Assert.That(Directory.Exists(Out("wide")) && File.Exists(Path.Combine(Out("wide"), "config.json")), Is.False, "nothing is written");
+    }
+
+    [Test]
     public void SeedsWriteOneRunEachAndAnAggregateTable()
     {
         var run = Run(["train", "--data", TinyData, "--epochs", "1", "--seeds", "2", "--seed", "7", "--out", Out("seeds"), .. TinyModel]);
@@ -181,5 +237,11 @@ public class TrainingVerbTests
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--epochs", "5", "--drw-epoch", "6" }, "--drw-epoch must be in 0..epochs")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--rule", "reweight", "--cb-weights" }, "--cb-weights repeats --rule reweight")]
     [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--posthoc-tau", "1" }, "--posthoc-tau adjusts the baseline's logits")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--freeze", "backbone" }, "--freeze backbone needs trained weights to keep: give --init-from RUN")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--reset-head" }, "--reset-head keeps a fresh head")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--head", "arc" }, "--head: 'arc' is not one of linear, cosine")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--freeze", "all" }, "--freeze: 'all' is not one of none, backbone")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--method", "dicc", "--head", "cosine" }, "--head cosine is the baseline's classifier")]
+    [TestCase(new[] { "train", "--data", TinyData, "--crop", "32", "--init-from", "/no/such/run", "--epochs", "1" }, "--init-from /no/such/run: path /no/such/run: no such run directory")]
     public void BadUsageIsOneLineAndExitCode2(string[] args, string expected) => AssertBadUsage(Run(args), expected);
 }

@@ -17,6 +17,7 @@ internal static class ParameterFlags
         ["mappingLrScale"] = "--mapping-lr-scale", ["warmupEpochs"] = "--warmup-epochs", ["jointWeight"] = "--joint-weight",
         ["loss"] = "--loss", ["focalGamma"] = "--focal-gamma", ["cbWeights"] = "--cb-weights", ["ldamScale"] = "--ldam-scale",
         ["ldamMaxMargin"] = "--ldam-max-margin", ["drwEpoch"] = "--drw-epoch", ["tau"] = "--tau", ["posthocTau"] = "--posthoc-tau",
+        ["head"] = "--head", ["initFrom"] = "--init-from", ["freeze"] = "--freeze", ["resetHead"] = "--reset-head",
         ["selectOn"] = "--select-on", ["epochs"] = "--epochs", ["batchSize"] = "--batch", ["batch"] = "--batch",
         ["steps"] = "--steps", ["learningRate"] = "--lr", ["momentum"] = "--momentum", ["weightDecay"] = "--wd",
         ["logEvery"] = "--log-every", ["schedule"] = "--schedule", ["preset"] = "--preset",

@@ -104,6 +104,22 @@ public sealed class TrainSettings : Commands.FaceCropSettings
     [OptionHelp("Post-hoc logit adjustment of the baseline: predictions (validation, test, predict, export) from logits - T x log prior (default 0: off).")]
     public double? PosthocTau { get; init; }
 
+    [CommandOption("--head <HEAD>")]
+    [OptionHelp("Baseline classifier layer: linear (default) or cosine (logits = cosines in [-1, 1]; the head LDAM's scale s assumes: use it with --loss ldam).")]
+    public string? Head { get; init; }
+
+    [CommandOption("--init-from <RUN>")]
+    [OptionHelp("Start the baseline from another baseline run's selected model (a run directory or a .safetensors checkpoint of the same arch and width).")]
+    public string? InitFrom { get; init; }
+
+    [CommandOption("--freeze <PART>")]
+    [OptionHelp("none (default) or backbone: only the head trains; the backbone (from --init-from) runs in evaluation mode. cRT is --init-from RUN --freeze backbone --reset-head --rule resample.")]
+    public string? Freeze { get; init; }
+
+    [CommandOption("--reset-head")]
+    [OptionHelp("With --init-from: load the backbone only and train a freshly drawn head.")]
+    public bool? ResetHead { get; init; }
+
     [CommandOption("--subclasses <PLAN>")]
     [OptionHelp("DICC subclasses per class: auto (default), a list like 8,1,20,100,40,4,80, or a preset (fer2013-b10, fer2013-b100, mmafedb-b10, mmafedb-b100, emotiondomestic-b20, emotiondomestic-b100).")]
     public string? Subclasses { get; init; }
@@ -233,6 +249,10 @@ public sealed class TrainSettings : Commands.FaceCropSettings
             DrwEpoch = DrwEpoch ?? o.DrwEpoch,
             Tau = Tau ?? o.Tau,
             PosthocTau = PosthocTau ?? o.PosthocTau,
+            Head = Head is null ? o.Head : ParseEnum<ClassifierHead>("--head", Head),
+            InitFrom = InitFrom is null ? o.InitFrom : Path.GetFullPath(InitFrom),
+            Freeze = Freeze is null ? o.Freeze : ParseEnum<FreezeKind>("--freeze", Freeze),
+            ResetHead = ResetHead ?? o.ResetHead,
             Subclasses = Subclasses ?? o.Subclasses,
             Partition = Partition is null ? o.Partition : Parse("--partition", () => PartitionModes.Parse(Partition)),
             EmaDecay = EmaDecay ?? o.EmaDecay,

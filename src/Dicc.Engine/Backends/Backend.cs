@@ -254,6 +254,37 @@ public abstract class Backend : IDisposable
         LinearBackwardCore(x, w, dy, dx, dw, db, n, fin, fout);
     }
 
+    /// <summary>The smallest norm <see cref="NormalizeRows"/> divides by (PyTorch's <c>F.normalize</c> epsilon).</summary>
+    public const float RowNormEpsilon = 1e-12f;
+
+    /// <summary>
+    /// Row-wise L2 normalisation of [N, F], PyTorch's <c>F.normalize(x, dim=1)</c>: <c>y_i = x_i / max(|x_i|, eps)</c>
+    /// with eps = <see cref="RowNormEpsilon"/>; writes each row's norm <c>|x_i|</c> into <paramref name="norms"/> [N]
+    /// for <see cref="NormalizeRowsBackward"/>. The cosine classifier's head (docs/method.md, "Long-tail losses").
+    /// </summary>
+    public void NormalizeRows(Tensor x, Tensor y, Tensor norms)
+    {
+        RequireOwn(x, y, norms);
+        x.Shape.RequireRank(2);
+        RequireSameShape(x, y);
+        RequireLength(norms, x.Shape[0], "row norms");
+        NormalizeRowsCore(x, y, norms);
+    }
+
+    /// <summary>
+    /// The gradient of <see cref="NormalizeRows"/> from its output <paramref name="y"/> and the saved norms:
+    /// <c>dx_i = (dy_i - y_i (y_i . dy_i)) / |x_i|</c>, or <c>dy_i / eps</c> where the norm was below eps.
+    /// </summary>
+    public void NormalizeRowsBackward(Tensor y, Tensor norms, Tensor dy, Tensor dx)
+    {
+        RequireOwn(y, norms, dy, dx);
+        y.Shape.RequireRank(2);
+        RequireSameShape(y, dy);
+        RequireSameShape(y, dx);
+        RequireLength(norms, y.Shape[0], "row norms");
+        NormalizeRowsBackwardCore(y, norms, dy, dx);
+    }
+
     /// <summary>Row-wise softmax of [N, K] logits (numerically stable).</summary>
     public void Softmax(Tensor logits, Tensor probabilities)
     {
@@ -411,6 +442,10 @@ public abstract class Backend : IDisposable
     protected abstract void LinearForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, int n, int fin, int fout);
     /// <summary>The backend's linear backward pass (arguments already checked).</summary>
     protected abstract void LinearBackwardCore(Tensor x, Tensor w, Tensor dy, Tensor? dx, Tensor dw, Tensor? db, int n, int fin, int fout);
+    /// <summary>The backend's row L2 normalisation (arguments already checked by <see cref="NormalizeRows"/>).</summary>
+    protected abstract void NormalizeRowsCore(Tensor x, Tensor y, Tensor norms);
+    /// <summary>The backend's row L2 normalisation gradient (arguments already checked by <see cref="NormalizeRowsBackward"/>).</summary>
+    protected abstract void NormalizeRowsBackwardCore(Tensor y, Tensor norms, Tensor dy, Tensor dx);
     /// <summary>The backend's row softmax (arguments already checked).</summary>
     protected abstract void SoftmaxCore(Tensor logits, Tensor probabilities);
     /// <summary>The backend's softmax cross-entropy (arguments already checked).</summary>

@@ -75,6 +75,8 @@ public sealed class CheckpointReader
     public IReadOnlyDictionary<string, string> Metadata => _content.Metadata;
     /// <summary>True when the checkpoint holds a tensor of that name.</summary>
     public bool Contains(string name) => _content.Tensors.ContainsKey(name);
+    /// <summary>The names of the tensors the checkpoint holds.</summary>
+    public IEnumerable<string> TensorNames => _content.Tensors.Keys;
 
     /// <summary>A metadata value; throws an <see cref="InputException"/> naming the file and key when it is missing.</summary>
     public string RequireMetadata(string key) =>
@@ -99,6 +101,14 @@ public sealed class CheckpointReader
             case DType.UInt8 when t.DType == SafetensorsDType.UInt8: backend.CopyIn(tensor, t.AsSpan<byte>()); break;
             default: throw new InputException($"{Path_}: tensor '{name}' is {t.DType}, the model expects {tensor.DType}.");
         }
+    }
+
+    /// <summary>The named float32 tensor's values, whatever its shape; throws when it is missing or not float32.</summary>
+    public float[] ReadFloats(string name)
+    {
+        var t = Get(name);
+        if (t.DType != SafetensorsDType.Float32) throw new InputException($"{Path_}: tensor '{name}' is {t}, expected F32.");
+        return t.ToArray<float>();
     }
 
     /// <summary>The named float32 tensor's values; throws when its type or element count differs.</summary>

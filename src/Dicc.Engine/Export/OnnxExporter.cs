@@ -120,9 +120,7 @@ public static class OnnxExporter
         string views = tenCrop ? graph.TenCrop(x, size, crop) : graph.CenterCrop(x, size, crop);
         string probabilities = model switch
         {
-            BaselineModel { PosthocOffsets: { } offsets } baseline =>
-                graph.Softmax(graph.AddOffsets(graph.Layer(baseline.Network.Root, views), offsets)),
-            BaselineModel baseline => graph.Softmax(graph.Layer(baseline.Network.Root, views)),
+            BaselineModel baseline => graph.Softmax(BaselineLogits(graph, baseline, views)),
             DiccModel dicc => DiccHead(graph, dicc, views),
             _ => throw new NotSupportedException($"ONNX export of a {model.GetType().Name} is not implemented."),
         };
@@ -163,6 +161,14 @@ public static class OnnxExporter
         <= 22 => 10,
         _ => 11,
     };
+
+    /// <summary>The baseline's logits as it predicts: times LDAM's scale s, plus the post-hoc offsets, where it has them.</summary>
+    private static string BaselineLogits(GraphBuilder graph, BaselineModel baseline, string views)
+    {
+        string logits = graph.Layer(baseline.Network.Root, views);
+        if (baseline.LogitScale != 1f) logits = graph.Scale(logits, baseline.LogitScale);
+        return baseline.PosthocOffsets is { } offsets ? graph.AddOffsets(logits, offsets) : logits;
+    }
 
     /// <summary>Subclass logits, softmax, then the label mapping: the MLP and a softmax, or the sum over each class's subclasses.</summary>
     private static string DiccHead(GraphBuilder graph, DiccModel dicc, string views)
@@ -334,9 +340,13 @@ public static class OnnxExporter
 
         public string MatMul(string a, string b) => Node("MatMul", "matmul", [a, b]);
 
+        /// <summary>x times a scalar (LDAM's logit scale).</summary>
+        public string Scale(string x, float factor) => Node("Mul", "logit_scale", [x, Constant("logit_scale_factor", [factor])]);
+
         /// <summary>Emits a layer (a Sequential recursively) in evaluation mode; returns its output.</summary>
         public string Layer(Layer layer, string x)
         {
+            if (layer is Frozen frozen) return Layer(frozen.Inner, x); // frozen only in training
             if (layer is not Sequential sequential) return Single(layer, null, x);
             var layers = sequential.Layers;
             for (int i = 0; i < layers.Count; i++)
@@ -347,7 +357,7 @@ public static class OnnxExporter
                     i++;
                     continue;
                 }
-                x = layers[i] is Sequential inner ? Layer(inner, x) : Single(layers[i], null, x);
+                x = layers[i] is Sequential or Frozen ? Layer(layers[i], x) : Single(layers[i], null, x);
             }
             return x;
         }
@@ -379,6 +389,11 @@ public static class OnnxExporter
                     var inputs = new List<string> { x, Constant(name + ".weight", Host(linear.Weight.Value), linear.OutFeatures, linear.InFeatures) };
                     if (linear.Bias is not null) inputs.Add(Constant(name + ".bias", Host(linear.Bias.Value), linear.OutFeatures));
                     return Node("Gemm", name, inputs, Int("transB", 1));
+                case CosineLinear cosine:
+                    // cos(x, w_j): the feature normalised in the graph, the weights normalised here as the engine does.
+                    string unit = Node("LpNormalization", name + ".normalize", [x], Int("axis", 1), Int("p", 2));
+                    return Node("Gemm", name, [unit, Constant(name + ".weight_normalized", NormalizedRows(Host(cosine.Weight.Value), cosine.InFeatures),
+                        cosine.OutFeatures, cosine.InFeatures)], Int("transB", 1));
                 default:
                     throw new NotSupportedException($"ONNX export of layer {layer} ({layer.GetType().Name}) is not implemented.");
             }
@@ -413,6 +428,20 @@ public static class OnnxExporter
         }
 
         private static float[] Host(Tensors.Tensor t) => t.Backend.ToArray<float>(t);
+
+        /// <summary>Each row divided by max(its L2 norm, eps), the arithmetic of the CPU backend's NormalizeRows.</summary>
+        private static float[] NormalizedRows(float[] values, int width)
+        {
+            for (int row = 0; row < values.Length / width; row++)
+            {
+                var r = values.AsSpan(row * width, width);
+                double sum = 0;
+                foreach (float v in r) sum += (double)v * v;
+                float inv = 1f / MathF.Max((float)Math.Sqrt(sum), Backends.Backend.RowNormEpsilon);
+                for (int j = 0; j < width; j++) r[j] *= inv;
+            }
+            return values;
+        }
     }
 }
 

@@ -49,6 +49,9 @@ public sealed record ModelTrainingOptions
 
     /// <summary>Training images per class: the prior, margins and class-balanced weights of <see cref="Loss"/>; null when it needs none.</summary>
     public int[]? ClassCounts { get; init; }
+
+    /// <summary>Train the baseline's head only: the backbone runs in evaluation mode and its weights stay as loaded (cRT).</summary>
+    public bool FreezeBackbone { get; init; }
 }
 
 /// <summary>
@@ -163,31 +166,63 @@ public sealed class BaselineModel : ExpressionModel
     /// <summary>The baseline classifier on <paramref name="backend"/>: the VGG backbone and a linear head over the classes.</summary>
     public BaselineModel(Backend backend, VggOptions vgg, int classes, ModelTrainingOptions options) : base(backend, classes)
     {
-        Network = new Network(Vgg.Classifier(vgg, classes), backend, options.Seed);
-        _sgd = new Sgd(Network.Parameters, options.Sgd);
+        Network = new Network(Vgg.Classifier(vgg, classes, options.FreezeBackbone), backend, options.Seed);
+        FreezeBackbone = options.FreezeBackbone;
+        // The head's parameters come after the backbone's in the arena: a frozen backbone is left out of the update.
+        _sgd = new Sgd(Network.Parameters, options.Sgd, options.FreezeBackbone ? Head.Parameters.First() : null);
         _loss = new Training.ClassificationLoss(backend, classes, options.Loss, options.ClassCounts, options.ClassWeights);
         _context = new StepContext { Training = true, Seed = options.Seed };
         _probabilities = new GrowOnlyBuffer(backend);
         _adjusted = new GrowOnlyBuffer(backend);
+        // LDAM trains softmax(s z): its probabilities are those of the scaled logits (the margins only train).
+        LogitScale = options.Loss.Kind == Training.LossKind.Ldam ? (float)options.Loss.LdamScale : 1f;
         if (options.PosthocOffsets is { } offsets)
         {
             if (offsets.Length != classes) throw new ArgumentException($"{offsets.Length} post-hoc offsets for {classes} classes.");
             PosthocOffsets = (float[])offsets.Clone();
-            // z + offsets as a linear layer with the identity: z I^T + b adds each offset exactly (products with 0 and 1).
-            var identity = new float[classes * classes];
-            for (int c = 0; c < classes; c++) identity[c * classes + c] = 1f;
-            _identity = backend.Create(new Shape(classes, classes));
-            backend.CopyIn<float>(_identity, identity);
             _offsets = backend.Create(new Shape(classes));
             backend.CopyIn<float>(_offsets, offsets);
         }
+        if (PosthocOffsets is not null || LogitScale != 1f)
+        {
+            // s z + offsets as a linear layer with s times the identity: z (s I)^T + b scales each logit and adds each
+            // offset exactly once (products with 0 and s).
+            var identity = new float[classes * classes];
+            for (int c = 0; c < classes; c++) identity[c * classes + c] = LogitScale;
+            _identity = backend.Create(new Shape(classes, classes));
+            backend.CopyIn<float>(_identity, identity);
+        }
     }
+
+    /// <summary>The factor s of the logits at prediction: LDAM's scale (the probabilities its loss trains), 1 otherwise.</summary>
+    public float LogitScale { get; }
 
     /// <summary>Post-hoc logit offsets added to the logits at prediction (<see cref="ModelTrainingOptions.PosthocOffsets"/>), or null.</summary>
     public float[]? PosthocOffsets { get; }
 
-    /// <summary>Backbone and linear head.</summary>
+    /// <summary>Backbone (layer 0) and head (layer 1: dropout and the linear or cosine classifier).</summary>
     public Network Network { get; }
+
+    /// <summary>The head: dropout and the classifier layer.</summary>
+    public Layer Head => ((Sequential)Network.Root)[1];
+
+    /// <summary>Whether the backbone is frozen (only the head trains).</summary>
+    public bool FreezeBackbone { get; }
+
+    /// <summary>
+    /// Initialises the weights and BatchNorm statistics from another run's checkpoint (<c>--init-from</c>): every tensor
+    /// of the network, or with <paramref name="resetHead"/> the backbone's only, keeping this model's freshly drawn head
+    /// (cRT re-trains a new classifier). Names and shapes must match (same architecture and width); the optimiser state
+    /// is not read.
+    /// </summary>
+    public void InitializeFrom(CheckpointReader reader, bool resetHead)
+    {
+        var head = new HashSet<string>(Head.Parameters.Select(p => p.Name).Concat(Head.State.Select(t => t.Name)));
+        foreach (var p in Network.Parameters.Parameters)
+            if (!resetHead || !head.Contains(p.Name)) reader.ReadInto(p.Name, p.Value);
+        foreach (var t in Network.State)
+            if (!resetHead || !head.Contains(t.Name)) reader.ReadInto(t.Name, t.Tensor);
+    }
     /// <summary>The training loss.</summary>
     public Training.ClassificationLoss Loss => _loss;
 

@@ -15,6 +15,19 @@ public enum VggDepth
     Vgg19 = 19,
 }
 
+/// <summary>The classifier layer on top of the backbone's feature.</summary>
+public enum ClassifierHead
+{
+    /// <summary>A linear layer with bias (the paper).</summary>
+    Linear,
+
+    /// <summary>
+    /// A cosine classifier (<see cref="Layers.CosineLinear"/>): logits are the cosines between the feature and each class's
+    /// weight vector, the head LDAM's scale s assumes (docs/method.md, "Long-tail losses").
+    /// </summary>
+    Cosine,
+}
+
 /// <summary>Options of the FER-style VGG (docs/method.md, "The model"): conv3x3 + BatchNorm + ReLU blocks, five 2x2 max-pools.</summary>
 public sealed record VggOptions
 {
@@ -32,6 +45,9 @@ public sealed record VggOptions
     /// <summary>Dropout on the feature vector in training (0.5, docs/method.md).</summary>
     public float Dropout { get; init; } = 0.5f;
 
+    /// <summary>The classifier layer (linear by default).</summary>
+    public ClassifierHead Head { get; init; } = ClassifierHead.Linear;
+
     /// <summary>Throws an <see cref="ArgumentException"/> for an unsupported depth, channel count, input size, width or dropout.</summary>
     public void Validate()
     {
@@ -42,6 +58,7 @@ public sealed record VggOptions
             throw new ArgumentException($"Input size {InputSize} is not supported: VGG pools five times, so sides 32..63 (e.g. 44 or 48) give a 1x1 feature map.");
         if (!(Width > 0 && Width <= 4)) throw new ArgumentException($"Width multiplier must be in (0, 4], got {Width}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"Dropout must be in [0, 1), got {Dropout}.");
+        if (!Enum.IsDefined(Head)) throw new ArgumentException($"Unknown classifier head {(int)Head}; use linear or cosine.");
     }
 }
 
@@ -90,11 +107,17 @@ public static class Vgg
         return new Sequential(layers);
     }
 
-    /// <summary>Dropout on the feature, then Linear(features -> outputs).</summary>
-    public static Sequential Head(int features, int outputs, float dropout) =>
-        new(new Dropout(dropout), new Linear(features, outputs));
+    /// <summary>Dropout on the feature, then Linear(features -> outputs) or, for <see cref="ClassifierHead.Cosine"/>, CosineLinear.</summary>
+    public static Sequential Head(int features, int outputs, float dropout, ClassifierHead head = ClassifierHead.Linear) =>
+        new(new Dropout(dropout), head == ClassifierHead.Cosine ? new CosineLinear(features, outputs) : new Linear(features, outputs));
 
-    /// <summary>The baseline classifier: backbone ("features") followed by a linear head ("classifier").</summary>
-    public static Sequential Classifier(VggOptions options, int classes) =>
-        new(Backbone(options), Head(FeatureSize(options), classes, options.Dropout));
+    /// <summary>
+    /// The baseline classifier: backbone (layer 0) followed by the head (layer 1). With <paramref name="freezeBackbone"/>
+    /// the backbone is wrapped in <see cref="Frozen"/>: it always runs in evaluation mode and passes no gradient (cRT).
+    /// </summary>
+    public static Sequential Classifier(VggOptions options, int classes, bool freezeBackbone = false)
+    {
+        var backbone = Backbone(options);
+        return new(freezeBackbone ? new Frozen(backbone) : backbone, Head(FeatureSize(options), classes, options.Dropout, options.Head));
+    }
 }

@@ -29,13 +29,30 @@ public sealed record SgdOptions
 /// </summary>
 public sealed class Sgd
 {
-    /// <summary>SGD over one parameter arena, with a momentum buffer of the same size.</summary>
-    public Sgd(ParameterSet parameters, SgdOptions options)
+    private readonly Tensor _values, _grads, _momentum;
+
+    /// <summary>
+    /// SGD over one parameter arena, with a momentum buffer of the same size. With <paramref name="firstTrained"/> only
+    /// that parameter and the ones after it in the arena train (a frozen backbone's parameters come first: cRT); the
+    /// others keep their values, and their momentum stays zero.
+    /// </summary>
+    public Sgd(ParameterSet parameters, SgdOptions options, Parameter? firstTrained = null)
     {
         options.Validate();
         Parameters = parameters;
         Options = options;
         MomentumBuffer = parameters.Backend.Create(parameters.Values.Shape);
+        if (firstTrained is null)
+        {
+            (_values, _grads, _momentum) = (parameters.Values, parameters.Grads, MomentumBuffer);
+            return;
+        }
+        if (!parameters.Parameters.Contains(firstTrained)) throw new ArgumentException($"'{firstTrained.Name}' is not in the parameter set.", nameof(firstTrained));
+        long offset = firstTrained.Value.Offset - parameters.Values.Offset;
+        var shape = new Shape(checked((int)(parameters.Length - offset)));
+        _values = new Tensor(parameters.Values.Storage, shape, DType.Float32, parameters.Values.Offset + offset);
+        _grads = new Tensor(parameters.Grads.Storage, shape, DType.Float32, parameters.Grads.Offset + offset);
+        _momentum = new Tensor(MomentumBuffer.Storage, shape, DType.Float32, MomentumBuffer.Offset + offset);
     }
 
     /// <summary>The parameters it updates.</summary>
@@ -49,12 +66,12 @@ public sealed class Sgd
     /// <summary>Number of steps taken (checkpointed).</summary>
     public long Steps { get; set; }
 
-    /// <summary>One update of every parameter at <paramref name="learningRate"/> (one op over the whole arena).</summary>
+    /// <summary>One update of every trained parameter at <paramref name="learningRate"/> (one op over the whole arena).</summary>
     public void Step(float learningRate)
     {
         if (!(learningRate >= 0) || float.IsInfinity(learningRate))
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Learning rate must be finite and non-negative.");
-        Parameters.Backend.SgdStep(Parameters.Values, Parameters.Grads, MomentumBuffer, learningRate,
+        Parameters.Backend.SgdStep(_values, _grads, _momentum, learningRate,
             Options.Momentum, Options.WeightDecay, Options.Nesterov);
         Steps++;
     }

@@ -16,12 +16,13 @@ public static class ModelFactory
     public static ExpressionModel Create(Backend backend, TrainingOptions options, int classes, ReadOnlySpan<int> trainCounts,
         int[]? subclassCounts = null)
     {
-        var vgg = new VggOptions { Depth = options.Arch, InputSize = options.Crop, Width = options.Width, Dropout = options.Dropout };
+        var vgg = new VggOptions { Depth = options.Arch, InputSize = options.Crop, Width = options.Width, Dropout = options.Dropout, Head = options.Head };
         var weights = options.Rule.LossWeights(trainCounts)?.Select(w => (float)w).ToArray();
         var training = new ModelTrainingOptions
         {
             Sgd = options.Sgd, ClassWeights = weights, Seed = options.Seed, Loss = options.LossOptions,
             ClassCounts = trainCounts.IsEmpty ? null : trainCounts.ToArray(),
+            FreezeBackbone = options.Freeze == FreezeKind.Backbone,
             PosthocOffsets = options.PosthocTau == 0 ? null : [.. ClassificationLoss.LogPriors(trainCounts).Select(v => (float)(-options.PosthocTau * v))],
         };
         if (options.Method == TrainingMethod.Baseline) return new BaselineModel(backend, vgg, classes, training);

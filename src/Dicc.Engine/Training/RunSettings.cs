@@ -35,9 +35,18 @@ public static class RunSettings
         if (o.Loss == LossKind.Focal) loss.Add(new("focal-gamma", N(o.FocalGamma), false));
         if (o.Loss == LossKind.Ldam) { loss.Add(new("ldam-scale", N(o.LdamScale), false)); loss.Add(new("ldam-max-margin", N(o.LdamMaxMargin), false)); }
         if (o.Loss == LossKind.LogitAdjusted) loss.Add(new("tau", N(o.Tau), false));
+        var model = new List<RunSetting> { new("head", Lower(o.Head), false) };
+        // Where the weights came from is shown as whether they did (the run directory differs from seed to seed).
+        if (o.InitFrom is not null)
+        {
+            model.Add(new("init-from", "run", false));
+            model.Add(new("freeze", Lower(o.Freeze), false));
+            model.Add(new("reset-head", o.ResetHead ? "yes" : "no", false));
+        }
         return
         [
             .. loss,
+            .. model,
             new("arch", Lower(o.Arch), false),
             new("width", N(o.Width), false),
             new("dropout", N(o.Dropout), false),

@@ -205,6 +205,7 @@ public sealed class Trainer
                 {
                     Parameter = "run",
                 };
+            if (_options.InitFrom is not null) InitializeFromRun(_options.InitFrom);
             _run.WriteConfig(new RunConfig(EngineInfo.Version, _options, _description,
                 (Model as Models.DiccModel)?.Options.Clustering.Plan.Counts.ToArray(), _backend.Description, DateTimeOffset.UtcNow));
             state = new Progress();
@@ -287,6 +288,44 @@ public sealed class Trainer
             }
         }
         return Finish(state);
+    }
+
+    /// <summary>
+    /// <see cref="TrainingOptions.InitFrom"/>: loads the selected model of another baseline run of the same architecture
+    /// and width (or a checkpoint file of one) into the fresh model, before the first epoch (docs/cli.md, "cRT").
+    /// </summary>
+    private void InitializeFromRun(string source)
+    {
+        RunDirectory run;
+        string checkpoint;
+        RunConfig config;
+        try
+        {
+            (run, checkpoint) = RunModel.Locate(source);
+            config = run.ReadConfig();
+        }
+        catch (InputException e)
+        {
+            throw new InputException($"initFrom {source}: {e.Message}") { Parameter = "initFrom" };
+        }
+        var o = config.Options;
+        string? mismatch = o.Method != TrainingMethod.Baseline ? $"it is a {o.Method.ToString().ToLowerInvariant()} run; only a baseline run's weights can initialise the baseline"
+            : o.Arch != _options.Arch || o.Width != _options.Width
+                ? $"it trained {o.Arch.ToString().ToLowerInvariant()} at width {o.Width.ToString(CultureInfo.InvariantCulture)}, this run {_options.Arch.ToString().ToLowerInvariant()} at width {_options.Width.ToString(CultureInfo.InvariantCulture)}"
+            : !_options.ResetHead && (o.Head != _options.Head || !config.Dataset.ClassNames.SequenceEqual(_data.ClassNames))
+                ? "its head (classes or classifier layer) differs from this run's; add --reset-head to train a new one"
+            : null;
+        if (mismatch is not null) throw new InputException($"initFrom {run.Path}: {mismatch}.") { Parameter = "initFrom" };
+        try
+        {
+            ((BaselineModel)Model).InitializeFrom(new CheckpointReader(checkpoint), _options.ResetHead);
+        }
+        catch (Exception e) when (e is InputException or InvalidDataException or KeyNotFoundException or IOException)
+        {
+            throw new InputException($"initFrom: {e.Message}") { Parameter = "initFrom" };
+        }
+        Observer?.Message($"Initialised from {checkpoint}{(_options.ResetHead ? " (backbone only; a new head)" : "")}" +
+                          $"{(_options.Freeze == FreezeKind.Backbone ? "; the backbone is frozen" : "")}.");
     }
 
     /// <summary>Evaluates the selected (best-on-validation) model on test and validation and writes the reports.</summary>

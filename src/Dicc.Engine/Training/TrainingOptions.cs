@@ -16,6 +16,16 @@ public enum TrainingMethod
     Dicc,
 }
 
+/// <summary>Which part of the model does not train (<c>dicc train --freeze</c>).</summary>
+public enum FreezeKind
+{
+    /// <summary>Everything trains.</summary>
+    None,
+
+    /// <summary>The backbone is frozen (evaluation mode, weights as loaded by <see cref="TrainingOptions.InitFrom"/>); only the head trains: cRT.</summary>
+    Backbone,
+}
+
 /// <summary>Which validation score picks the model that is tested (docs/evaluation.md, "Model selection").</summary>
 public enum ModelSelection
 {
@@ -80,6 +90,22 @@ public sealed record TrainingOptions
 
     /// <summary>Training crop and test crop side (the 48x48 images are cropped to 44).</summary>
     public int Crop { get; init; } = 44;
+
+    /// <summary>The baseline's classifier layer: linear (the paper) or cosine (LDAM's normalised head).</summary>
+    public ClassifierHead Head { get; init; } = ClassifierHead.Linear;
+
+    /// <summary>
+    /// A run directory (its selected model, checkpoints/best.safetensors) or a checkpoint file whose weights and BatchNorm
+    /// statistics initialise the baseline before the first epoch; null = drawn from the seed. A resumed run continues
+    /// from its own checkpoint instead.
+    /// </summary>
+    public string? InitFrom { get; init; }
+
+    /// <summary>Which part does not train; <see cref="FreezeKind.Backbone"/> needs <see cref="InitFrom"/> (cRT).</summary>
+    public FreezeKind Freeze { get; init; } = FreezeKind.None;
+
+    /// <summary>With <see cref="InitFrom"/>: keep the freshly drawn head instead of the loaded one (cRT re-trains a new classifier).</summary>
+    public bool ResetHead { get; init; }
 
     // ---- method
     /// <summary>Baseline or DICC.</summary>
@@ -219,12 +245,21 @@ public sealed record TrainingOptions
         Require(double.IsFinite(Tau), "tau", $"must be finite, got {Text(Tau)}.");
         Require(double.IsFinite(PosthocTau), "posthocTau", $"must be finite, got {Text(PosthocTau)}.");
         Require(DrwEpoch >= 0 && DrwEpoch <= Epochs, "drwEpoch", $"must be in 0..epochs ({Epochs}), got {DrwEpoch}.");
+        Require(Enum.IsDefined(Head), "head", $"{(int)Head} is not a head (linear or cosine).");
+        Require(Enum.IsDefined(Freeze), "freeze", $"{(int)Freeze} is not a part to freeze (none or backbone).");
+        Require(Freeze == FreezeKind.None || InitFrom is not null, "freeze",
+            "backbone needs trained weights to keep: give --init-from RUN (a frozen random backbone learns nothing).");
+        Require(!ResetHead || InitFrom is not null, "resetHead", "keeps a fresh head instead of the one --init-from loads; give --init-from RUN.");
+        Require(InitFrom is null || InitFrom.Trim().Length > 0, "initFrom", "is empty; give a run directory or a checkpoint file.");
         if (Method == TrainingMethod.Dicc)
         {
             Require(Loss == LossKind.CrossEntropy, "loss", $"{Loss.Name()} trains the baseline; DICC keeps its cross-entropies (use --method baseline).");
             Require(!CbWeights, "cbWeights", "weights the baseline's loss; for DICC use --rule reweight.");
             Require(DrwEpoch == 0, "drwEpoch", "re-weights the baseline's loss; DICC has no deferred re-weighting.");
             Require(PosthocTau == 0, "posthocTau", "adjusts the baseline's logits; DICC's mapping has no post-hoc adjustment.");
+            Require(Head == ClassifierHead.Linear, "head", "cosine is the baseline's classifier; DICC's subclass head is linear (use --method baseline).");
+            Require(InitFrom is null, "initFrom", "initialises the baseline; DICC starts from its seed (use --method baseline).");
+            Require(Freeze == FreezeKind.None, "freeze", "backbone re-trains the baseline's head (cRT); use --method baseline.");
         }
         Require(!CbWeights || Rule != ImbalanceRule.Reweight, "cbWeights", "repeats --rule reweight (the same class-balanced weights); choose one.");
         Require(DrwEpoch == 0 || Rule != ImbalanceRule.Reweight, "drwEpoch", "defers the class-balanced weights that --rule reweight applies from the start; choose one.");

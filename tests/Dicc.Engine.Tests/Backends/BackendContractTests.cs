@@ -245,6 +245,26 @@ public class BackendContractTests(string device)
     }
 
     [Test]
+    public void NormalizeRows_IsFNormalize_AndItsGradientIsTheProjectionOverTheNorm()
+    {
+        // Row 0: (3, 4) / 5. Row 1: all zeros, norm 0 <= eps: y = x / eps = 0, and the gradient is dy / eps.
+        var x = F([3, 4, 0, 0], 2, 2);
+        var y = _b.Create(new Shape(2, 2));
+        var norms = _b.Create(new Shape(2));
+        _b.NormalizeRows(x, y, norms);
+        Assert.That(_b.ToArray(y), Is.EqualTo(new[] { 0.6f, 0.8f, 0f, 0f }).Within(1e-7f));
+        Assert.That(_b.ToArray(norms), Is.EqualTo(new[] { 5f, 0f }));
+        // dx = (dy - y (y . dy)) / |x|: y . dy = 0.6, so row 0 is ((1 - 0.36) / 5, (0 - 0.48) / 5) = (0.128, -0.096).
+        var dx = _b.Create(new Shape(2, 2));
+        _b.NormalizeRowsBackward(y, norms, F([1, 0, 2, 3], 2, 2), dx);
+        var g = _b.ToArray(dx);
+        Assert.That(g[0], Is.EqualTo(0.128f).Within(1e-7f));
+        Assert.That(g[1], Is.EqualTo(-0.096f).Within(1e-7f));
+        Assert.That(g[2], Is.EqualTo(2f / Backend.RowNormEpsilon).Within(1e6f));
+        Assert.That(g[3], Is.EqualTo(3f / Backend.RowNormEpsilon).Within(1e6f));
+    }
+
+    [Test]
     public void Softmax_AndRelu_FollowTheirFormulas()
     {
         var z = F([1, 2, 3, -1000, 0, 1000], 2, 3);

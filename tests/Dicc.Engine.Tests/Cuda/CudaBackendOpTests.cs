@@ -218,6 +218,24 @@ public class CudaBackendOpTests
         Close(dz, Tolerances.AdjustedCrossEntropyGradient.WithAtolScaled(scale * scale / rows), "dlogits");
     }
 
+    [TestCase(64, 7)]
+    [TestCase(33, 1000)]
+    public void NormalizeRows_ForwardAndBackward(int rows, int f)
+    {
+        var x = Random(new Shape(rows, f), 45, 3f);
+        var dy = Random(new Shape(rows, f), 46);
+        var y = Empty(new Shape(rows, f));
+        var norms = Empty(new Shape(rows));
+        var dx = Empty(new Shape(rows, f));
+        _gpu.NormalizeRows(x.Gpu, y.Gpu, norms.Gpu);
+        _cpu.NormalizeRows(x.Cpu, y.Cpu, norms.Cpu);
+        _gpu.NormalizeRowsBackward(y.Gpu, norms.Gpu, dy.Gpu, dx.Gpu);
+        _cpu.NormalizeRowsBackward(y.Cpu, norms.Cpu, dy.Cpu, dx.Cpu);
+        Close(norms, Tolerances.RowNormalization, "norms");
+        Close(y, Tolerances.RowNormalization, "normalised rows");
+        Close(dx, Tolerances.RowNormalization, "gradient");
+    }
+
     [TestCase(64, 7, false)]
     [TestCase(300, 253, true)]
     public void SoftmaxAndCrossEntropy(int rows, int k, bool weighted)

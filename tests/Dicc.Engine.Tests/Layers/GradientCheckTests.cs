@@ -62,6 +62,9 @@ public class GradientCheckTests
     public void Linear() => Check().Run(new Linear(7, 5), new Shape(3, 7));
 
     [Test]
+    public void CosineLinear() => Check(eps: 1e-2, atol: 2e-3, rtol: 2e-2).Run(new CosineLinear(7, 5), new Shape(3, 7));
+
+    [Test]
     public void Flatten() => Check().Run(new Flatten(), new Shape(2, 3, 2, 2));
 
     [Test]

@@ -52,6 +52,9 @@ internal static class Tolerances
     public static readonly Tolerance AdjustedCrossEntropyLoss = new(2e-5f, 2e-4f, "float s (z + b - m), s up to 30, and powf against double");
     public static readonly Tolerance AdjustedCrossEntropyGradient = new(4e-6f, 2e-3f, "s g w (p' - onehot) / sum(w) with float p'; scale Atol by s^2 / rows");
 
+    // Row L2 normalisation: double sums on both sides in another order; a float ulp or two (the gradient subtracts y (y . dy)).
+    public static readonly Tolerance RowNormalization = new(1e-6f, 1e-5f, "double sums in another order, rounded to float");
+
     // Whole training steps: cuDNN and cuBLAS differ from the CPU in the last bits, and SGD carries that forward.
     public static readonly Tolerance FirstStepLoss = new(1e-4f, 1e-4f, "one forward pass of VGG19: sixteen convolutions' rounding");
     public static readonly Tolerance TwentyStepLosses = new(1e-2f, 1e-2f, "rounding differences in the weights grow through 20 SGD steps (lr 0.01, batch 8)");

@@ -34,6 +34,45 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <inheritdoc/>
+    protected override void NormalizeRowsCore(Tensor x, Tensor y, Tensor norms)
+    {
+        int n = x.Shape[0], f = x.Shape[1];
+        float* xp = F(x), yp = F(y), np = F(norms);
+        for (int i = 0; i < n; i++)
+        {
+            float* xi = xp + (long)i * f, yi = yp + (long)i * f;
+            double sum = 0;
+            for (int j = 0; j < f; j++) sum += (double)xi[j] * xi[j];
+            float norm = (float)Math.Sqrt(sum);
+            np[i] = norm;
+            float inv = 1f / MathF.Max(norm, RowNormEpsilon);
+            for (int j = 0; j < f; j++) yi[j] = xi[j] * inv;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void NormalizeRowsBackwardCore(Tensor y, Tensor norms, Tensor dy, Tensor dx)
+    {
+        int n = y.Shape[0], f = y.Shape[1];
+        float* yp = F(y), np = F(norms), gp = F(dy), dxp = F(dx);
+        for (int i = 0; i < n; i++)
+        {
+            float* yi = yp + (long)i * f, gi = gp + (long)i * f, dxi = dxp + (long)i * f;
+            float norm = np[i];
+            if (!(norm > RowNormEpsilon))
+            {
+                // y = x / eps is linear in x there.
+                for (int j = 0; j < f; j++) dxi[j] = gi[j] / RowNormEpsilon;
+                continue;
+            }
+            double dot = 0;
+            for (int j = 0; j < f; j++) dot += (double)yi[j] * gi[j];
+            float d = (float)dot, inv = 1f / norm;
+            for (int j = 0; j < f; j++) dxi[j] = (gi[j] - yi[j] * d) * inv;
+        }
+    }
+
+    /// <inheritdoc/>
     protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
     {
         int n = logits.Shape[0], k = logits.Shape[1];

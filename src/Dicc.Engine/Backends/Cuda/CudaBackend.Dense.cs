@@ -28,6 +28,23 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc/>
+    protected override void NormalizeRowsCore(Tensor x, Tensor y, Tensor norms)
+    {
+        int rows = x.Shape[0], f = x.Shape[1];
+        if (rows == 0) return;
+        if (f == 0) { _kernels.Elementwise.Fill(_stream, P(norms), 0f, rows); return; }
+        _kernels.Normalization.NormalizeRows(_stream, P(x), P(y), P(norms), rows, f, RowNormEpsilon);
+    }
+
+    /// <inheritdoc/>
+    protected override void NormalizeRowsBackwardCore(Tensor y, Tensor norms, Tensor dy, Tensor dx)
+    {
+        int rows = y.Shape[0], f = y.Shape[1];
+        if (rows == 0 || f == 0) return;
+        _kernels.Normalization.NormalizeRowsBackward(_stream, P(y), P(norms), P(dy), P(dx), rows, f, RowNormEpsilon);
+    }
+
+    /// <inheritdoc/>
     protected override void SoftmaxCore(Tensor logits, Tensor probabilities)
     {
         int rows = logits.Shape[0], k = logits.Shape[1];

@@ -19,13 +19,19 @@ internal sealed class NormalizationKernels(KernelResolver resolve, int multiproc
     private readonly CudaKernel _backwardPartial = resolve(ModuleFile, "batchnorm_backward_partial_sums_f32");
     private readonly CudaKernel _backwardFinalize = resolve(ModuleFile, "batchnorm_backward_finalize_f32");
     private readonly CudaKernel _backwardApply = resolve(ModuleFile, "batchnorm_backward_apply_f32");
+    private readonly CudaKernel _normalizeRows = resolve(ModuleFile, "l2_normalize_rows_f32");
+    private readonly CudaKernel _normalizeRowsBackward = resolve(ModuleFile, "l2_normalize_rows_backward_f32");
+
+    /// <summary>Threads per block of the row-normalisation kernels (one block per row).</summary>
+    public const uint RowThreads = 128;
 
     public override IReadOnlyDictionary<string, int> BlockThreads { get; } = new Dictionary<string, int>
     {
         ["batchnorm_partial_sums_f32"] = LaunchShapes.ReductionThreads, ["batchnorm_finalize_f32"] = FinalizeThreads,
         ["batchnorm_inference_params_f32"] = FinalizeThreads, ["batchnorm_apply_f32"] = 256,
         ["batchnorm_backward_partial_sums_f32"] = LaunchShapes.ReductionThreads, ["batchnorm_backward_finalize_f32"] = FinalizeThreads,
-        ["batchnorm_backward_apply_f32"] = 256,
+        ["batchnorm_backward_apply_f32"] = 256, ["l2_normalize_rows_f32"] = (int)RowThreads,
+        ["l2_normalize_rows_backward_f32"] = (int)RowThreads,
     };
 
     /// <summary>Scratch bytes for x [n, c, spatial] (per-segment partial sums, per-channel coefficients).</summary>
@@ -66,6 +72,27 @@ internal sealed class NormalizationKernels(KernelResolver resolve, int multiproc
             x, dy, saveMean, saveInvStd, partials, s);
         _backwardFinalize.Launch(PerChannel(c), stream, partials, gamma, saveInvStd, dgamma, dbeta, coefficients, s);
         _backwardApply.Launch(Elements(total), stream, x, dy, saveMean, saveInvStd, coefficients, dx, c, spatial, total);
+    }
+
+    /// <summary>Row L2 normalisation of x [rows, f] into y, each row's norm into norms [rows] (the CPU's <c>NormalizeRows</c>).</summary>
+    public void NormalizeRows(CudaStream? stream, DevicePointer x, DevicePointer y, DevicePointer norms, int rows, int f, float epsilon)
+    {
+        RequireRowShape(rows, f);
+        _normalizeRows.Launch(new LaunchConfig(new Dim3((uint)rows), new Dim3(RowThreads)), stream, x, y, norms, rows, f, epsilon);
+    }
+
+    /// <summary>The gradient of <see cref="NormalizeRows"/>: dx [rows, f] from its output y, the norms and dy.</summary>
+    public void NormalizeRowsBackward(CudaStream? stream, DevicePointer y, DevicePointer norms, DevicePointer dy, DevicePointer dx,
+        int rows, int f, float epsilon)
+    {
+        RequireRowShape(rows, f);
+        _normalizeRowsBackward.Launch(new LaunchConfig(new Dim3((uint)rows), new Dim3(RowThreads)), stream, y, norms, dy, dx, rows, f, epsilon);
+    }
+
+    private static void RequireRowShape(int rows, int f)
+    {
+        if (rows <= 0 || f <= 0) throw new ArgumentException($"Row normalisation of [{rows}, {f}]: sizes must be positive.");
+        LaunchShapes.RequireInt32Elements((long)rows * f, "The row-normalisation input");
     }
 
     private static NormShape Shape(int n, int c, int spatial, float momentum, float epsilon, out int total)
