@@ -115,6 +115,29 @@ public class CompareVerbTests
     }
 
     [Test]
+    public void Compare_Ece_IsLowerIsBetter_AndRunsWithoutItAreNamed()
+    {
+        // ECE 0.10, 0.04, 0.07 for the baseline: mean 0.07, best of seeds the minimum 0.04, worst 0.10.
+        double[] ece = [0.10, 0.04, 0.07];
+        for (int s = 0; s < 3; s++)
+        {
+            string dir = WriteRun($"ece/seed-{s + 1}", "none", "baseline", s + 1, 0.6, 0.5);
+            var metrics = new Dictionary<string, double> { [MetricNames.Accuracy] = 0.6, [MetricNames.ExpectedCalibrationError] = ece[s] };
+            File.WriteAllText(Path.Combine(dir, "result.json"), EvaluationJson.Serialize(new RunResult("FER2013", 10, "none", "baseline", s + 1, metrics)));
+        }
+        string csv = _temp["ece.csv"];
+        var run = Run("compare", _temp["ece"], "--metric", "ece", "--csv", csv);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        Assert.That(run.Output, Does.Contain("best of 3 seeds (= min)").And.Contain("7.00 ± 3.00"));
+        var line = File.ReadAllLines(csv).Single(l => l.StartsWith("FER2013,10,none,baseline,ece,3,", StringComparison.Ordinal)).Split(',');
+        Assert.That(double.Parse(line[10], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(0.04).Within(1e-12), "best = min");
+        Assert.That(line[11], Is.EqualTo("2"), "the best seed");
+
+        WriteRun("ece-old/seed-1", "none", "baseline", 1, 0.6, 0.5);
+        AssertBadUsage(Run("compare", _temp["ece-old"], "--metric", "ece"), "runs finished before calibration was reported have no ECE");
+    }
+
+    [Test]
     public void Compare_BadInput_IsOneLineNamingTheCulprit()
     {
         string runs = FabricateRuns();

@@ -100,6 +100,7 @@ public class TrainingVerbTests
         // hundreds a linear head's raw logits give.
         Assert.That(run.ReadMetrics()[0].TrainLoss, Is.LessThan(30 * 2.5 + Math.Log(3)));
         Assert.That(RunSettings.Of(run.ReadConfig().Options).Single(x => x.Name == "head").Value, Is.EqualTo("cosine"));
+        Assert.That(File.ReadAllText(run.ResultFile), Does.Contain("\"ece\""), "result.json carries the calibration error for dicc compare");
         var eval = Run("eval", "--run", Out("ldam-cosine"), "--device", "cpu", "--json");
         Assert.That(eval.ExitCode, Is.EqualTo(ExitCodes.Success), eval.ToString());
     }

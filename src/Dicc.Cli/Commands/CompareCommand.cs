@@ -21,7 +21,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         public string[] Runs { get; init; } = [];
 
         [CommandOption("--metric <NAME>")]
-        [OptionHelp("accuracy (default), balanced-accuracy, macro-f1, macro-precision, macro-recall, mean-ap, many-shot-accuracy, medium-shot-accuracy or few-shot-accuracy (hyphens or underscores).")]
+        [OptionHelp("accuracy (default), balanced-accuracy, macro-f1, macro-precision, macro-recall, mean-ap, many-shot-accuracy, medium-shot-accuracy, few-shot-accuracy or ece (expected calibration error; lower is better, so its best of seeds is the minimum) (hyphens or underscores).")]
         public string Metric { get; init; } = MetricNames.Accuracy;
 
         [CommandOption("--decimals <N>")]
@@ -50,6 +50,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
     [
         MetricNames.Accuracy, MetricNames.BalancedAccuracy, MetricNames.MacroF1, MetricNames.MacroPrecision, MetricNames.MacroRecall,
         MetricNames.MeanAveragePrecision, MetricNames.ManyShotAccuracy, MetricNames.MediumShotAccuracy, MetricNames.FewShotAccuracy,
+        MetricNames.ExpectedCalibrationError,
     ];
 
     /// <summary>A run read from its directory, with its settings from config.json (null when it has none that can be read).</summary>
@@ -76,7 +77,8 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         var missing = runs.Where(r => !r.Result.Metrics.ContainsKey(metric)).ToList();
         if (missing.Count > 0)
             throw new UsageException($"--metric {metric}: {missing.Count} run(s) do not have it, e.g. {missing[0].Directory} " +
-                                     $"(it has: {string.Join(", ", missing[0].Result.Metrics.Keys)}).");
+                                     $"(it has: {string.Join(", ", missing[0].Result.Metrics.Keys)})" +
+                                     (metric == MetricNames.ExpectedCalibrationError ? "; runs finished before calibration was reported have no ECE." : "."));
 
         // Folds of k-fold cross-validations are tabled per cross-validation; other runs per configuration over seeds.
         var foldRuns = runs.Where(r => r.Result.Fold is not null).ToList();
@@ -110,7 +112,7 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         }
 
         var labelled = Label(runs);
-        var table = SeedAggregation.Aggregate(labelled.SelectMany(r => r.Rows), metric);
+        var table = SeedAggregation.Aggregate(labelled.SelectMany(r => r.Rows), metric, MetricNames.HigherIsBetter(metric));
         var layout = ResultTableFormat.ToLayout(table, settings.Decimals);
         var selections = runs.Select(r => r.Settings?.FirstOrDefault(s => s.Name == SelectOnSetting)?.Value).Distinct().ToArray();
         if (selections is [string selection])

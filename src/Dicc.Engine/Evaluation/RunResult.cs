@@ -1,6 +1,6 @@
 namespace Dicc.Engine.Evaluation;
 
-/// <summary>Names of the metrics a <see cref="RunResult"/> carries (all fractions in [0, 1], higher is better).</summary>
+/// <summary>Names of the metrics a <see cref="RunResult"/> carries (all fractions in [0, 1]; higher is better except for ECE).</summary>
 public static class MetricNames
 {
     /// <summary>Top-1 accuracy.</summary>
@@ -22,6 +22,12 @@ public static class MetricNames
     /// <summary>Accuracy over the few-shot classes.</summary>
     public const string FewShotAccuracy = "few_shot_accuracy";
 
+    /// <summary>Expected calibration error over 15 confidence bins (docs/evaluation.md); lower is better.</summary>
+    public const string ExpectedCalibrationError = "ece";
+
+    /// <summary>Whether a larger value of <paramref name="metric"/> is better (every metric but <see cref="ExpectedCalibrationError"/>).</summary>
+    public static bool HigherIsBetter(string metric) => metric != ExpectedCalibrationError;
+
     /// <summary>A heading for tables: "test top-1 accuracy" for <see cref="Accuracy"/>, and so on.</summary>
     public static string Describe(string metric) => metric switch
     {
@@ -34,6 +40,7 @@ public static class MetricNames
         ManyShotAccuracy => "test many-shot accuracy",
         MediumShotAccuracy => "test medium-shot accuracy",
         FewShotAccuracy => "test few-shot accuracy",
+        ExpectedCalibrationError => "test expected calibration error (15 bins)",
         _ => metric,
     };
 }
@@ -94,6 +101,7 @@ public sealed record RunResult(
             [MetricNames.MacroF1] = report.MacroF1,
         };
         if (report.MeanAveragePrecision is double map) metrics[MetricNames.MeanAveragePrecision] = map;
+        if (report.Calibration is { } calibration) metrics[MetricNames.ExpectedCalibrationError] = calibration.ExpectedCalibrationError;
         foreach (var group in report.ShotGroups?.Groups ?? [])
         {
             if (group.Accuracy is not double a) continue;
