@@ -134,7 +134,7 @@ if wanted anchor; then
     done
 fi
 
-for metric in accuracy balanced-accuracy few-shot-accuracy macro-f1; do
+for metric in accuracy balanced-accuracy few-shot-accuracy macro-f1 ece; do
     "$DICC" compare "$OUT/runs" --metric "$metric" --markdown "$OUT/table-$metric.md" --csv "$OUT/table-$metric.csv" >> "$LOG" 2>&1 || true
 done
 log "finished; tables in $OUT/table-*.md"

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Dicc.Engine.IO;
 
@@ -273,14 +274,22 @@ public sealed class RunDirectory(string path)
         try
         {
             string text = File.ReadAllText(ConfigFile);
-            var config = JsonSerializer.Deserialize(text, RunJson.Default.RunConfig) ?? throw new InputException($"{ConfigFile}: empty.");
+            var root = JsonNode.Parse(text) as JsonObject ?? throw new InputException($"{ConfigFile}: not a run configuration (not a JSON object).");
+            // A setting the file does not name (it was written before the setting existed) takes its default: the
+            // generated deserializer would otherwise give init-only properties their type's zero (an LDAM scale of 0).
+            bool selectOnNamed = false;
+            if (root["options"] is JsonObject options)
+            {
+                selectOnNamed = options.ContainsKey("select_on");
+                var defaults = JsonSerializer.SerializeToNode(new TrainingOptions(), RunJson.Default.TrainingOptions)!.AsObject();
+                foreach (var (name, value) in defaults)
+                    if (!options.ContainsKey(name)) options[name] = value?.DeepClone();
+            }
+            var config = root.Deserialize(RunJson.Default.RunConfig) ?? throw new InputException($"{ConfigFile}: empty.");
             if (config.Options is null || config.Dataset is null)
                 throw new InputException($"{ConfigFile}: not a run configuration (it has no options or no dataset).");
             // Runs written before select_on existed selected their model on validation accuracy.
-            using var document = JsonDocument.Parse(text);
-            if (!(document.RootElement.TryGetProperty("options", out var options) && options.ValueKind == JsonValueKind.Object &&
-                  options.TryGetProperty("select_on", out _)))
-                config = config with { Options = config.Options with { SelectOn = ModelSelection.Accuracy } };
+            if (!selectOnNamed) config = config with { Options = config.Options with { SelectOn = ModelSelection.Accuracy } };
             return config;
         }
         catch (JsonException e)
@@ -330,6 +339,7 @@ public sealed class RunDirectory(string path)
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(RunConfig))]
+[JsonSerializable(typeof(TrainingOptions))]
 internal sealed partial class RunJson : JsonSerializerContext;
 
 /// <summary>One object per line (metrics.jsonl).</summary>

@@ -323,6 +323,38 @@ public class TrainerTests
     }
 
     /// <summary>
+    /// A config.json written before a setting existed lacks it; reading it gives the setting's default, never the
+    /// type's zero (which, for the LDAM scale or margin, would not even validate). Every option is removed in turn.
+    /// </summary>
+    [Test]
+    public void AConfigWithoutANewerSetting_ReadsItsDefault()
+    {
+        using var data = SyntheticFaces.Generate(new SyntheticFaceOptions { TrainPerClass = 20, ValidationPerClass = 2, TestPerClass = 2, Seed = 2, Size = 36 });
+        var run = Train(data, Small(TrainingMethod.Baseline, epochs: 1), "old-config").Run;
+        string original = File.ReadAllText(run.ConfigFile);
+        var written = run.ReadConfig().Options;
+        var names = System.Text.Json.Nodes.JsonNode.Parse(original)!["options"]!.AsObject().Select(p => p.Key).ToArray();
+        Assert.That(names, Does.Contain("ldam_scale").And.Contain("focal_gamma").And.Contain("tau").And.Contain("head"));
+        // Settings only: derived values (sgd) are written for reading, not read back.
+        var settings = typeof(TrainingOptions).GetProperties().Where(p => p.CanWrite)
+            .Select(p => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name)).ToHashSet();
+        foreach (string name in names.Where(n => n != "select_on" && settings.Contains(n)))
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(original)!;
+            json["options"]!.AsObject().Remove(name);
+            File.WriteAllText(run.ConfigFile, json.ToJsonString());
+            var read = run.ReadConfig().Options;
+            // What was written, with the missing setting at its default.
+            var property = typeof(TrainingOptions).GetProperties()
+                .Single(p => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == name);
+            var expected = written with { };
+            property.SetValue(expected, property.GetValue(new TrainingOptions()));
+            Assert.That(read, Is.EqualTo(expected), $"config.json without '{name}'");
+            read.Validate();
+        }
+    }
+
+    /// <summary>
     /// Two warm-up epochs of four: neither is selected (even on "last" or on a higher score), they carry no clustering
     /// instruments, and the DICC epochs after them do: occupancy within the plan, churn from the second DICC epoch, the
     /// mapping's prior entropy, and the centres' drift.
