@@ -59,6 +59,8 @@ internal static unsafe class KernelLaunchRecording
             k.Normalization.TrainingForward(null, p, p, p, p, p, p, p, p, n, c, spatial, 0.1f, 1e-5f, p);
             k.Normalization.InferenceForward(null, p, p, p, p, p, p, n, c, spatial, 1e-5f, p);
             k.Normalization.Backward(null, p, p, p, p, p, p, p, p, n, c, spatial, p);
+            k.Normalization.NormalizeRows(null, p, p, p, n, c, 1e-12f);
+            k.Normalization.NormalizeRowsBackward(null, p, p, p, p, n, c, 1e-12f);
             k.Bias.ChannelSums(null, p, p, n, c, spatial, p);
             k.Bias.AddChannelBias(null, p, p, n, c, spatial);
         }
