@@ -236,5 +236,19 @@ public class CompareVerbTests
         var again = Run("compare", _temp["lt"], "--metric", "accuracy", "--runs");
         Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
         Assert.That(again.Output, Does.Contain("focal-gamma=1").And.Contain("focal-gamma=2"));
+
+        // Runs of one long-tail method alone are still labelled as that method, not as the plain baseline; a cRT run
+        // (a frozen backbone from another run) too; plain runs alone carry no label.
+        var alone = Run("compare", _temp["lt/focal"], "--metric", "accuracy", "--markdown", _temp["alone.md"]);
+        Assert.That(alone.ExitCode, Is.EqualTo(0), alone.ToString());
+        Assert.That(File.ReadAllText(_temp["alone.md"]), Does.Contain("| FER2013 | 10 | resample | loss=focal | 60.00"));
+        var crt = ce with { InitFrom = "/runs/base", Freeze = Engine.Training.FreezeKind.Backbone, ResetHead = true };
+        WriteVariant("crt/seed-1", "baseline", 1, 0.55, crt);
+        var crtAlone = Run("compare", _temp["crt"], "--metric", "accuracy", "--markdown", _temp["crt.md"]);
+        Assert.That(crtAlone.ExitCode, Is.EqualTo(0), crtAlone.ToString());
+        Assert.That(File.ReadAllText(_temp["crt.md"]), Does.Contain("| init-from=run, freeze=backbone, reset-head=yes | 55.00"));
+        var plain = Run("compare", _temp["lt/ce"], "--metric", "accuracy", "--markdown", _temp["plain.md"]);
+        Assert.That(plain.ExitCode, Is.EqualTo(0), plain.ToString());
+        Assert.That(File.ReadAllText(_temp["plain.md"]), Does.Contain("| FER2013 | 10 | resample | 50.00").And.Not.Contain("loss="));
     }
 }

@@ -402,8 +402,10 @@ public sealed class CompareCommand(IAnsiConsole console, ErrorConsole errors) : 
         var result = new List<(FoundRun, string, List<RunResult>)>();
         foreach (var group in runs.GroupBy(r => (r.Result.Dataset, r.Result.Beta, Rule: r.Result.Rule.Trim().ToLowerInvariant())))
         {
+            // Named: what tells runs apart, and what makes any of them another method than the plain baseline.
             var differing = group.SelectMany(Applicable).GroupBy(s => s.Name)
-                .Where(g => g.Select(s => s.Value).Distinct().Count() > 1).Select(g => g.Key).ToHashSet();
+                .Where(g => g.Select(s => s.Value).Distinct().Count() > 1 || g.Any(s => s.Plain is not null && s.Value != s.Plain))
+                .Select(g => g.Key).ToHashSet();
             string Part(FoundRun run, bool diccOnly) => string.Join(", ",
                 Applicable(run).Where(s => s.DiccOnly == diccOnly && differing.Contains(s.Name)).Select(s => s.ToString()));
             static string Join(string a, string b) => a.Length == 0 ? b : b.Length == 0 ? a : a + ", " + b;

@@ -7,7 +7,11 @@ namespace Dicc.Engine.Training;
 /// <param name="Name">The setting's name (the <c>dicc train</c> option without its dashes).</param>
 /// <param name="Value">Its value as text.</param>
 /// <param name="DiccOnly">Whether only DICC runs use it (a baseline run is never labelled with it).</param>
-public sealed record RunSetting(string Name, string Value, bool DiccOnly)
+/// <param name="Plain">For a setting that makes the baseline another method (a loss, a head, a frozen backbone), its
+/// plain value (<c>ce</c>, <c>linear</c>; "" for settings that only exist when set): a table names the setting whenever
+/// a run differs from it, even when all runs compared share that value, so that a table of focal runs alone does not
+/// read as the plain baseline. Null for the other settings, which are named only where they tell runs apart.</param>
+public sealed record RunSetting(string Name, string Value, bool DiccOnly, string? Plain = null)
 {
     /// <summary><c>name=value</c>, as a table's label shows it.</summary>
     public override string ToString() => $"{Name}={Value}";
@@ -29,19 +33,19 @@ public static class RunSettings
         static string Lower<T>(T v) where T : struct, Enum => v.ToString().ToLowerInvariant();
         string plan = subclassCounts is null || o.Subclasses.Contains(',', StringComparison.Ordinal)
             ? o.Subclasses : $"{o.Subclasses} ({string.Join(",", subclassCounts)})";
-        var loss = new List<RunSetting> { new("loss", o.Loss.Name(), false), new("cb-weights", o.CbWeights ? "yes" : "no", false),
-            new("drw-epoch", o.DrwEpoch.ToString(CultureInfo.InvariantCulture), false), new("posthoc-tau", N(o.PosthocTau), false) };
+        var loss = new List<RunSetting> { new("loss", o.Loss.Name(), false, "ce"), new("cb-weights", o.CbWeights ? "yes" : "no", false, "no"),
+            new("drw-epoch", o.DrwEpoch.ToString(CultureInfo.InvariantCulture), false, "0"), new("posthoc-tau", N(o.PosthocTau), false, "0") };
         // A loss's own settings only where that loss reads them (a cross-entropy run is not labelled with a focal gamma).
         if (o.Loss == LossKind.Focal) loss.Add(new("focal-gamma", N(o.FocalGamma), false));
         if (o.Loss == LossKind.Ldam) { loss.Add(new("ldam-scale", N(o.LdamScale), false)); loss.Add(new("ldam-max-margin", N(o.LdamMaxMargin), false)); }
         if (o.Loss == LossKind.LogitAdjusted) loss.Add(new("tau", N(o.Tau), false));
-        var model = new List<RunSetting> { new("head", Lower(o.Head), false) };
+        var model = new List<RunSetting> { new("head", Lower(o.Head), false, "linear") };
         // Where the weights came from is shown as whether they did (the run directory differs from seed to seed).
         if (o.InitFrom is not null)
         {
-            model.Add(new("init-from", "run", false));
-            model.Add(new("freeze", Lower(o.Freeze), false));
-            model.Add(new("reset-head", o.ResetHead ? "yes" : "no", false));
+            model.Add(new("init-from", "run", false, ""));
+            model.Add(new("freeze", Lower(o.Freeze), false, ""));
+            model.Add(new("reset-head", o.ResetHead ? "yes" : "no", false, ""));
         }
         return
         [
