@@ -78,6 +78,8 @@ public class TrainingVerbTests
         var o = run.ReadConfig().Options;
         Assert.That(o.Loss.Name(), Is.EqualTo(loss));
         Assert.That(run.ReadMetrics().Select(m => double.IsFinite(m.TrainLoss)), Is.All.True);
+        Assert.That(train.ErrorOutput.Contains("--loss ldam with the linear head", StringComparison.Ordinal), Is.EqualTo(loss == "ldam"),
+            "LDAM on the linear head is warned about");
         switch (loss)
         {
             case "focal": Assert.That((o.FocalGamma, o.CbWeights), Is.EqualTo((1.5, true))); break;
@@ -101,6 +103,7 @@ public class TrainingVerbTests
         Assert.That(run.ReadMetrics()[0].TrainLoss, Is.LessThan(30 * 2.5 + Math.Log(3)));
         Assert.That(RunSettings.Of(run.ReadConfig().Options).Single(x => x.Name == "head").Value, Is.EqualTo("cosine"));
         Assert.That(File.ReadAllText(run.ResultFile), Does.Contain("\"ece\""), "result.json carries the calibration error for dicc compare");
+        Assert.That(train.ErrorOutput, Does.Not.Contain("with the linear head"));
         var eval = Run("eval", "--run", Out("ldam-cosine"), "--device", "cpu", "--json");
         Assert.That(eval.ExitCode, Is.EqualTo(ExitCodes.Success), eval.ToString());
     }

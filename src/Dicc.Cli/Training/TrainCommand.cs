@@ -5,6 +5,7 @@ using Dicc.Engine.Data;
 using Dicc.Engine.IO;
 using Dicc.Engine.Backends;
 using Dicc.Engine.Evaluation;
+using Dicc.Engine.Models;
 using Dicc.Engine.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -38,6 +39,10 @@ public sealed class TrainCommand(IAnsiConsole console, ErrorConsole errors) : Co
             $"{options.Method.ToString().ToLowerInvariant()}-{options.Rule.ToString().ToLowerInvariant()}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
         int seeds = settings.Seeds ?? 1;
         if (File.Exists(root)) throw new UsageException($"--out {root} is a file; a run directory is expected.");
+        if (options.Loss == LossKind.Ldam && options.Head == ClassifierHead.Linear)
+            errors.Warning($"--loss ldam with the linear head: LDAM's scale s = {options.LdamScale.ToString(CultureInfo.InvariantCulture)} assumes " +
+                           "cosine logits in [-1, 1] (Cao et al.); on raw logits the loss starts about s times larger. Add --head cosine, " +
+                           "or lower --ldam-scale.");
         if (settings.Folds is int folds) return TrainFolds(settings, options, loadOptions, root, folds, cancel);
         if (seeds > 1) CliValues.NewOrEmptyDirectory(root, "--out");
 
