@@ -9,8 +9,8 @@
 # dropout 0.2, model selection on validation (PublicTest) balanced accuracy, test on PrivateTest.
 # Estimate (measured on the shared 2-core development machine with a load average of 15-30 while other engineers
 # built and tested; docs/results.md): 3-8 min per long-tailed run, 12-20 min per full-FER2013 run; 54 long-tailed runs
-# and 3 anchors: about 5-9 hours in one stream, less when the machine is quiet. On a quiet machine a long-tailed run
-# takes 1-1.5 min (cRT 15-20 s): the 42 runs of the long-tail methods took 35 minutes.
+# and 3 anchors: about 5-9 hours in one stream, less when the machine is quiet. With only occasional builds beside it a
+# long-tailed run took 35-82 s (cRT 8-13 s): the 42 runs of the long-tail methods took 33 minutes.
 #
 # Resumable: a finished run (result.json) is skipped, an interrupted one continues with `dicc train --resume`, so
 # running the script again after a stop continues where it stopped. Runs go one after another. Everything it writes
@@ -121,7 +121,9 @@ for seed in $SEEDS; do
                 # shellcheck disable=SC2086 # the flags are words without spaces
                 if wanted "$method"; then run "$base/$method/seed-$seed" "${data[@]}" --method baseline ${LT_FLAGS[$method]}; fi
             done
-            if wanted crt && [ -f "$base/baseline/seed-$seed/result.json" ]; then
+            if wanted crt && [ ! -f "$base/baseline/seed-$seed/result.json" ]; then
+                log "skip   $base/crt/seed-$seed: cRT starts from the baseline of its seed, $base/baseline/seed-$seed, which has not finished"
+            elif wanted crt; then
                 run "$base/crt/seed-$seed" --init-from "$base/baseline/seed-$seed" --freeze backbone --reset-head \
                     --data "$OUT/data/fer2013-b$beta.manifest" --dataset-name FER2013-LT --rule resample --seed "$seed" \
                     "${CRT_COMMON[@]}" --method baseline

@@ -302,6 +302,13 @@ public abstract class Backend : IDisposable
     /// </summary>
     public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
     {
+        RequireCrossEntropy(logits, labels, classWeights, loss, dlogits);
+        SoftmaxCrossEntropyCore(logits, labels, classWeights, loss, dlogits);
+    }
+
+    /// <summary>The checks both cross-entropies make: [N, K] logits, N int32 labels, a one-element loss, class weights [K] and dlogits like the logits.</summary>
+    private void RequireCrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, Tensor loss, Tensor? dlogits)
+    {
         RequireOwn(logits, labels, loss);
         logits.Shape.RequireRank(2);
         labels.RequireDType(DType.Int32);
@@ -310,7 +317,6 @@ public abstract class Backend : IDisposable
         RequireLength(loss, 1, "loss");
         if (classWeights is not null) { RequireOwn(classWeights); RequireLength(classWeights, logits.Shape[1], "class weights"); }
         if (dlogits is not null) { RequireOwn(dlogits); RequireSameShape(logits, dlogits); }
-        SoftmaxCrossEntropyCore(logits, labels, classWeights, loss, dlogits);
     }
 
     /// <summary>
@@ -327,16 +333,9 @@ public abstract class Backend : IDisposable
     public void AdjustedSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets, Tensor? labelMargins,
         float scale, float focalGamma, Tensor loss, Tensor? dlogits)
     {
-        RequireOwn(logits, labels, loss);
-        logits.Shape.RequireRank(2);
-        labels.RequireDType(DType.Int32);
-        if (labels.ElementCount != logits.Shape[0])
-            throw new ShapeMismatchException($"{labels.ElementCount} labels for {logits.Shape} logits.");
-        RequireLength(loss, 1, "loss");
-        if (classWeights is not null) { RequireOwn(classWeights); RequireLength(classWeights, logits.Shape[1], "class weights"); }
+        RequireCrossEntropy(logits, labels, classWeights, loss, dlogits);
         if (classOffsets is not null) { RequireOwn(classOffsets); RequireLength(classOffsets, logits.Shape[1], "class offsets"); }
         if (labelMargins is not null) { RequireOwn(labelMargins); RequireLength(labelMargins, logits.Shape[1], "label margins"); }
-        if (dlogits is not null) { RequireOwn(dlogits); RequireSameShape(logits, dlogits); }
         if (!(scale > 0) || float.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "The logit scale must be positive and finite.");
         if (!(focalGamma >= 0) || float.IsInfinity(focalGamma))
             throw new ArgumentOutOfRangeException(nameof(focalGamma), focalGamma, "The focal gamma must be non-negative and finite.");

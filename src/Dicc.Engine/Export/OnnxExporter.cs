@@ -390,9 +390,10 @@ public static class OnnxExporter
                     if (linear.Bias is not null) inputs.Add(Constant(name + ".bias", Host(linear.Bias.Value), linear.OutFeatures));
                     return Node("Gemm", name, inputs, Int("transB", 1));
                 case CosineLinear cosine:
-                    // cos(x, w_j): the feature normalised in the graph, the weights normalised here as the engine does.
+                    // cos(x, w_j): the feature normalised in the graph (LpNormalization has no epsilon, so an all-zero
+                    // feature, which the engine maps to zero logits, is left to the runtime), the weights by the engine's own op.
                     string unit = Node("LpNormalization", name + ".normalize", [x], Int("axis", 1), Int("p", 2));
-                    return Node("Gemm", name, [unit, Constant(name + ".weight_normalized", NormalizedRows(Host(cosine.Weight.Value), cosine.InFeatures),
+                    return Node("Gemm", name, [unit, Constant(name + ".weight_normalized", cosine.NormalizedWeight(),
                         cosine.OutFeatures, cosine.InFeatures)], Int("transB", 1));
                 default:
                     throw new NotSupportedException($"ONNX export of layer {layer} ({layer.GetType().Name}) is not implemented.");
@@ -428,20 +429,6 @@ public static class OnnxExporter
         }
 
         private static float[] Host(Tensors.Tensor t) => t.Backend.ToArray<float>(t);
-
-        /// <summary>Each row divided by max(its L2 norm, eps), the arithmetic of the CPU backend's NormalizeRows.</summary>
-        private static float[] NormalizedRows(float[] values, int width)
-        {
-            for (int row = 0; row < values.Length / width; row++)
-            {
-                var r = values.AsSpan(row * width, width);
-                double sum = 0;
-                foreach (float v in r) sum += (double)v * v;
-                float inv = 1f / MathF.Max((float)Math.Sqrt(sum), Backends.Backend.RowNormEpsilon);
-                for (int j = 0; j < width; j++) r[j] *= inv;
-            }
-            return values;
-        }
     }
 }
 

@@ -11,7 +11,9 @@ namespace Dicc.Engine.Layers;
 public sealed class CosineLinear : Layer
 {
     private Tensor? _normalizedWeight, _weightNorms, _normalizedWeightGrad;
-    private GrowOnlyBuffer? _normalizedInput, _inputNorms, _normalizedInputGrad;
+    private GrowOnlyBuffer? _normalizedInputMemory, _inputNormsMemory, _normalizedInputGradMemory;
+    // Views for the planned input shape (Prepare runs whenever it changes), so a step makes none.
+    private Tensor? _normalizedInput, _inputNorms, _normalizedInputGrad;
 
     /// <summary>A cosine classifier from <paramref name="inFeatures"/> to <paramref name="outFeatures"/> (weights drawn like <see cref="Linear"/>'s).</summary>
     public CosineLinear(int inFeatures, int outFeatures)
@@ -39,9 +41,9 @@ public sealed class CosineLinear : Layer
         _normalizedWeight = backend.Create(shape);
         _normalizedWeightGrad = backend.Create(shape);
         _weightNorms = backend.Create(new Shape(OutFeatures));
-        _normalizedInput = new GrowOnlyBuffer(backend);
-        _inputNorms = new GrowOnlyBuffer(backend);
-        _normalizedInputGrad = new GrowOnlyBuffer(backend);
+        _normalizedInputMemory = new GrowOnlyBuffer(backend);
+        _inputNormsMemory = new GrowOnlyBuffer(backend);
+        _normalizedInputGradMemory = new GrowOnlyBuffer(backend);
     }
 
     /// <inheritdoc/>
@@ -57,31 +59,35 @@ public sealed class CosineLinear : Layer
     {
         OutputShape(input);
         if (_normalizedWeight is null) throw new InvalidOperationException($"{this} has no state yet: call Bind first.");
-        // Plan the largest views now so that steps allocate nothing.
-        _normalizedInput!.View(input);
-        _normalizedInputGrad!.View(input);
-        _inputNorms!.View(new Shape(input[0]));
+        _normalizedInput = _normalizedInputMemory!.View(input);
+        _normalizedInputGrad = _normalizedInputGradMemory!.View(input);
+        _inputNorms = _inputNormsMemory!.View(new Shape(input[0]));
     }
 
     /// <inheritdoc/>
     public override void Forward(Tensor x, Tensor y, StepContext context)
     {
         var b = x.Backend;
-        var xn = _normalizedInput!.View(x.Shape);
-        b.NormalizeRows(x, xn, _inputNorms!.View(new Shape(x.Shape[0])));
+        b.NormalizeRows(x, _normalizedInput!, _inputNorms!);
         b.NormalizeRows(Weight.Value, _normalizedWeight!, _weightNorms!);
-        b.LinearForward(xn, _normalizedWeight!, null, y);
+        b.LinearForward(_normalizedInput!, _normalizedWeight!, null, y);
     }
 
     /// <inheritdoc/>
     public override void Backward(Tensor x, Tensor y, Tensor dy, Tensor? dx, StepContext context)
     {
         var b = x.Backend;
-        var xn = _normalizedInput!.View(x.Shape);
-        var dxn = dx is null ? null : _normalizedInputGrad!.View(x.Shape);
-        b.LinearBackward(xn, _normalizedWeight!, dy, dxn, _normalizedWeightGrad!, null);
+        b.LinearBackward(_normalizedInput!, _normalizedWeight!, dy, dx is null ? null : _normalizedInputGrad, _normalizedWeightGrad!, null);
         b.NormalizeRowsBackward(_normalizedWeight!, _weightNorms!, _normalizedWeightGrad!, Weight.Grad);
-        if (dx is not null) b.NormalizeRowsBackward(xn, _inputNorms!.View(new Shape(x.Shape[0])), dxn!, dx);
+        if (dx is not null) b.NormalizeRowsBackward(_normalizedInput!, _inputNorms!, _normalizedInputGrad!, dx);
+    }
+
+    /// <summary>The weights as the layer uses them, each row divided by its norm (the backend's <see cref="Backend.NormalizeRows"/>), on the host.</summary>
+    public float[] NormalizedWeight()
+    {
+        var b = Weight.Value.Backend;
+        b.NormalizeRows(Weight.Value, _normalizedWeight!, _weightNorms!);
+        return b.ToArray(_normalizedWeight!);
     }
 
     /// <inheritdoc/>

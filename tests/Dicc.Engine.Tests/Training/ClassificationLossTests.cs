@@ -180,6 +180,23 @@ public class ClassificationLossTests
     }
 
     [Test]
+    public void EveryLoss_AllocatesNothingAfterItsFirstCall()
+    {
+        // A training step allocates nothing: the CPU loss keeps its host scratch between calls.
+        var z = Floats(Logits, 3, 3);
+        var dz = _b.Create(z.Shape);
+        var y = Ints(Labels);
+        foreach (var kind in Enum.GetValues<LossKind>())
+        {
+            var loss = Loss(new LossOptions { Kind = kind, DrwEpoch = 2 });
+            loss.Compute(z, y, dz);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) loss.Compute(z, y, dz);
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, kind.Name());
+        }
+    }
+
+    [Test]
     public void LdamDrw_SwitchesToClassBalancedWeightsAtTheDrwEpoch()
     {
         double[] m = [0.158114, 0.281171, 0.5];

@@ -132,6 +132,8 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    private double[] _lossScratch = [];
+
     /// <inheritdoc/>
     protected override void AdjustedSoftmaxCrossEntropyCore(Tensor logits, Tensor labels, Tensor? classWeights, Tensor? classOffsets,
         Tensor? labelMargins, float scale, float focalGamma, Tensor loss, Tensor? dlogits)
@@ -144,8 +146,10 @@ public sealed unsafe partial class CpuBackend
         float* mp = labelMargins is null ? null : F(labelMargins);
         float* gp = dlogits is null ? null : F(dlogits);
         double s = scale, gamma = focalGamma, total = 0, weightSum = 0;
-        var adjusted = new double[k];
-        var coefficient = dlogits is null ? null : new double[n];
+        // Host scratch kept between calls (grown, never shrunk), so a training step allocates nothing.
+        // adjusted[0..k) is one row's z', adjusted[k + i] row i's gradient coefficient.
+        if (_lossScratch.Length < k + n) _lossScratch = new double[k + n];
+        double[] adjusted = _lossScratch;
         // z'_j = s (z_j + b_j - [j == y] m_y); every sum in double, in a fixed order (the oracle of the CUDA kernel).
         void Adjust(int i, int label, out double logSumExp)
         {
@@ -174,11 +178,11 @@ public sealed unsafe partial class CpuBackend
             double focal = gamma == 0 ? 1.0 : Math.Pow(q, gamma);
             total += wi * -focal * logP;
             weightSum += wi;
-            if (coefficient is not null)
+            if (gp != null)
             {
                 // dl/dz'_j = g (p_j - [j == y]) with g = (1 - p)^gamma - gamma (1 - p)^(gamma - 1) p log p (1 when gamma = 0).
                 double g = gamma == 0 ? 1.0 : q <= 0 ? 0.0 : focal - gamma * Math.Pow(q, gamma - 1) * p * logP;
-                coefficient[i] = s * wi * g;
+                adjusted[k + i] = s * wi * g;
             }
         }
         F(loss)[0] = (float)(total / weightSum);
@@ -188,7 +192,7 @@ public sealed unsafe partial class CpuBackend
             int label = yp[i];
             Adjust(i, label, out double lse);
             float* g = gp + (long)i * k;
-            double c = coefficient![i] / weightSum;
+            double c = adjusted[k + i] / weightSum;
             for (int j = 0; j < k; j++) g[j] = (float)(c * (Math.Exp(adjusted[j] - lse) - (j == label ? 1.0 : 0.0)));
         }
     }
