@@ -116,7 +116,8 @@ public unsafe class GemmTests(string kernelName)
     [TestCase(300, 9, 500)]
     [TestCase(64, 700, 300)]  // A packed once and shared by every part
     [TestCase(700, 64, 300)]  // B packed once and shared
-    [TestCase(600, 600, 600)] // both too large to share: a grid of blocks
+    [TestCase(600, 600, 600)] // A shared and larger than an L2: one part per thread
+    [TestCase(40, 160, 4400)] // too few tiles either way for a part each (8 x 32 tiles): a grid of blocks
     public void Result_DoesNotDependOnThreadCount(int m, int n, int k)
     {
         var r = new RandomStream(12);
