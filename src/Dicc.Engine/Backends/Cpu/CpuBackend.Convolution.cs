@@ -17,6 +17,14 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Below this many output columns per image, several images share one GEMM.</summary>
     private const int MinGemmColumns = 512;
 
+    /// <summary>
+    /// From this many output columns per image (8 AVX-512 slivers) the fast forward runs one image per GEMM, all
+    /// images in one parallel job, instead of chunks of images side by side: no staging copy and one job instead of
+    /// one per chunk. Measured (`conv-profile`, 2 threads, alternating builds): the 22 x 22 layers' forward and input
+    /// gradient gained 4-20%, while at 11 x 11 (121 columns, 4 slivers) the chunks stayed ahead by 2-6%.
+    /// </summary>
+    private const int BatchedMinColumns = 256;
+
     private static int ChunkImages(in ConvolutionGeometry g)
     {
         long pq = (long)g.P * g.Q, crs = (long)g.C * g.R * g.S;
@@ -107,16 +115,18 @@ public sealed unsafe partial class CpuBackend
     {
         int nb = ChunkImages(g);
         int pq = g.P * g.Q, crs = g.C * g.R * g.S, cols = nb * pq;
-        var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
-        float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
         long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
-        if (nb == 1)
+        if (nb == 1 || pq >= BatchedMinColumns)
         {
             // One image per GEMM, all images in one parallel job; the bias is added by the GEMM's parts to their
-            // finished blocks (bit-identical to adding it after).
-            Gemm.SgemmBatched(false, g.K, pq, crs, 1f, wp, crs, im2col, inImage, yp, pq, outImage, g.N, bp);
+            // finished blocks (bit-identical to adding it after, and the columns' grouping never changes an
+            // element's arithmetic).
+            var one = Im2ColOperand.Build(g, pq, (int*)ws, xp);
+            Gemm.SgemmBatched(false, g.K, pq, crs, 1f, wp, crs, one, inImage, yp, pq, outImage, g.N, bp);
             return;
         }
+        var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
+        float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
         for (int n0 = 0; n0 < g.N; n0 += nb)
         {
             int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
