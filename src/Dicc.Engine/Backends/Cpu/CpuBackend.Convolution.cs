@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Dicc.Engine.Tensors;
 
 namespace Dicc.Engine.Backends.Cpu;
@@ -336,14 +337,29 @@ public sealed unsafe partial class CpuBackend
 
     private readonly struct FlipWeightsBody(float* w, float* wt, int rs, ConvolutionGeometry geo) : IRangeBody
     {
+        // A blocked transpose of rs-float kernels: a block of 16 k's reads 16 contiguous runs of this range's
+        // channels and writes contiguous runs of 16 kernels, instead of one kernel per C * rs floats of w (a cache
+        // line and often a page per kernel read; it cost about as much as a 5 x 5 layer's input-gradient product).
         public void Run(int c0, int c1)
         {
-            for (int c = c0; c < c1; c++)
-                for (int k = 0; k < geo.K; k++)
-                {
-                    float* src = w + ((long)k * geo.C + c) * rs, dst = wt + ((long)c * geo.K + k) * rs;
-                    for (int t = 0; t < rs; t++) dst[t] = src[rs - 1 - t];
-                }
+            const int KBlock = 16;
+            var reverse = Vector256.Create(7, 6, 5, 4, 3, 2, 1, 0);
+            for (int kb = 0; kb < geo.K; kb += KBlock)
+            {
+                int kEnd = Math.Min(geo.K, kb + KBlock);
+                for (int c = c0; c < c1; c++)
+                    for (int k = kb; k < kEnd; k++)
+                    {
+                        float* src = w + ((long)k * geo.C + c) * rs, dst = wt + ((long)c * geo.K + k) * rs;
+                        if (rs == 9 && Avx2.IsSupported)
+                        {
+                            // dst[0..7] = src[8..1], dst[8] = src[0]
+                            Vector256.Store(Avx2.PermuteVar8x32(Vector256.Load(src + 1), reverse), dst);
+                            dst[8] = src[0];
+                        }
+                        else for (int t = 0; t < rs; t++) dst[t] = src[rs - 1 - t];
+                    }
+            }
         }
     }
 
