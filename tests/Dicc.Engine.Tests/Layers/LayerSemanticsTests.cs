@@ -178,6 +178,27 @@ public class LayerSemanticsTests
         Assert.That(_b.ToArray(y2), Is.Not.EqualTo(ys));
     }
 
+    [TestCase(1, 0UL)]
+    [TestCase(7, 3UL)]
+    [TestCase(70001, 0UL)]
+    [TestCase(70001, 6UL)]
+    public void DropoutMask_IsPhiloxWordOfEachElementsPosition(int n, ulong offset)
+    {
+        // The CPU draws one Philox block per four elements; every element must still get word offset + i, whatever
+        // the offset's alignment and wherever the parallel ranges split.
+        const float p = 0.4f;
+        var shape = new Shape(n);
+        var x = Make(shape, Enumerable.Range(0, n).Select(i => 1f + i % 5).ToArray());
+        var y = _b.Create(shape);
+        var mask = _b.Create(shape);
+        _b.DropoutForward(x, y, mask, p, seed: 11, offset: offset);
+        float scale = 1f / (1f - p);
+        var expected = Enumerable.Range(0, n)
+            .Select(i => Philox.ToUniform(Philox.Word(11, 0, offset + (ulong)i)) >= p ? scale : 0f).ToArray();
+        Assert.That(_b.ToArray(mask), Is.EqualTo(expected));
+        Assert.That(_b.ToArray(y), Is.EqualTo(expected.Select((m, i) => (1f + i % 5) * m).ToArray()));
+    }
+
     [Test]
     public void ShapeMismatchNamesBothShapes()
     {
