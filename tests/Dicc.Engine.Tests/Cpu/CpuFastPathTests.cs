@@ -44,6 +44,8 @@ public class CpuFastPathTests
             (2, 1, 44, 44, 8, 3, 3, 1, 1),
             (2, 16, 44, 44, 16, 3, 3, 1, 1),
             (3, 8, 22, 22, 24, 3, 3, 1, 1),
+            (7, 24, 22, 22, 8, 3, 3, 1, 1),   // channels-last filter gradient, chunks of 5 and 2, slivers across kernel positions
+            (10, 40, 16, 16, 12, 3, 3, 1, 1), // channels-last filter gradient at its 256-column threshold
             (5, 16, 11, 11, 16, 3, 3, 1, 1),
             (9, 24, 5, 5, 40, 3, 3, 1, 1),
             (33, 16, 2, 2, 16, 3, 3, 1, 1),

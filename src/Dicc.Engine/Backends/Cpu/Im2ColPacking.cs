@@ -44,12 +44,19 @@ internal readonly unsafe struct Im2ColOperand
     /// <summary>[R*S, Columns]: -1 (all bits set) inside the image, 0 in the padding.</summary>
     private readonly int* _valid;
 
-    private Im2ColOperand(float* x, long planeStride, int kernelArea, int columns, int* table)
+    /// <summary>
+    /// 0 for images in NCHW. Otherwise the images are channels-last ([image, H*W, C], <see cref="X"/> the chunk's
+    /// first pixel), offsets count pixels, and rows are ordered kernel position first: row = rs * C + c.
+    /// </summary>
+    public readonly int ChannelsLast;
+
+    private Im2ColOperand(float* x, long planeStride, int kernelArea, int columns, int* table, int channelsLast = 0)
     {
         X = x;
         PlaneStride = planeStride;
         KernelArea = kernelArea;
         Columns = columns;
+        ChannelsLast = channelsLast;
         _base = table;
         _run = table + columns;
         _shift = table + 2L * columns;
@@ -57,16 +64,29 @@ internal readonly unsafe struct Im2ColOperand
     }
 
     /// <summary>The same chunk layout for images starting at <paramref name="x"/> (another chunk).</summary>
-    public Im2ColOperand ForChunk(float* x) => new(x, PlaneStride, KernelArea, Columns, _base);
+    public Im2ColOperand ForChunk(float* x) => new(x, PlaneStride, KernelArea, Columns, _base, ChannelsLast);
+
+    /// <summary>
+    /// The operand over channels-last copies of the images ([image, H*W, C] at <paramref name="xt"/>), rows ordered
+    /// (rs, c): element (rs * C + c, j) is im2col's element (c * R * S + rs, j). As the transposed B of a filter
+    /// gradient it packs by copying runs of channels, where the NCHW operand transposes every im2col row.
+    /// </summary>
+    public static Im2ColOperand BuildChannelsLast(in ConvolutionGeometry g, int columns, int* table, float* xt)
+    {
+        var o = Build(g, columns, table, xt, (long)g.H * g.W);
+        return new Im2ColOperand(xt, 1, o.KernelArea, columns, table, g.C);
+    }
 
     /// <summary>Ints the table of <paramref name="columns"/> columns takes.</summary>
     public static long TableInts(in ConvolutionGeometry g, int columns) => (2L + g.R * g.S) * columns + g.R * g.S;
 
     /// <summary>Fills the table for a chunk of <paramref name="columns"/> columns (whole images) in <paramref name="table"/>.</summary>
-    public static Im2ColOperand Build(in ConvolutionGeometry g, int columns, int* table, float* x)
+    public static Im2ColOperand Build(in ConvolutionGeometry g, int columns, int* table, float* x) =>
+        Build(g, columns, table, x, (long)g.C * g.H * g.W);
+
+    private static Im2ColOperand Build(in ConvolutionGeometry g, int columns, int* table, float* x, long image)
     {
         int rsCount = g.R * g.S, pq = g.P * g.Q;
-        long image = (long)g.C * g.H * g.W;
         var o = new Im2ColOperand(x, (long)g.H * g.W, rsCount, columns, table);
         for (int r = 0; r < g.R; r++)
             for (int s = 0; s < g.S; s++) o._shift[r * g.S + s] = r * g.W + s;
@@ -84,6 +104,9 @@ internal readonly unsafe struct Im2ColOperand
         return o;
     }
 
+    /// <summary>Column j's offset of (r, s) = (0, 0) (in pixels for a channels-last operand).</summary>
+    public int Base(int j) => _base[j];
+
     /// <summary>r * W + s of kernel position rs.</summary>
     public int Shift(int rs) => _shift[rs];
 
@@ -94,6 +117,11 @@ internal readonly unsafe struct Im2ColOperand
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float At(int row, int column)
     {
+        if (ChannelsLast > 0)
+        {
+            int rsl = row / ChannelsLast, cl = row - rsl * ChannelsLast;
+            return _valid[(long)rsl * Columns + column] != 0 ? X[((long)_base[column] + _shift[rsl]) * ChannelsLast + cl] : 0f;
+        }
         int c = row / KernelArea, rs = row - c * KernelArea;
         return _valid[(long)rs * Columns + column] != 0 ? X[c * PlaneStride + _base[column] + _shift[rs]] : 0f;
     }
@@ -166,6 +194,7 @@ internal static unsafe class Im2ColPacking
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(in Im2ColOperand o, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
+        if (o.ChannelsLast > 0) throw new NotSupportedException("A channels-last im2col operand is only packed transposed (filter gradients).");
         long sliver = GemmPacking.SliverStride(kc, nr);
         int full = nc / nr, rest = nc - full * nr;
         int c = pc / o.KernelArea, rs = pc - c * o.KernelArea;
@@ -192,6 +221,11 @@ internal static unsafe class Im2ColPacking
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackTransposed(in Im2ColOperand o, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
+        if (o.ChannelsLast > 0)
+        {
+            PackTransposedChannelsLast(o, pc, kc, jc, nc, nr, dst);
+            return;
+        }
         long sliver = GemmPacking.SliverStride(kc, nr);
         int ld = (kc + 15) & ~15;
         float* block = stackalloc float[nr * ld];
@@ -202,5 +236,48 @@ internal static unsafe class Im2ColPacking
             for (int u = width; u < nr; u++) new Span<float>(block + u * ld, kc).Clear();
             GemmPacking.Transpose(block, ld, nr, kc, dst, nr);
         }
+    }
+
+    /// <summary>
+    /// <see cref="PackTransposed"/> for a channels-last operand: packed row q of a sliver is, for each run of its
+    /// columns within one kernel position rs, a run of consecutive channels of pixel base[j] + shift[rs] (or zeros
+    /// in the padding): plain copies, no transpose.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTransposedChannelsLast(in Im2ColOperand o, int pc, int kc, int jc, int nc, int nr, float* dst)
+    {
+        long sliver = GemmPacking.SliverStride(kc, nr);
+        int channels = o.ChannelsLast;
+        for (int t = 0; t < nc; t += nr, dst += sliver)
+        {
+            int width = Math.Min(nr, nc - t);
+            for (int u = 0; u < width;)
+            {
+                int n = jc + t + u, rs = n / channels, c = n - rs * channels;
+                int run = Math.Min(width - u, channels - c);
+                int* valid = o.ValidRow(rs);
+                float* src = o.X + (long)o.Shift(rs) * channels + c;
+                for (int q = 0; q < kc; q++)
+                {
+                    int j = pc + q;
+                    float* d = dst + (long)q * nr + u;
+                    if (valid[j] != 0) CopyFloats(src + (long)o.Base(j) * channels, d, run);
+                    else new Span<float>(d, run).Clear();
+                }
+                u += run;
+            }
+            if (width < nr)
+                for (int q = 0; q < kc; q++) new Span<float>(dst + (long)q * nr + width, nr - width).Clear();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyFloats(float* src, float* dst, int count)
+    {
+        int x = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; x + 16 <= count; x += 16) Vector512.Store(Vector512.Load(src + x), dst + x);
+        for (; x + 8 <= count; x += 8) Vector256.Store(Vector256.Load(src + x), dst + x);
+        for (; x < count; x++) dst[x] = src[x];
     }
 }
