@@ -47,6 +47,11 @@ public sealed unsafe partial class CpuBackend
             ReferenceConvolutionForward(g, x, w, bias, y);
             return;
         }
+        if (SingleChannelConvolution.Applies(g))
+        {
+            SingleChannelConvolution.Forward(g, F(x), F(w), bias is null ? null : F(bias), F(y));
+            return;
+        }
         float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
         FastConvolutionForward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws);
     }
@@ -76,8 +81,12 @@ public sealed unsafe partial class CpuBackend
             ReferenceConvolutionBackwardFilter(g, x, dy, dw, dbias);
             return;
         }
-        float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
-        FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), ws);
+        if (SingleChannelConvolution.Applies(g))
+        {
+            SingleChannelConvolution.FilterGradient(g, F(x), F(dy), F(dw), dbias is null ? null : F(dbias));
+            return;
+        }
+        FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), Workspace(FastWorkspaceBytes(g) / sizeof(float)));
         if (dbias is not null) SumPerChannelFast(F(dy), g.N, g.K, g.P * g.Q, F(dbias));
     }
 
