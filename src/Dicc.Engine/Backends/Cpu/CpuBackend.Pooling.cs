@@ -103,12 +103,18 @@ public sealed unsafe partial class CpuBackend
         for (; p < g.P; p++)
         {
             float* top = src + 2 * p * width, bottom = top + width;
-            int q = 0;
-            for (; q + 8 <= g.Q; q += 8)
+            // Eight windows at a time; the last, partial group reads and writes only its own lanes (masked), so rows of
+            // any width take the vector path (11 x 11 maps have five windows per row).
+            for (int q = 0; q < g.Q; q += 8)
             {
+                int count = Math.Min(8, g.Q - q);
+                bool full = count == 8;
+                var windows = full ? Vector256<float>.AllBitsSet : FirstLanes(count);
+                var low = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count);
+                var high = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count - 8);
                 // Even and odd columns of both rows: the four candidates of eight windows.
-                var (c0, c1) = Deinterleave(top + 2 * q);
-                var (c2, c3) = Deinterleave(bottom + 2 * q);
+                var (c0, c1) = Deinterleave(top + 2 * q, low, high);
+                var (c2, c3) = Deinterleave(bottom + 2 * q, low, high);
                 var v = c0;
                 var done = Vector256.Equals(v, v) ^ Vector256<float>.AllBitsSet; // NaN: the first candidate wins
                 var pick1 = Take(ref v, ref done, c1);
@@ -116,25 +122,18 @@ public sealed unsafe partial class CpuBackend
                 var pick3 = Take(ref v, ref done, c3);
                 if (y != null)
                 {
-                    Vector256.Store(v, y + p * g.Q + q);
+                    if (full) Vector256.Store(v, y + p * g.Q + q);
+                    else Avx.MaskStore(y + p * g.Q + q, windows, v);
                     continue;
                 }
                 // The argmax is the last candidate taken; earlier picks are overruled by later ones.
-                var g8 = Vector256.Load(dy + p * g.Q + q);
+                var g8 = full ? Vector256.Load(dy + p * g.Q + q) : Avx.MaskLoad(dy + p * g.Q + q, windows);
                 var at3 = pick3;
                 var at2 = pick2 & ~at3;
                 var at1 = pick1 & ~pick2 & ~at3;
                 var at0 = ~(pick1 | pick2 | pick3);
-                Interleave(g8 & at0, g8 & at1, dx + 2 * p * width + 2 * q);
-                Interleave(g8 & at2, g8 & at3, dx + (2 * p + 1) * width + 2 * q);
-            }
-            for (; q < g.Q; q++)
-            {
-                int at = ArgMaxTwoByTwo(src, width, p, q);
-                if (y != null) { y[p * g.Q + q] = src[at]; continue; }
-                int o = 2 * p * width + 2 * q;
-                dx[o] = dx[o + 1] = dx[o + width] = dx[o + width + 1] = 0f;
-                dx[at] = dy[p * g.Q + q];
+                Interleave(g8 & at0, g8 & at1, dx + 2 * p * width + 2 * q, low, high);
+                Interleave(g8 & at2, g8 & at3, dx + (2 * p + 1) * width + 2 * q, low, high);
             }
             if (dx != null && 2 * g.Q < width)
             {
@@ -157,26 +156,42 @@ public sealed unsafe partial class CpuBackend
         return take;
     }
 
-    /// <summary>(s[0], s[2], .., s[14]) and (s[1], s[3], .., s[15]).</summary>
+    /// <summary>Lanes [0, count) set (none for count &lt;= 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* s)
+    private static Vector256<float> FirstLanes(int count) =>
+        Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
+
+    /// <summary>
+    /// (s[0], s[2], .., s[14]) and (s[1], s[3], .., s[15]), reading s[0..7] under <paramref name="low"/> and s[8..15]
+    /// under <paramref name="high"/> (lanes outside them read as zero and are never touched in memory).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* s, Vector256<float> low, Vector256<float> high)
     {
-        var lo = Avx.LoadVector256(s);
-        var hi = Avx.LoadVector256(s + 8);
+        // Masked moves only for a partial group: plain ones are cheaper wherever the whole group is inside the row.
+        bool full = Avx.MoveMask(high) == 0xFF;
+        var lo = full ? Avx.LoadVector256(s) : Avx.MaskLoad(s, low);
+        var hi = full ? Avx.LoadVector256(s + 8) : Avx.MaskLoad(s + 8, high);
         // Within 128-bit lanes, then the 64-bit quarters back in order.
         var even = Avx.Shuffle(lo, hi, 0b10_00_10_00).AsDouble();
         var odd = Avx.Shuffle(lo, hi, 0b11_01_11_01).AsDouble();
         return (Avx2.Permute4x64(even, 0b11_01_10_00).AsSingle(), Avx2.Permute4x64(odd, 0b11_01_10_00).AsSingle());
     }
 
-    /// <summary>d[2i] = even[i], d[2i + 1] = odd[i] for i in [0, 8).</summary>
+    /// <summary>d[2i] = even[i], d[2i + 1] = odd[i] for i in [0, 8), writing d[0..7] under <paramref name="low"/> and d[8..15] under <paramref name="high"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Interleave(Vector256<float> even, Vector256<float> odd, float* d)
+    private static void Interleave(Vector256<float> even, Vector256<float> odd, float* d, Vector256<float> low, Vector256<float> high)
     {
         var lo = Avx.UnpackLow(even, odd);   // e0 o0 e1 o1 | e4 o4 e5 o5
         var hi = Avx.UnpackHigh(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
-        Avx.Store(d, Avx.Permute2x128(lo, hi, 0x20));
-        Avx.Store(d + 8, Avx.Permute2x128(lo, hi, 0x31));
+        if (Avx.MoveMask(high) == 0xFF)
+        {
+            Avx.Store(d, Avx.Permute2x128(lo, hi, 0x20));
+            Avx.Store(d + 8, Avx.Permute2x128(lo, hi, 0x31));
+            return;
+        }
+        Avx.MaskStore(d, low, Avx.Permute2x128(lo, hi, 0x20));
+        Avx.MaskStore(d + 8, high, Avx.Permute2x128(lo, hi, 0x31));
     }
 
     // ---- loop bodies (structs, so a parallel loop allocates nothing) ----------------------------------
