@@ -30,6 +30,13 @@ namespace Dicc.Cli.Tests;
 public class OnnxExportTests(string source)
 {
     private const double Tolerance = 1e-4;
+
+    /// <summary>
+    /// The spread the ten-crop DICC run's answers must show. Two epochs on 20 images per class leave that run answering
+    /// nearly alike (its spread moved between 0.03 and 0.3 with the rounding of the first layer's gradient), and scaling
+    /// its weights saturates it instead; 0.02 still lets an export that mixed up images miss the tolerance 200 times over.
+    /// </summary>
+    private const double TenCropDiccSpread = 0.02;
     private TempDirectory _temp = null!;
     private string _data = "", _baseline = "", _dicc = "", _diccSum = "";
     private string[] _images = [], _common = [];
@@ -187,7 +194,7 @@ public class OnnxExportTests(string source)
         var onnx = Export(_dicc, $"dicc-{opset}-{batchNorm}", "--opset", opset, "--batchnorm", batchNorm);
         using (var session = new InferenceSession(onnx))
             Assert.That(session.ModelMetadata.CustomMetadataMap["views"], Is.EqualTo("ten-crop"), "a ten-crop run exports its protocol");
-        Assert.That(MaxDifference(Predict(_dicc), RunOnnx(onnx, batch: 7)), Is.LessThanOrEqualTo(Tolerance));
+        Assert.That(MaxDifference(Predict(_dicc), RunOnnx(onnx, batch: 7), TenCropDiccSpread), Is.LessThanOrEqualTo(Tolerance));
     }
 
     [Test]
@@ -213,7 +220,7 @@ public class OnnxExportTests(string source)
             int c = config.Dataset.ClassNames.Length;
             expected = Enumerable.Range(0, _images.Length).Select(i => flat.AsSpan(i * c, c).ToArray()).ToArray();
         }
-        Assert.That(MaxDifference(expected, RunOnnx(onnx, batch: 3)), Is.LessThanOrEqualTo(Tolerance));
+        Assert.That(MaxDifference(expected, RunOnnx(onnx, batch: 3), TenCropDiccSpread), Is.LessThanOrEqualTo(Tolerance));
     }
 
     [Test]
