@@ -162,8 +162,9 @@ public sealed unsafe partial class CpuBackend
     /// <summary>
     /// dW with B = im2col^T packed from a channels-last copy of the images: each image is transposed once ([C, H*W]
     /// to [H*W, C], all images in one parallel pass) and every packed row is a run of channels, where the NCHW packer
-    /// transposes each of the C * R * S im2col rows (R * S times the data). The product's columns come out ordered (rs, c) into a scratch dW and are
-    /// permuted into [K, C, R, S] at the end; every element's arithmetic is the reference's, so it stays bit-identical.
+    /// transposes each of the C * R * S im2col rows (R * S times the data). The product's columns come out ordered
+    /// (rs, c) into a scratch dW and are permuted into [K, C, R, S] at the end; every element's arithmetic is the
+    /// reference's, so it stays bit-identical.
     /// </summary>
     private static void FilterGradientChannelsLast(in ConvolutionGeometry g, float* xp, float* dyp, float* dwp, float* ws)
     {
