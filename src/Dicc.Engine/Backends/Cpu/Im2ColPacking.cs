@@ -104,6 +104,9 @@ internal readonly unsafe struct Im2ColOperand
         return o;
     }
 
+    /// <summary>Columns from j on (j included) whose offsets step by exactly one.</summary>
+    public int RunFrom(int j) => _run[j];
+
     /// <summary>Column j's offset of (r, s) = (0, 0) (in pixels for a channels-last operand).</summary>
     public int Base(int j) => _base[j];
 
@@ -198,6 +201,11 @@ internal static unsafe class Im2ColPacking
         long sliver = GemmPacking.SliverStride(kc, nr);
         int full = nc / nr, rest = nc - full * nr;
         int c = pc / o.KernelArea, rs = pc - c * o.KernelArea;
+        if (Avx512F.IsSupported && nr % 16 == 0 && o.RunFrom(jc) >= nc)
+        {
+            PackOneRun(o, pc, kc, jc, nc, nr, dst);
+            return;
+        }
         for (int q = 0; q < kc; q++)
         {
             float* plane = o.X + c * o.PlaneStride + o.Shift(rs);
@@ -209,6 +217,38 @@ internal static unsafe class Im2ColPacking
                 o.CopyRow(plane, valid, jc + full * nr, rest, d);
                 new Span<float>(d + rest, nr - rest).Clear();
             }
+            if (++rs == o.KernelArea) { rs = 0; c++; }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Pack"/> where columns [jc, jc + nc) continue one another one by one (a stride-1 image's columns):
+    /// each im2col row is one masked copy of consecutive floats, 16 at a time, with no per-column run checks.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackOneRun(in Im2ColOperand o, int pc, int kc, int jc, int nc, int nr, float* dst)
+    {
+        long sliver = GemmPacking.SliverStride(kc, nr);
+        int c = pc / o.KernelArea, rs = pc - c * o.KernelArea, slivers = (nc + nr - 1) / nr;
+        for (int q = 0; q < kc; q++)
+        {
+            float* src = o.X + c * o.PlaneStride + o.Shift(rs) + o.Base(jc);
+            int* valid = o.ValidRow(rs) + jc;
+            float* d = dst + (long)q * nr;
+            int u = 0;
+            for (int t = 0; t < slivers; t++, d += sliver)
+                for (int x = 0; x < nr; x += 16, u += 16)
+                {
+                    if (u + 16 <= nc)
+                    {
+                        Vector512.Store(Avx512F.MaskLoad(src + u, Vector512.Load(valid + u).AsSingle(), Vector512<float>.Zero), d + x);
+                        continue;
+                    }
+                    // Past nc: zeros (and no reads past the table's columns).
+                    var inside = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(nc - u)).AsSingle();
+                    var mask = Avx512F.MaskLoad((float*)(valid + u), inside, Vector512<float>.Zero);
+                    Vector512.Store(Avx512F.MaskLoad(src + u, mask, Vector512<float>.Zero), d + x);
+                }
             if (++rs == o.KernelArea) { rs = 0; c++; }
         }
     }
