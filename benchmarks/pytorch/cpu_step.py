@@ -3,8 +3,9 @@
 
 Same model as ours (the FER VGG on 1x44x44, 7 classes, dicc_torch.main_network), same optimiser (SGD, momentum 0.9,
 weight decay 5e-4), float32, random images and labels, torch.set_num_threads(--threads). The memory format is the
-peer's best: with --memory-format auto (the default) both NCHW and channels_last are timed during warm-up and the
-faster one is kept (channels_last runs oneDNN's NHWC convolutions, measured faster on AVX-512 CPUs).
+peer's best: with --memory-format auto (the default) both NCHW and channels_last are timed during warm-up, their
+steps alternating, and the faster one is kept (channels_last runs oneDNN's NHWC convolutions; which wins depends on
+the batch and the machine).
 
 Runs as a server so that the two sides can alternate in short rounds without paying start-up each time: it prints one
 JSON line when ready (versions, threads, memory format, the oneDNN convolution implementations it ran), then answers
@@ -85,7 +86,7 @@ def main():
     p.add_argument("--depth", type=int, default=19)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--memory-format", choices=["auto", "contiguous", "channels_last"], default="auto")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=5, help="timed warm-up steps per memory format (alternating)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--standalone", type=int, default=0, help="time this many steps and print them, no server")
     a = p.parse_args()
@@ -94,15 +95,19 @@ def main():
 
     formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
     candidates = list(formats) if a.memory_format == "auto" else [a.memory_format]
-    trials = {}
+    steps = {name: build(a.depth, a.width, a.batch, formats[name], a.seed) for name in candidates}
     for name in candidates:
-        step = build(a.depth, a.width, a.batch, formats[name], a.seed)
-        timed_steps(step, 1)
-        wall, _ = timed_steps(step, a.warmup)
-        trials[name] = (sorted(wall)[len(wall) // 2], step)
-    chosen = min(trials, key=lambda n: trials[n][0])
-    step = trials[chosen][1]
-    trials = {n: t for n, (t, _) in trials.items()}
+        timed_steps(steps[name], 1)
+    # The formats' warm-up steps alternate, so that the machine's drift falls on both alike (timed one after the
+    # other, a slow minute once made the slower format look faster).
+    walls = {name: [] for name in candidates}
+    for _ in range(a.warmup):
+        for name in candidates:
+            walls[name] += timed_steps(steps[name], 1)[0]
+    trials = {name: sorted(w)[len(w) // 2] for name, w in walls.items()}
+    chosen = min(trials, key=lambda n: trials[n])
+    step = steps[chosen]
+    del steps
     implementations = onednn_implementations(step)
 
     info = {
