@@ -17,32 +17,13 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dicc_torch  # noqa: E402
+from cpu_step import build, onednn_verbose_lines  # noqa: E402  (the step and the log capture of the peer)
 
 PROPAGATIONS = {"forward_training": "fwd", "backward_data": "data", "backward_weights": "filter"}
-
-
-def verbose_lines(step):
-    """Runs step() with oneDNN's verbose log on (written by the library to fd 1) and returns the log's lines."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile(mode="w+") as log:
-        os.dup2(log.fileno(), 1)
-        try:
-            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
-                step()
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-        log.seek(0)
-        return log.read().splitlines()
 
 
 def main():
@@ -57,24 +38,14 @@ def main():
 
     torch.set_num_threads(args.threads)
     fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
-    torch.manual_seed(0)
-    model, _ = dicc_torch.main_network(args.depth, args.width, 7, 0.5)
-    model = model.to(memory_format=fmt)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    x = torch.rand(args.batch, 1, 44, 44).contiguous(memory_format=fmt)
-    y = torch.randint(0, 7, (args.batch,))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+    step = build(args.depth, args.width, args.batch, fmt, 0)
 
     for _ in range(3):
         step()
     per_step = []  # one {(c, k, h, propagation): (total ms, executions)} per logged step
     for _ in range(args.steps):
         found = collections.defaultdict(lambda: [0.0, 0])
-        for line in verbose_lines(step):
+        for line in onednn_verbose_lines(step):
             parts = line.split(",")
             # onednn_verbose,exec,cpu,convolution,<implementation>,<propagation>,...,<problem>,<ms>
             if len(parts) < 6 or parts[1] != "exec" or parts[3] != "convolution" or parts[5] not in PROPAGATIONS:

@@ -54,9 +54,8 @@ def timed_steps(step, n):
     return wall, cpu
 
 
-def onednn_implementations(step):
-    """Runs one step with oneDNN's verbose output on (written by the library to fd 1) and returns the convolution
-    implementations it names, e.g. ["jit:avx512_core"]."""
+def onednn_verbose_lines(step):
+    """Runs step() with oneDNN's verbose output on (written by the library to fd 1) and returns the log's lines."""
     sys.stdout.flush()
     saved = os.dup(1)
     with tempfile.TemporaryFile(mode="w+") as log:
@@ -69,9 +68,14 @@ def onednn_implementations(step):
             os.dup2(saved, 1)
             os.close(saved)
         log.seek(0)
-        text = log.read()
+        return log.read().splitlines()
+
+
+def onednn_implementations(step):
+    """Runs one step with oneDNN's verbose output on and returns the convolution implementations it names, e.g.
+    ["jit:avx512_core"]."""
     found = set()
-    for line in text.splitlines():
+    for line in onednn_verbose_lines(step):
         parts = line.split(",")
         # onednn_verbose,exec,cpu,convolution,<implementation>,<propagation>,...
         if len(parts) > 4 and parts[0] in ("onednn_verbose", "dnnl_verbose") and parts[1] == "exec" and parts[3] == "convolution":

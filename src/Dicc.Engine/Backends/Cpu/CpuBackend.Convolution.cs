@@ -149,47 +149,15 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// Whether the filter gradient packs im2col^T from a channels-last copy of the images
-    /// (<see cref="FilterGradientChannelsLast"/>): for maps of at least 256 outputs and 16 channels. Measured
+    /// (see <see cref="FastConvolutionBackwardFilter"/>): for maps of at least 256 outputs and 16 channels. Measured
     /// (`conv-profile`, 2 threads, alternating): 8-10% faster at 44 x 44 and 22 x 22; at 11 x 11 even, and at 5 x 5
     /// and 2 x 2 slower (the copy and the final permutation of dW weigh more against fewer columns).
     /// </summary>
     private static bool FilterGradientIsChannelsLast(in ConvolutionGeometry g) => g.C >= 16 && g.P * g.Q >= 256;
 
-    /// <summary>Workspace floats of <see cref="FilterGradientChannelsLast"/>: table, staging, channels-last images, dW in (rs, c) order.</summary>
+    /// <summary>Workspace floats of the channels-last filter gradient: table, staging, channels-last images, dW in (rs, c) order.</summary>
     private static long ChannelsLastFilterFloats(in ConvolutionGeometry g) =>
         FastPassFloats(g, g.K) + Align((long)g.N * g.C * g.H * g.W) + Align((long)g.K * g.C * g.R * g.S);
-
-    /// <summary>
-    /// dW with B = im2col^T packed from a channels-last copy of the images: each image is transposed once ([C, H*W]
-    /// to [H*W, C], all images in one parallel pass) and every packed row is a run of channels, where the NCHW packer
-    /// transposes each of the C * R * S im2col rows (R * S times the data). The product's columns come out ordered
-    /// (rs, c) into a scratch dW and are permuted into [K, C, R, S] at the end; every element's arithmetic is the
-    /// reference's, so it stays bit-identical.
-    /// </summary>
-    private static void FilterGradientChannelsLast(in ConvolutionGeometry g, float* xp, float* dyp, float* dwp, float* ws)
-    {
-        int nb = ChunkImages(g);
-        int pq = g.P * g.Q, hw = g.H * g.W, rs = g.R * g.S, crs = g.C * rs, cols = nb * pq;
-        float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
-        float* xt = ws + FastPassFloats(g, g.K);
-        float* dwRs = xt + Align((long)g.N * g.C * hw);
-        var operand = Im2ColOperand.BuildChannelsLast(g, cols, (int*)ws, xt);
-        long inImage = (long)g.C * hw, outImage = (long)g.K * pq;
-        CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new ToChannelsLastBody(xp, xt, g.C, hw));
-        for (int n0 = 0; n0 < g.N; n0 += nb)
-        {
-            int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
-            float* dyChunk;
-            if (nb == 1) dyChunk = dyp + n0 * outImage;
-            else
-            {
-                GatherChunk(dyp + n0 * outImage, staging, g.K, count, pq);
-                dyChunk = staging;
-            }
-            Gemm.Sgemm(false, true, g.K, crs, chunkCols, 1f, dyChunk, chunkCols, operand.ForChunk(xt + n0 * inImage), n0 == 0 ? 0f : 1f, dwRs, crs);
-        }
-        CpuParallel.For(g.K, crs, new FromKernelMajorBody(dwRs, dwp, g.C, rs));
-    }
 
     /// <summary>Images [n, C, H*W] to [n, H*W, C], eight channels of one image per item.</summary>
     private readonly struct ToChannelsLastBody(float* x, float* xt, int channels, int hw) : IRangeBody
@@ -218,19 +186,31 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>dW = sum over chunks of dy * im2col^T with im2col packed straight from x; bit-identical to the reference.</summary>
+    /// <summary>
+    /// dW = sum over chunks of dy * im2col^T with im2col packed straight from the images; bit-identical to the
+    /// reference. Where <see cref="FilterGradientIsChannelsLast"/>, B is packed from a channels-last copy of the images
+    /// instead: each image is transposed once ([C, H*W] to [H*W, C], all images in one parallel pass) and every packed
+    /// row is a run of channels, where the NCHW packer transposes each of the C * R * S im2col rows (R * S times the
+    /// data); the product's columns then come out ordered (rs, c) into a scratch dW, permuted into [K, C, R, S] at the
+    /// end. Either way every element's arithmetic is the reference's.
+    /// </summary>
     private static void FastConvolutionBackwardFilter(in ConvolutionGeometry g, float* xp, float* dyp, float* dwp, float* ws)
     {
-        if (FilterGradientIsChannelsLast(g))
-        {
-            FilterGradientChannelsLast(g, xp, dyp, dwp, ws);
-            return;
-        }
         int nb = ChunkImages(g);
-        int pq = g.P * g.Q, crs = g.C * g.R * g.S, cols = nb * pq;
-        var im2col = Im2ColOperand.Build(g, cols, (int*)ws, xp);
+        int pq = g.P * g.Q, hw = g.H * g.W, rs = g.R * g.S, crs = g.C * rs, cols = nb * pq;
         float* staging = ws + Align(Im2ColOperand.TableInts(g, cols));
-        long inImage = (long)g.C * g.H * g.W, outImage = (long)g.K * pq;
+        long inImage = (long)g.C * hw, outImage = (long)g.K * pq;
+        bool channelsLast = FilterGradientIsChannelsLast(g);
+        float* images = xp, dst = dwp;
+        Im2ColOperand operand;
+        if (channelsLast)
+        {
+            images = ws + FastPassFloats(g, g.K);
+            dst = images + Align(g.N * inImage);
+            CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new ToChannelsLastBody(xp, images, g.C, hw));
+            operand = Im2ColOperand.BuildChannelsLast(g, cols, (int*)ws, images);
+        }
+        else operand = Im2ColOperand.Build(g, cols, (int*)ws, xp);
         for (int n0 = 0; n0 < g.N; n0 += nb)
         {
             int count = Math.Min(nb, g.N - n0), chunkCols = count * pq;
@@ -241,9 +221,10 @@ public sealed unsafe partial class CpuBackend
                 GatherChunk(dyp + n0 * outImage, staging, g.K, count, pq);
                 dyChunk = staging;
             }
-            Gemm.Sgemm(false, true, g.K, crs, chunkCols, 1f, dyChunk, chunkCols, im2col.ForChunk(xp + n0 * inImage),
-                n0 == 0 ? 0f : 1f, dwp, crs);
+            Gemm.Sgemm(false, true, g.K, crs, chunkCols, 1f, dyChunk, chunkCols, operand.ForChunk(images + n0 * inImage),
+                n0 == 0 ? 0f : 1f, dst, crs);
         }
+        if (channelsLast) CpuParallel.For(g.K, crs, new FromKernelMajorBody(dst, dwp, g.C, rs));
     }
 
     /// <summary>wt[c, k, r, s] = w[k, c, R-1-r, S-1-s].</summary>

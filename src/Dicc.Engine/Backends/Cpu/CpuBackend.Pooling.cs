@@ -113,8 +113,8 @@ public sealed unsafe partial class CpuBackend
                 var low = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count);
                 var high = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count - 8);
                 // Even and odd columns of both rows: the four candidates of eight windows.
-                var (c0, c1) = Deinterleave(top + 2 * q, low, high);
-                var (c2, c3) = Deinterleave(bottom + 2 * q, low, high);
+                var (c0, c1) = Deinterleave(top + 2 * q, full, low, high);
+                var (c2, c3) = Deinterleave(bottom + 2 * q, full, low, high);
                 var v = c0;
                 var done = Vector256.Equals(v, v) ^ Vector256<float>.AllBitsSet; // NaN: the first candidate wins
                 var pick1 = Take(ref v, ref done, c1);
@@ -132,8 +132,8 @@ public sealed unsafe partial class CpuBackend
                 var at2 = pick2 & ~at3;
                 var at1 = pick1 & ~pick2 & ~at3;
                 var at0 = ~(pick1 | pick2 | pick3);
-                Interleave(g8 & at0, g8 & at1, dx + 2 * p * width + 2 * q, low, high);
-                Interleave(g8 & at2, g8 & at3, dx + (2 * p + 1) * width + 2 * q, low, high);
+                Interleave(g8 & at0, g8 & at1, dx + 2 * p * width + 2 * q, full, low, high);
+                Interleave(g8 & at2, g8 & at3, dx + (2 * p + 1) * width + 2 * q, full, low, high);
             }
             if (dx != null && 2 * g.Q < width)
             {
@@ -162,14 +162,13 @@ public sealed unsafe partial class CpuBackend
         Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
 
     /// <summary>
-    /// (s[0], s[2], .., s[14]) and (s[1], s[3], .., s[15]), reading s[0..7] under <paramref name="low"/> and s[8..15]
-    /// under <paramref name="high"/> (lanes outside them read as zero and are never touched in memory).
+    /// (s[0], s[2], .., s[14]) and (s[1], s[3], .., s[15]); unless <paramref name="full"/>, reading s[0..7] under
+    /// <paramref name="low"/> and s[8..15] under <paramref name="high"/> (lanes outside them read as zero and are never
+    /// touched in memory). Masked moves only for a partial group: plain ones are cheaper.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* s, Vector256<float> low, Vector256<float> high)
+    private static (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* s, bool full, Vector256<float> low, Vector256<float> high)
     {
-        // Masked moves only for a partial group: plain ones are cheaper wherever the whole group is inside the row.
-        bool full = Avx.MoveMask(high) == 0xFF;
         var lo = full ? Avx.LoadVector256(s) : Avx.MaskLoad(s, low);
         var hi = full ? Avx.LoadVector256(s + 8) : Avx.MaskLoad(s + 8, high);
         // Within 128-bit lanes, then the 64-bit quarters back in order.
@@ -178,13 +177,13 @@ public sealed unsafe partial class CpuBackend
         return (Avx2.Permute4x64(even, 0b11_01_10_00).AsSingle(), Avx2.Permute4x64(odd, 0b11_01_10_00).AsSingle());
     }
 
-    /// <summary>d[2i] = even[i], d[2i + 1] = odd[i] for i in [0, 8), writing d[0..7] under <paramref name="low"/> and d[8..15] under <paramref name="high"/>.</summary>
+    /// <summary>d[2i] = even[i], d[2i + 1] = odd[i] for i in [0, 8); unless <paramref name="full"/>, writing d[0..7] under <paramref name="low"/> and d[8..15] under <paramref name="high"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Interleave(Vector256<float> even, Vector256<float> odd, float* d, Vector256<float> low, Vector256<float> high)
+    private static void Interleave(Vector256<float> even, Vector256<float> odd, float* d, bool full, Vector256<float> low, Vector256<float> high)
     {
         var lo = Avx.UnpackLow(even, odd);   // e0 o0 e1 o1 | e4 o4 e5 o5
         var hi = Avx.UnpackHigh(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
-        if (Avx.MoveMask(high) == 0xFF)
+        if (full)
         {
             Avx.Store(d, Avx.Permute2x128(lo, hi, 0x20));
             Avx.Store(d + 8, Avx.Permute2x128(lo, hi, 0x31));

@@ -116,19 +116,6 @@ internal readonly unsafe struct Im2ColOperand
     /// <summary>The validity of kernel position rs for every column.</summary>
     public int* ValidRow(int rs) => _valid + (long)rs * Columns;
 
-    /// <summary>Element (row, column) of the operand.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float At(int row, int column)
-    {
-        if (ChannelsLast > 0)
-        {
-            int rsl = row / ChannelsLast, cl = row - rsl * ChannelsLast;
-            return _valid[(long)rsl * Columns + column] != 0 ? X[((long)_base[column] + _shift[rsl]) * ChannelsLast + cl] : 0f;
-        }
-        int c = row / KernelArea, rs = row - c * KernelArea;
-        return _valid[(long)rs * Columns + column] != 0 ? X[c * PlaneStride + _base[column] + _shift[rs]] : 0f;
-    }
-
     /// <summary>dst[u] = im2col[row, j + u] for u in [0, count), vectorised where the CPU allows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void CopyRow(int row, int j, int count, float* dst)
