@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <csetjmp>
 #include <csignal>
@@ -93,19 +94,24 @@ struct Launch
     alignas(64) unsigned char packed[kMaxArgumentBytes];
     std::atomic<unsigned long long> next{0};
     std::atomic<bool> aborted{false};
+    // The lowest-numbered block whose failure is reported (-1: the launch as a whole, e.g. the watchdog). Blocks
+    // numbered below it run on to their own end, so that when several blocks fail (a deadlock in every block), the
+    // message names the lowest one whatever the workers' timing, not whichever worker got there first.
+    std::atomic<long long> failed_block{LLONG_MAX};
     std::mutex m;
     CUresult status = CUDA_SUCCESS;
     std::string message;
     std::string interrupted; // where the watchdog's interrupt found the workers
     int pending = 0;         // workers still in this launch (guarded by the pool's mutex)
 
-    void fail(CUresult s, std::string text)
+    void fail(CUresult s, std::string text, long long block = -1)
     {
         std::lock_guard<std::mutex> lock(m);
-        if (status == CUDA_SUCCESS)
+        if (status == CUDA_SUCCESS || block < failed_block.load())
         {
             status = s;
             message = std::move(text);
+            failed_block.store(block);
         }
         aborted.store(true);
     }
@@ -606,7 +612,8 @@ bool run_block(Worker* w, unsigned long long linear)
             switch_context(&w->scheduler, &w->contexts[f->index]);
             w->current = nullptr;
             if (w->failed) return false;
-            if (L->aborted.load(std::memory_order_relaxed)) return true; // another block failed, or the watchdog
+            // A lower-numbered block failed, or the watchdog stopped the launch (blocks below a failed one go on).
+            if (L->aborted.load(std::memory_order_relaxed) && (long long)linear > L->failed_block.load()) return true;
         }
         if (w->exited == w->n) return true;
         if (!progress)
@@ -677,7 +684,7 @@ void run_share(Worker* w, Launch* L)
         {
             CUresult status;
             std::string text = fault_message(w, f, &status);
-            L->fail(status, text);
+            L->fail(status, text, w->running_block.load());
         }
         w->running_block.store(-1);
         w->launch.store(nullptr);
@@ -690,7 +697,7 @@ void run_share(Worker* w, Launch* L)
         w->running_block.store((long long)b);
         if (!run_block(w, b))
         {
-            L->fail(w->fail_status, w->fail_message);
+            L->fail(w->fail_status, w->fail_message, (long long)b);
             break;
         }
     }
