@@ -53,6 +53,11 @@ public sealed unsafe partial class CpuBackend
             return;
         }
         float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
+        if (WinogradConvolution.Applies(g))
+        {
+            WinogradConvolution.Forward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws, flippedWeights: false);
+            return;
+        }
         FastConvolutionForward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws);
     }
 
@@ -68,6 +73,11 @@ public sealed unsafe partial class CpuBackend
         // dx = conv(dy, W') with W'[c, k, r, s] = W[k, c, R-1-r, S-1-s], stride 1, padding R-1-pad: the
         // transposed convolution written as a forward one, so it too runs as an implicit GEMM.
         var flipped = FlippedGeometry(g);
+        if (WinogradConvolution.Applies(flipped))
+        {
+            WinogradConvolution.Forward(flipped, F(dy), F(w), null, F(dx), ws, flippedWeights: true);
+            return;
+        }
         float* wt = ws;
         FlipWeights(g, F(w), wt);
         FastConvolutionForward(flipped, F(dy), wt, null, F(dx), ws + Align((long)g.K * g.C * g.R * g.S));
@@ -114,6 +124,8 @@ public sealed unsafe partial class CpuBackend
     {
         long floats = FastPassFloats(g, g.K); // forward (staging of y) and backward-filter (staging of dy)
         if (FilterGradientIsChannelsLast(g)) floats = Math.Max(floats, ChannelsLastFilterFloats(g));
+        if (WinogradConvolution.Applies(g)) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(g));
+        if (DataGradientIsConvolution(g) && WinogradConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(FlippedGeometry(g)));
         if (DataGradientIsConvolution(g))
             floats = Math.Max(floats, Align((long)g.K * g.C * g.R * g.S) + FastPassFloats(FlippedGeometry(g), g.C));
         else

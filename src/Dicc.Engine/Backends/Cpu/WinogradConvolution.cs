@@ -1,0 +1,402 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Dicc.Engine.Backends.Cpu;
+
+/// <summary>
+/// The fast path's 3x3, stride-1, padding-1 convolutions as Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms
+/// for Convolutional Neural Networks", 2016): each 2x2 output tile is <c>A^T [(G g G^T) . (B^T d B)] A</c> over its
+/// 4x4 input tile d, so the work is 16 products <c>M_pos[K, tiles] = U_pos[K, C] V_pos[C, tiles]</c>, 16
+/// multiplications per 4 outputs where the direct convolution needs 36. The input gradient of such a layer is the
+/// same convolution of dy with the flipped, transposed weights, so it runs here too (docs/benchmarks.md, "CPU
+/// training step").
+/// </summary>
+/// <remarks>
+/// Work goes in groups of 32 consecutive tiles (of any images and tile rows), one group at a time per thread: the
+/// input transform gathers each tile's 4x4 patch (AVX2 masked gathers, the padding's zeros from the mask) and writes
+/// V straight in the GEMM micro-kernel's packed B layout; U is transformed once per call into its packed A layout;
+/// the 16 products run the GEMM's micro-kernel on them without any packing; the output transform adds the bias and
+/// writes the 2x2 outputs. A group's V and M (16 x C x 32 and 16 x K x 32 floats) stay in the core's L2 cache; each
+/// position's block is padded by a cache line so that the 16 blocks written or read together do not share L1 sets.
+/// Every output is computed the same way whichever thread or group computes it, so results do not depend on the
+/// thread count. The arithmetic differs from the direct convolution's (the reference path's): tests bound the
+/// difference by the rounding of both (tests/Dicc.Engine.Tests/Cpu/CpuFastPathTests.cs).
+/// </remarks>
+internal static unsafe class WinogradConvolution
+{
+    /// <summary>Transformed positions of a 4x4 tile.</summary>
+    private const int Positions = 16;
+    internal static readonly int Skip = int.Parse(Environment.GetEnvironmentVariable("WINO_SKIP") ?? "0");
+
+    /// <summary>Tiles per group: the micro-kernel's NR, so a group's V for one position and channel is one B row.</summary>
+    private const int GroupTiles = 32;
+
+    /// <summary>Output channels per A sliver of the micro-kernel (its MR).</summary>
+    private const int Mr = 8;
+
+    /// <summary>Smallest output side run here: a 5x5 map pays for 6x6 tiles (1.56x fewer multiplications, not 2.25x).</summary>
+    private static readonly int MinSide = int.Parse(Environment.GetEnvironmentVariable("WINO_MINSIDE") ?? "8");
+
+    /// <summary>
+    /// Off with the environment variable <c>DICC_CPU_WINOGRAD=0</c> (or from a test or benchmark): every layer then
+    /// runs the implicit-GEMM direct convolution, bit-identical to the reference path.
+    /// </summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("DICC_CPU_WINOGRAD") != "0";
+
+    /// <summary>
+    /// Whether the forward convolution <paramref name="g"/> runs here: 3x3, stride 1, padding 1, at least 16 input
+    /// channels, output channels a multiple of 8, an output map at least 8 on each side, on a CPU with AVX-512.
+    /// </summary>
+    public static bool Applies(in ConvolutionGeometry g) =>
+        Enabled && Avx512F.IsSupported && Avx512Kernel.NR == GroupTiles && Avx512Kernel.MR == Mr &&
+        g.R == 3 && g.S == 3 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 1 && g.PadW == 1 &&
+        g.C >= 16 && g.K % Mr == 0 && g.P >= MinSide && g.Q >= MinSide;
+
+    private static int TilesH(in ConvolutionGeometry g) => (g.P + 1) / 2;
+    private static int TilesW(in ConvolutionGeometry g) => (g.Q + 1) / 2;
+    private static long Tiles(in ConvolutionGeometry g) => (long)g.N * TilesH(g) * TilesW(g);
+
+    private static long Align(long floats) => (floats + 15) / 16 * 16;
+
+    /// <summary>Floats between two positions' blocks of V: C rows of 32, plus a cache line against L1 set conflicts.</summary>
+    private static long VStride(int channels) => (long)channels * GroupTiles + 16;
+
+    /// <summary>At most this many runs (of one tile row, up to 16 tiles) per group: a run has at least one tile.</summary>
+    private const int MaxRuns = GroupTiles;
+
+    /// <summary>Per run: first lane, length, image offset, first input row and column, first output, lower row exists.</summary>
+    private const int RunInts = 8;
+
+    /// <summary>Per run: four input-load masks, two output-store masks, the V store mask (16 floats each).</summary>
+    private const int RunMaskFloats = 7 * 16;
+
+    /// <summary>One thread's floats: V, M, the runs' masks and offsets.</summary>
+    private static long LaneFloats(in ConvolutionGeometry g) =>
+        Positions * VStride(g.C) + Positions * VStride(g.K) + MaxRuns * RunMaskFloats + MaxRuns * RunInts;
+
+    /// <summary>Workspace floats of a call over <paramref name="g"/>: lane flags, U, one lane per thread.</summary>
+    public static long WorkspaceFloats(in ConvolutionGeometry g) =>
+        Align(CpuParallel.Threads) + Align((long)Positions * g.K * g.C) + CpuParallel.Threads * Align(LaneFloats(g));
+
+    /// <summary>
+    /// y = conv(x, w) + bias (bias may be null) with w as stored, [K, C, 3, 3]; or, when <paramref name="flippedWeights"/>,
+    /// with the flipped and transposed weights of a layer whose w is [C, K, 3, 3] (the input gradient: x is then dy,
+    /// y is dx). <paramref name="ws"/> holds <see cref="WorkspaceFloats"/> floats, 64-byte aligned.
+    /// </summary>
+    public static void Forward(in ConvolutionGeometry g, float* x, float* w, float* bias, float* y, float* ws, bool flippedWeights)
+    {
+        float* u = ws + Align(CpuParallel.Threads);
+        CpuParallel.For(g.K, (long)g.C * 64, new WeightTransformBody(w, u, g.K, g.C, flippedWeights));
+        var lanes = new WorkspaceLanes((int*)ws, CpuParallel.Threads);
+        long groups = (Tiles(g) + GroupTiles - 1) / GroupTiles;
+        var body = new GroupBody(g, x, u, bias, y, lanes, u + Align((long)Positions * g.K * g.C), Align(LaneFloats(g)));
+        CpuParallel.For(checked((int)groups), (long)Positions * g.K * g.C * GroupTiles * 2, body);
+    }
+
+    /// <summary>U_pos[k, c] = (G g G^T)_pos for the weights g of output k, input c, in the micro-kernel's A layout.</summary>
+    private readonly struct WeightTransformBody(float* w, float* u, int k, int c, bool flipped) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            int blocks = k / Mr;
+            float* t = stackalloc float[12];
+            for (int o = k0; o < k1; o++)
+            {
+                for (int i = 0; i < c; i++)
+                {
+                    // g[r, s] of output o, input i; flipped: w[i, o, 2 - r, 2 - s] of a [C, K, 3, 3] tensor.
+                    float* g = flipped ? w + ((long)i * k + o) * 9 : w + ((long)o * c + i) * 9;
+                    // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, each of 3 columns.
+                    for (int s = 0; s < 3; s++)
+                    {
+                        float g0 = At(g, 0, s, flipped), g1 = At(g, 1, s, flipped), g2 = At(g, 2, s, flipped);
+                        t[0 * 3 + s] = g0;
+                        t[1 * 3 + s] = 0.5f * (g0 + g1 + g2);
+                        t[2 * 3 + s] = 0.5f * (g0 - g1 + g2);
+                        t[3 * 3 + s] = g2;
+                    }
+                    // (G g) G^T: the same combination along each row.
+                    float* dst = u + ((long)(o / Mr) * c + i) * Mr + o % Mr;
+                    long position = (long)blocks * c * Mr;
+                    for (int r = 0; r < 4; r++)
+                    {
+                        float a0 = t[r * 3], a1 = t[r * 3 + 1], a2 = t[r * 3 + 2];
+                        dst[(r * 4 + 0) * position] = a0;
+                        dst[(r * 4 + 1) * position] = 0.5f * (a0 + a1 + a2);
+                        dst[(r * 4 + 2) * position] = 0.5f * (a0 - a1 + a2);
+                        dst[(r * 4 + 3) * position] = a2;
+                    }
+                }
+            }
+        }
+
+        private static float At(float* g, int r, int s, bool flipped) => flipped ? g[(2 - r) * 3 + (2 - s)] : g[r * 3 + s];
+    }
+
+    /// <summary>Groups of 32 tiles: transform in, 16 products, transform out.</summary>
+    private readonly struct GroupBody(ConvolutionGeometry g, float* x, float* u, float* bias, float* y,
+        WorkspaceLanes lanes, float* laneBase, long laneFloats) : IRangeBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int group0, int group1)
+        {
+            int lane = lanes.Claim();
+            try
+            {
+                float* v = laneBase + lane * laneFloats;
+                long vStride = VStride(g.C), mStride = VStride(g.K);
+                float* m = v + Positions * vStride;
+                float* masks = m + Positions * mStride;
+                int* runs = (int*)(masks + MaxRuns * RunMaskFloats);
+                long tiles = Tiles(g);
+                for (int group = group0; group < group1; group++)
+                {
+                    long t0 = (long)group * GroupTiles;
+                    int count = (int)Math.Min(GroupTiles, tiles - t0);
+                    int runCount = Locate(t0, count, runs, masks);
+                    if (count < GroupTiles) ClearTail(v, vStride, count);
+                    if ((Skip & 1) == 0) TransformInput(v, vStride, runs, masks, runCount);
+                    if ((Skip & 2) == 0) Multiply(v, vStride, m, mStride);
+                    if ((Skip & 4) == 0) TransformOutput(m, mStride, runs, masks, runCount);
+                }
+            }
+            finally
+            {
+                lanes.Release(lane);
+            }
+        }
+
+        /// <summary>
+        /// Splits the group's tiles into runs of at most 16 consecutive tiles of one tile row, with each run's offsets
+        /// and the masks of its input loads (columns inside the image) and output stores (outputs that exist).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private int Locate(long t0, int count, int* runs, float* masks)
+        {
+            int th = TilesH(g), tw = TilesW(g);
+            long perImage = (long)th * tw;
+            var width = Vector512.Create(g.W);
+            int runCount = 0;
+            for (int lane = 0; lane < count; runCount++)
+            {
+                long t = t0 + lane;
+                int n = (int)(t / perImage), rest = (int)(t % perImage);
+                int ti = rest / tw, tj = rest % tw;
+                int length = Math.Min(Math.Min(count - lane, tw - tj), Vector512<float>.Count);
+                int* run = runs + runCount * RunInts;
+                run[0] = lane;
+                run[1] = length;
+                run[2] = checked(n * g.C * g.H * g.W);
+                run[3] = 2 * ti - 1;
+                run[4] = 2 * tj - 1;
+                run[5] = checked(n * g.K * g.P * g.Q + 2 * ti * g.Q + 2 * tj);
+                run[6] = 2 * ti + 1 < g.P ? 1 : 0;
+                float* mask = masks + runCount * RunMaskFloats;
+                // Input loads: columns col0 + lane (+16, +2, +18) that lie inside the image row.
+                var column = Vector512<int>.Indices + Vector512.Create(2 * tj - 1);
+                Vector512.Store(Inside(column, width), mask);
+                Vector512.Store(Inside(column + Vector512.Create(16), width), mask + 16);
+                Vector512.Store(Inside(column + Vector512.Create(2), width), mask + 32);
+                Vector512.Store(Inside(column + Vector512.Create(18), width), mask + 48);
+                // Output stores: the run's 2 * length columns from 2 * tj, those left of Q.
+                var outLane = Vector512<int>.Indices;
+                var outLimit = Vector512.Create(Math.Min(2 * length, g.Q - 2 * tj));
+                Vector512.Store(Vector512.LessThan(outLane, outLimit).AsSingle(), mask + 64);
+                Vector512.Store(Vector512.LessThan(outLane + Vector512.Create(16), outLimit).AsSingle(), mask + 80);
+                Vector512.Store(Vector512.LessThan(outLane, Vector512.Create(length)).AsSingle(), mask + 96);
+                lane += length;
+            }
+            return runCount;
+        }
+
+        private static Vector512<float> Inside(Vector512<int> column, Vector512<int> width) =>
+            (Vector512.GreaterThanOrEqual(column, Vector512<int>.Zero) & Vector512.LessThan(column, width)).AsSingle();
+
+        /// <summary>Zeroes V's columns past the last tile of a partial group (its products are computed, not stored).</summary>
+        private void ClearTail(float* v, long vStride, int count)
+        {
+            for (int pos = 0; pos < Positions; pos++)
+                for (int c = 0; c < g.C; c++)
+                    new Span<float>(v + pos * vStride + (long)c * GroupTiles + count, GroupTiles - count).Clear();
+        }
+
+        /// <summary>
+        /// V_pos[c, tile] = (B^T d B)_pos of each tile's 4x4 patch d of channel c, in the micro-kernel's B layout: 16
+        /// tiles of a tile row at a time, each patch row read with four masked loads split into even and odd columns.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void TransformInput(float* v, long vStride, int* runs, float* masks, int runCount)
+        {
+            long plane = (long)g.H * g.W;
+            var even = Vector512<int>.Indices * 2;
+            var odd = even + Vector512<int>.One;
+            for (int r = 0; r < runCount; r++)
+            {
+                int* run = runs + r * RunInts;
+                float* mask = masks + r * RunMaskFloats;
+                var m0 = Vector512.Load(mask);
+                var m1 = Vector512.Load(mask + 16);
+                var s0 = Vector512.Load(mask + 32);
+                var s1 = Vector512.Load(mask + 48);
+                var store = Vector512.Load(mask + 96);
+                bool full = run[1] == Vector512<float>.Count;
+                int row0 = run[3];
+                float* first = x + run[2] + (long)row0 * g.W + run[4];
+                float* dst = v + run[0];
+                for (int c = 0; c < g.C; c++)
+                {
+                    float* p = first + c * plane;
+                    var d0 = LoadRow(p, row0, even, odd, m0, m1, s0, s1);
+                    var d1 = LoadRow(p + g.W, row0 + 1, even, odd, m0, m1, s0, s1);
+                    var d2 = LoadRow(p + 2 * g.W, row0 + 2, even, odd, m0, m1, s0, s1);
+                    var d3 = LoadRow(p + 3 * g.W, row0 + 3, even, odd, m0, m1, s0, s1);
+                    // Rows: B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3), column by column; then each row times B.
+                    float* dc = dst + (long)c * GroupTiles;
+                    StoreRow(d0.Minus(d2), dc, 0, vStride, store, full);
+                    StoreRow(d1.Plus(d2), dc, 4, vStride, store, full);
+                    StoreRow(d2.Minus(d1), dc, 8, vStride, store, full);
+                    StoreRow(d1.Minus(d3), dc, 12, vStride, store, full);
+                }
+            }
+        }
+
+        /// <summary>Row <paramref name="row"/> of 16 patches: columns col0 + 2j + s for s = 0..3 (zero outside the image).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private Column4 LoadRow(float* p, int row, Vector512<int> even, Vector512<int> odd,
+            Vector512<float> m0, Vector512<float> m1, Vector512<float> s0, Vector512<float> s1)
+        {
+            if ((uint)row >= (uint)g.H) return default;
+            var l0 = Avx512F.MaskLoad(p, m0, Vector512<float>.Zero);
+            var l1 = Avx512F.MaskLoad(p + 16, m1, Vector512<float>.Zero);
+            var h0 = Avx512F.MaskLoad(p + 2, s0, Vector512<float>.Zero);
+            var h1 = Avx512F.MaskLoad(p + 18, s1, Vector512<float>.Zero);
+            return new Column4(Avx512F.PermuteVar16x32x2(l0, even, l1), Avx512F.PermuteVar16x32x2(l0, odd, l1),
+                Avx512F.PermuteVar16x32x2(h0, even, h1), Avx512F.PermuteVar16x32x2(h0, odd, h1));
+        }
+
+        /// <summary>Columns: row t times B = (t0 - t2, t1 + t2, t2 - t1, t1 - t3), stored at positions first .. first + 3.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRow(in Column4 t, float* dst, int first, long stride, Vector512<float> mask, bool full)
+        {
+            Store(t.A - t.C, dst + (first + 0) * stride, mask, full);
+            Store(t.B + t.C, dst + (first + 1) * stride, mask, full);
+            Store(t.C - t.B, dst + (first + 2) * stride, mask, full);
+            Store(t.B - t.D, dst + (first + 3) * stride, mask, full);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Store(Vector512<float> value, float* dst, Vector512<float> mask, bool full)
+        {
+            if (full) Vector512.Store(value, dst);
+            else Avx512F.MaskStore(dst, mask, value);
+        }
+
+        /// <summary>M_pos = U_pos V_pos for the 16 positions, on the GEMM's micro-kernel (U and V already packed).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Multiply(float* v, long vStride, float* m, long mStride)
+        {
+            int blocks = g.K / Mr;
+            long position = (long)blocks * g.C * Mr;
+            for (int pos = 0; pos < Positions; pos++)
+            {
+                float* up = u + pos * position, vp = v + pos * vStride, mp = m + pos * mStride;
+                for (int b = 0; b < blocks; b++)
+                    Avx512Kernel.Run(g.C, up + (long)b * g.C * Mr, vp, mp + b * Mr * GroupTiles, GroupTiles, 1f, 0f);
+            }
+        }
+
+        /// <summary>
+        /// y's 2x2 tiles = A^T M A (+ bias) for each output channel, 16 tiles of a tile row at a time: the tiles' two
+        /// output rows are interleaved from their left and right columns and stored as two masked rows of 32.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void TransformOutput(float* m, long mStride, int* runs, float* masks, int runCount)
+        {
+            long plane = (long)g.P * g.Q;
+            int q = g.Q;
+            var low = Interleave(0);
+            var high = Interleave(8);
+            for (int k = 0; k < g.K; k++)
+            {
+                var b = Vector512.Create(bias == null ? 0f : bias[k]);
+                float* yk = y + k * plane;
+                float* mk = m + k * GroupTiles;
+                for (int r = 0; r < runCount; r++)
+                {
+                    int* run = runs + r * RunInts;
+                    float* mr = mk + run[0];
+                    // Rows: A^T M = (m0 + m1 + m2, m1 - m2 - m3), column by column.
+                    var m0 = Load4(mr, 0, mStride);
+                    var m1 = Load4(mr, 4, mStride);
+                    var m2 = Load4(mr, 8, mStride);
+                    var m3 = Load4(mr, 12, mStride);
+                    var s0 = m0.Plus(m1).Plus(m2);
+                    var s1 = m1.Minus(m2).Minus(m3);
+                    // Columns: (s0 + s1 + s2, s1 - s2 - s3) of each row.
+                    float* mask = masks + r * RunMaskFloats;
+                    var lowMask = Vector512.Load(mask + 64);
+                    var highMask = Vector512.Load(mask + 80);
+                    float* o = yk + run[5];
+                    StoreOutputRow(s0.A + s0.B + s0.C + b, s0.B - s0.C - s0.D + b, o, low, high, lowMask, highMask);
+                    if (run[6] != 0)
+                        StoreOutputRow(s1.A + s1.B + s1.C + b, s1.B - s1.C - s1.D + b, o + q, low, high, lowMask, highMask);
+                }
+            }
+        }
+
+        /// <summary>Indices that interleave lanes first .. first + 7 of two vectors: a0, b0, a1, b1, ...</summary>
+        private static Vector512<int> Interleave(int first) =>
+            Vector512<int>.Indices / Vector512.Create(2) + Vector512.Create(first) + (Vector512<int>.Indices & Vector512<int>.One) * 16;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreOutputRow(Vector512<float> left, Vector512<float> right, float* o,
+            Vector512<int> low, Vector512<int> high, Vector512<float> lowMask, Vector512<float> highMask)
+        {
+            Avx512F.MaskStore(o, lowMask, Avx512F.PermuteVar16x32x2(left, low, right));
+            Avx512F.MaskStore(o + 16, highMask, Avx512F.PermuteVar16x32x2(left, high, right));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Column4 Load4(float* mk, int first, long stride) => new(
+            Vector512.Load(mk + (first + 0) * stride), Vector512.Load(mk + (first + 1) * stride),
+            Vector512.Load(mk + (first + 2) * stride), Vector512.Load(mk + (first + 3) * stride));
+    }
+
+    /// <summary>Four columns of one row of a 4x4 tile, 16 tiles per vector.</summary>
+    private readonly struct Column4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        public readonly Vector512<float> A = a, B = b, C = c, D = d;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Column4 Plus(in Column4 o) => new(A + o.A, B + o.B, C + o.C, D + o.D);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Column4 Minus(in Column4 o) => new(A - o.A, B - o.B, C - o.C, D - o.D);
+    }
+}
+
+/// <summary>
+/// Per-thread slices of a workspace for the parts of one parallel loop: a part claims a free lane for its duration
+/// (at most <see cref="CpuParallel.Threads"/> parts run at once).
+/// </summary>
+internal readonly unsafe struct WorkspaceLanes
+{
+    private readonly int* _busy;
+    private readonly int _count;
+
+    /// <summary>Lanes over <paramref name="count"/> flags at <paramref name="flags"/>, all cleared.</summary>
+    public WorkspaceLanes(int* flags, int count)
+    {
+        _busy = flags;
+        _count = count;
+        new Span<int>(flags, count).Clear();
+    }
+
+    public int Claim()
+    {
+        for (int i = 0; i < _count; i++)
+            if (Interlocked.CompareExchange(ref _busy[i], 1, 0) == 0) return i;
+        throw new InvalidOperationException($"More than {_count} parallel parts claimed a workspace lane at once.");
+    }
+
+    public void Release(int lane) => Volatile.Write(ref _busy[lane], 0);
+}
