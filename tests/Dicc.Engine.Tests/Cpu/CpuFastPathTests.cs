@@ -13,10 +13,16 @@ namespace Dicc.Engine.Tests.Cpu;
 /// convolution with flipped weights), each element must lie within the float rounding bound of both sums:
 /// |fast - reference| &lt;= (L + 4) * 2^-24 * sum |terms|, where L is the number of terms the longer sum adds
 /// and sum |terms| is the same computation on absolute values. An indexing mistake is off by O(sum |terms|).
+/// Winograd F(2x2, 3x3) (the 3x3 layers' forward and input gradient) computes another function of the same
+/// products: its transforms add up to 64 magnitudes where the direct sum has 9 (all weights and inputs 1: 64 against
+/// 9), so its bound is <see cref="WinogradFactor"/> times the direct one.
 /// </summary>
 public class CpuFastPathTests
 {
     private const double Unit = 1.0 / (1 << 24);
+
+    /// <summary>How much larger Winograd's rounding bound is than the direct sum's: 64 / 9 rounded up.</summary>
+    private const double WinogradFactor = 8;
 
     private CpuBackend _fast = null!, _reference = null!;
 
@@ -69,8 +75,69 @@ public class CpuFastPathTests
         var g = new ConvolutionGeometry(n, c, h, w, k, r, s, stride, stride, pad, pad);
         var random = new RandomStream(1);
         float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random), b = Normal(k, random);
-        Assert.That(Forward(_fast, g, x, wt, b), Is.EqualTo(Forward(_reference, g, x, wt, b)));
-        Assert.That(Forward(_fast, g, x, wt, null), Is.EqualTo(Forward(_reference, g, x, wt, null)));
+        // The implicit-GEMM direct convolution (every layer when Winograd is off; WinogradConvolution_* test the rest).
+        bool winograd = WinogradConvolution.Enabled;
+        WinogradConvolution.Enabled = false;
+        try
+        {
+            Assert.That(Forward(_fast, g, x, wt, b), Is.EqualTo(Forward(_reference, g, x, wt, b)));
+            Assert.That(Forward(_fast, g, x, wt, null), Is.EqualTo(Forward(_reference, g, x, wt, null)));
+        }
+        finally
+        {
+            WinogradConvolution.Enabled = winograd;
+        }
+    }
+
+    // Geometries that Winograd F(2x2, 3x3) runs: tiles past the map's edge (odd sides), groups of 32 tiles across
+    // tile rows and images with a partial last group, tile rows longer and shorter than a 16-tile run, the smallest
+    // map it takes (8 x 8), non-square maps, and channel counts that are not multiples of 8 on the input side.
+    public static IEnumerable<TestCaseData> WinogradGeometries()
+    {
+        (int N, int C, int H, int W, int K)[] cases =
+        [
+            (2, 16, 44, 44, 16),
+            (3, 24, 22, 22, 8),
+            (5, 16, 11, 11, 16),
+            (1, 16, 8, 8, 8),
+            (3, 17, 9, 13, 24),
+            (2, 32, 15, 40, 16),
+        ];
+        foreach (var c in cases)
+            yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
+    }
+
+    [TestCaseSource(nameof(WinogradGeometries))]
+    public void WinogradConvolution_IsWithinItsRoundingBoundOfTheReference(int n, int c, int h, int w, int k)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
+        Assert.That(WinogradConvolution.Applies(g), Is.EqualTo(WinogradConvolution.Enabled && System.Runtime.Intrinsics.X86.Avx512F.IsSupported));
+        var random = new RandomStream(5);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        float[] b = Normal(k, random), dy = Normal(g.OutputShape.ElementCount, random);
+        float[] xAbs = x.Select(MathF.Abs).ToArray(), wAbs = wt.Select(MathF.Abs).ToArray(), dyAbs = dy.Select(MathF.Abs).ToArray();
+        var bound = Forward(_reference, g, xAbs, wAbs, b.Select(MathF.Abs).ToArray());
+        AssertWithinBound(Forward(_fast, g, x, wt, b), Forward(_reference, g, x, wt, b), bound, c * 9 + 1, "y", WinogradFactor);
+        AssertWithinBound(Forward(_fast, g, x, wt, null), Forward(_reference, g, x, wt, null), Forward(_reference, g, xAbs, wAbs, null), c * 9, "y", WinogradFactor);
+        AssertWithinBound(DataGradient(_fast, g, dy, wt), DataGradient(_reference, g, dy, wt), DataGradient(_reference, g, dyAbs, wAbs),
+            k * 9 + k + 9, "dx", WinogradFactor);
+    }
+
+    [Test]
+    public void WinogradConvolution_RunsVggsLayersFrom44To11()
+    {
+        if (!WinogradConvolution.Enabled || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            Assert.Ignore("Winograd runs only with AVX-512 and DICC_CPU_WINOGRAD unset.");
+        ConvolutionGeometry Layer(int c, int side, int k) => new(32, c, side, side, k, 3, 3, 1, 1, 1, 1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(WinogradConvolution.Applies(Layer(64, 44, 64)), Is.True, "conv1_2");
+            Assert.That(WinogradConvolution.Applies(Layer(128, 22, 128)), Is.True, "conv2_2");
+            Assert.That(WinogradConvolution.Applies(Layer(256, 11, 256)), Is.True, "conv3_2");
+            Assert.That(WinogradConvolution.Applies(Layer(1, 44, 64)), Is.False, "conv1_1: one input channel");
+            Assert.That(WinogradConvolution.Applies(Layer(512, 5, 512)), Is.False, "conv4_2: 5 x 5 tiles cover 6 x 6");
+            Assert.That(WinogradConvolution.Applies(new ConvolutionGeometry(32, 64, 44, 44, 64, 3, 3, 2, 2, 1, 1)), Is.False, "stride 2");
+        });
     }
 
     [TestCaseSource(nameof(Geometries))]
@@ -102,12 +169,13 @@ public class CpuFastPathTests
         var fast = DataGradient(_fast, g, dy, wt);
         var reference = DataGradient(_reference, g, dy, wt);
         var bound = DataGradient(_reference, g, dy.Select(MathF.Abs).ToArray(), wt.Select(MathF.Abs).ToArray());
-        AssertWithinBound(fast, reference, bound, terms: k * r * s + k + r * s, "dx");
+        bool winograd = stride == 1 && WinogradConvolution.Applies(new ConvolutionGeometry(n, k, g.P, g.Q, c, r, s, 1, 1, r - 1 - pad, s - 1 - pad));
+        AssertWithinBound(fast, reference, bound, terms: k * r * s + k + r * s, "dx", winograd ? WinogradFactor : 1);
     }
 
     [TestCase(16, 11, 11)]
     [TestCase(1, 44, 44)] // the first-layer kernel
-    [TestCase(32, 22, 22)] // the channels-last filter gradient
+    [TestCase(32, 22, 22)] // the channels-last filter gradient; Winograd here and at 16 x 11 x 11
     public void Convolution_DoesNotDependOnTheThreadCount(int c, int h, int w)
     {
         var g = new ConvolutionGeometry(6, c, h, w, 24, 3, 3, 1, 1, 1, 1);
@@ -220,13 +288,13 @@ public class CpuFastPathTests
 
     private static float[][] Pair((float[] A, float[] B) p) => [p.A, p.B];
 
-    private static void AssertWithinBound(float[] actual, float[] expected, float[] absoluteSum, int terms, string what)
+    private static void AssertWithinBound(float[] actual, float[] expected, float[] absoluteSum, int terms, string what, double factor = 1)
     {
         double worst = 0;
         int worstAt = -1;
         for (int i = 0; i < actual.Length; i++)
         {
-            double allowed = (terms + 4) * Unit * absoluteSum[i] + 1e-30;
+            double allowed = factor * (terms + 4) * Unit * absoluteSum[i] + 1e-30;
             double excess = Math.Abs(actual[i] - expected[i]) / allowed;
             if (!(excess <= worst)) { worst = excess; worstAt = i; }
         }
