@@ -24,6 +24,9 @@ public class CpuFastPathTests
     /// <summary>How much larger Winograd's rounding bound is than the direct sum's: 64 / 9 rounded up.</summary>
     private const double WinogradFactor = 8;
 
+    /// <summary>The same for Winograd's filter gradient (G^T dU G over A dY A^T and B^T d B): at most 36 magnitudes per tile where the direct sum has 4.</summary>
+    private const double WinogradFilterFactor = 9;
+
     private CpuBackend _fast = null!, _reference = null!;
 
     [SetUp]
@@ -102,6 +105,8 @@ public class CpuFastPathTests
             (1, 16, 8, 8, 8),
             (3, 17, 9, 13, 24),
             (2, 32, 15, 40, 16),
+            (3, 64, 11, 11, 32),
+            (1, 32, 8, 8, 16),
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
@@ -121,6 +126,11 @@ public class CpuFastPathTests
         AssertWithinBound(Forward(_fast, g, x, wt, null), Forward(_reference, g, x, wt, null), Forward(_reference, g, xAbs, wAbs, null), c * 9, "y", WinogradFactor);
         AssertWithinBound(DataGradient(_fast, g, dy, wt), DataGradient(_reference, g, dy, wt), DataGradient(_reference, g, dyAbs, wAbs),
             k * 9 + k + 9, "dx", WinogradFactor);
+        if (!WinogradConvolution.AppliesToFilterGradient(g)) return;
+        var (dw, _) = FilterGradient(_fast, g, x, dy);
+        var (dwReference, _) = FilterGradient(_reference, g, x, dy);
+        var (dwAbs, _) = FilterGradient(_reference, g, xAbs, dyAbs);
+        AssertWithinBound(dw, dwReference, dwAbs, n * g.P * g.Q, "dw", WinogradFilterFactor);
     }
 
     [Test]
@@ -148,7 +158,12 @@ public class CpuFastPathTests
         float[] x = Normal(g.InputShape.ElementCount, random), dy = Normal(g.OutputShape.ElementCount, random);
         var (dwFast, dbFast) = FilterGradient(_fast, g, x, dy);
         var (dwReference, dbReference) = FilterGradient(_reference, g, x, dy);
-        if (SingleChannelConvolution.Applies(g))
+        if (WinogradConvolution.AppliesToFilterGradient(g))
+        {
+            var (dwAbs, _) = FilterGradient(_reference, g, x.Select(MathF.Abs).ToArray(), dy.Select(MathF.Abs).ToArray());
+            AssertWithinBound(dwFast, dwReference, dwAbs, terms: n * g.P * g.Q, "dw", WinogradFilterFactor);
+        }
+        else if (SingleChannelConvolution.Applies(g))
         {
             // The first-layer kernel sums in 16 lanes along the rows: within rounding of both sums, not bit-identical.
             var (dwAbs, _) = FilterGradient(_reference, g, x.Select(MathF.Abs).ToArray(), dy.Select(MathF.Abs).ToArray());

@@ -96,7 +96,9 @@ public sealed unsafe partial class CpuBackend
             SingleChannelConvolution.FilterGradient(g, F(x), F(dy), F(dw), dbias is null ? null : F(dbias));
             return;
         }
-        FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), Workspace(FastWorkspaceBytes(g) / sizeof(float)));
+        float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
+        if (WinogradConvolution.AppliesToFilterGradient(g)) WinogradConvolution.FilterGradient(g, F(x), F(dy), F(dw), ws);
+        else FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), ws);
         if (dbias is not null) SumPerChannelFast(F(dy), g.N, g.K, g.P * g.Q, F(dbias));
     }
 
@@ -125,6 +127,7 @@ public sealed unsafe partial class CpuBackend
         long floats = FastPassFloats(g, g.K); // forward (staging of y) and backward-filter (staging of dy)
         if (FilterGradientIsChannelsLast(g)) floats = Math.Max(floats, ChannelsLastFilterFloats(g));
         if (WinogradConvolution.Applies(g)) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(g));
+        if (WinogradConvolution.AppliesToFilterGradient(g)) floats = Math.Max(floats, WinogradConvolution.FilterGradientWorkspaceFloats(g));
         if (DataGradientIsConvolution(g) && WinogradConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(FlippedGeometry(g)));
         if (DataGradientIsConvolution(g))
             floats = Math.Max(floats, Align((long)g.K * g.C * g.R * g.S) + FastPassFloats(FlippedGeometry(g), g.C));
@@ -172,7 +175,7 @@ public sealed unsafe partial class CpuBackend
         FastPassFloats(g, g.K) + Align((long)g.N * g.C * g.H * g.W) + Align((long)g.K * g.C * g.R * g.S);
 
     /// <summary>Images [n, C, H*W] to [n, H*W, C], eight channels of one image per item.</summary>
-    private readonly struct ToChannelsLastBody(float* x, float* xt, int channels, int hw) : IRangeBody
+    internal readonly struct ToChannelsLastBody(float* x, float* xt, int channels, int hw) : IRangeBody
     {
         public void Run(int start, int end)
         {

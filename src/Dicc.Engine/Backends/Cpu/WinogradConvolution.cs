@@ -94,6 +94,204 @@ internal static unsafe class WinogradConvolution
         CpuParallel.For(checked((int)groups), (long)Positions * g.K * g.C * GroupTiles * 2, body);
     }
 
+    // ---- filter gradient ------------------------------------------------------------------------------
+
+    /// <summary>Target floats of one chunk's transformed inputs and output gradients (4 MB: they stay in L3).</summary>
+    private const long FilterChunkFloats = 1L << 20;
+
+    /// <summary>Channels per vector of the channels-last transforms.</summary>
+    private const int Vec = 16;
+
+    /// <summary>
+    /// Whether the filter gradient of <paramref name="g"/> runs here: where <see cref="Applies"/>, with input channels a
+    /// multiple of 32 (the micro-kernel's NR) and output channels a multiple of 16 (VGG's layers from conv1_2 to conv3_4).
+    /// </summary>
+    public static bool AppliesToFilterGradient(in ConvolutionGeometry g) => Applies(g) && g.C % GroupTiles == 0 && g.K % Vec == 0;
+
+    /// <summary>Tiles per chunk of the filter gradient (fixed by the geometry, so results do not depend on the thread count).</summary>
+    private static int FilterChunkTiles(in ConvolutionGeometry g) =>
+        (int)Math.Clamp(FilterChunkFloats / (Positions * (long)(g.C + g.K)) / Vec * Vec, Vec, Tiles(g));
+
+    /// <summary>
+    /// Workspace floats of the filter gradient: channels-last copies of x and dy, a zero pixel, one chunk's V and dM,
+    /// and dU.
+    /// </summary>
+    public static long FilterGradientWorkspaceFloats(in ConvolutionGeometry g)
+    {
+        long tc = FilterChunkTiles(g);
+        return Align((long)g.N * g.H * g.W * g.C) + Align((long)g.N * g.P * g.Q * g.K) + Align(Math.Max(g.C, g.K)) +
+            Positions * FilterPositionFloats(g.C, tc) + Positions * FilterPositionFloats(g.K, tc) + Align((long)Positions * g.K * g.C);
+    }
+
+    /// <summary>Floats between two positions' blocks of a chunk's V or dM: a cache line more than their tiles take, so that the
+    /// 16 stores of one transform do not all fall in one L1 set (the blocks are a multiple of 4 KB apart otherwise).</summary>
+    private static long FilterPositionFloats(int channels, long tc) => channels * tc + 16;
+
+    /// <summary>
+    /// dw = the filter gradient of the convolution (overwritten; the bias gradient is the caller's): per chunk of tiles,
+    /// V = B^T d B and dM = A dY A^T for every tile (vectorised along channels over channels-last copies, so both come
+    /// out in the micro-kernel's layouts), then dU_pos += dM_pos V_pos^T over the chunk's tiles, each dU block owned by
+    /// one part and chunks added in order; finally dw = G^T dU G.
+    /// </summary>
+    public static void FilterGradient(in ConvolutionGeometry g, float* x, float* dy, float* dw, float* ws)
+    {
+        long tiles = Tiles(g);
+        int tc = FilterChunkTiles(g), hw = g.H * g.W, pq = g.P * g.Q;
+        float* xt = ws;
+        float* dyt = xt + Align((long)g.N * hw * g.C);
+        float* zero = dyt + Align((long)g.N * pq * g.K);
+        float* v = zero + Align(Math.Max(g.C, g.K));
+        float* dm = v + Positions * FilterPositionFloats(g.C, tc);
+        float* du = dm + Positions * FilterPositionFloats(g.K, tc);
+        new Span<float>(zero, Math.Max(g.C, g.K)).Clear();
+        CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
+        CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
+        int items = Positions * (g.K / Mr);
+        for (long t0 = 0; t0 < tiles; t0 += tc)
+        {
+            int count = (int)Math.Min(tc, tiles - t0);
+            CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
+            CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
+        }
+        CpuParallel.For(g.K, (long)g.C * 64, new FilterFromTransformBody(du, dw, g.K, g.C));
+    }
+
+    /// <summary>One chunk's V[pos, c / 32, tile, c % 32] and dM[pos, k / 8, tile, k % 8], 16 channels per vector.</summary>
+    private readonly struct FilterTransformBody(ConvolutionGeometry g, float* xt, float* dyt, float* zero, float* v, float* dm,
+        long t0, int tc) : IRangeBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            int th = TilesH(g), tw = TilesW(g);
+            long perImage = (long)th * tw, vPosition = FilterPositionFloats(g.C, tc), mPosition = FilterPositionFloats(g.K, tc);
+            float** pixel = stackalloc float*[Positions];
+            for (int lt = start; lt < end; lt++)
+            {
+                long t = t0 + lt;
+                int n = (int)(t / perImage), rest = (int)(t % perImage);
+                int ti = rest / tw, tj = rest % tw;
+                // The tile's 16 input pixels (channels-last; the zero pixel outside the image).
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++)
+                    {
+                        int row = 2 * ti - 1 + r, col = 2 * tj - 1 + s;
+                        pixel[r * 4 + s] = (uint)row < (uint)g.H && (uint)col < (uint)g.W
+                            ? xt + (((long)n * g.H + row) * g.W + col) * g.C : zero;
+                    }
+                for (int c = 0; c < g.C; c += Vec)
+                {
+                    float* dst = v + ((long)(c / GroupTiles) * tc + lt) * GroupTiles + c % GroupTiles;
+                    var d0 = new Column4(Vector512.Load(pixel[0] + c), Vector512.Load(pixel[1] + c), Vector512.Load(pixel[2] + c), Vector512.Load(pixel[3] + c));
+                    var d1 = new Column4(Vector512.Load(pixel[4] + c), Vector512.Load(pixel[5] + c), Vector512.Load(pixel[6] + c), Vector512.Load(pixel[7] + c));
+                    var d2 = new Column4(Vector512.Load(pixel[8] + c), Vector512.Load(pixel[9] + c), Vector512.Load(pixel[10] + c), Vector512.Load(pixel[11] + c));
+                    var d3 = new Column4(Vector512.Load(pixel[12] + c), Vector512.Load(pixel[13] + c), Vector512.Load(pixel[14] + c), Vector512.Load(pixel[15] + c));
+                    // The forward transform B^T d B, as in the groups' TransformInput.
+                    StoreInputRow(d0.Minus(d2), dst, 0, vPosition);
+                    StoreInputRow(d1.Plus(d2), dst, 4, vPosition);
+                    StoreInputRow(d2.Minus(d1), dst, 8, vPosition);
+                    StoreInputRow(d1.Minus(d3), dst, 12, vPosition);
+                }
+                // The tile's 2x2 output gradients (the zero pixel past the map's edge).
+                int p0 = 2 * ti, q0 = 2 * tj;
+                float* y00 = dyt + (((long)n * g.P + p0) * g.Q + q0) * g.K;
+                float* y01 = q0 + 1 < g.Q ? y00 + g.K : zero;
+                float* y10 = p0 + 1 < g.P ? y00 + (long)g.Q * g.K : zero;
+                float* y11 = q0 + 1 < g.Q && p0 + 1 < g.P ? y00 + ((long)g.Q + 1) * g.K : zero;
+                for (int k = 0; k < g.K; k += Vec)
+                {
+                    float* dst = dm + ((long)(k / Mr) * tc + lt) * Mr;
+                    var a0 = Vector512.Load(y00 + k);
+                    var a1 = Vector512.Load(y01 + k);
+                    var b0 = Vector512.Load(y10 + k);
+                    var b1 = Vector512.Load(y11 + k);
+                    // A dY A^T with A = [1 0; 1 1; 1 -1; 0 -1]: rows (y0, y0 + y1, y0 - y1, -y1), then the same per row.
+                    StoreGradientRow(a0, a1, dst, 0, mPosition, tc);
+                    StoreGradientRow(a0 + b0, a1 + b1, dst, 4, mPosition, tc);
+                    StoreGradientRow(a0 - b0, a1 - b1, dst, 8, mPosition, tc);
+                    StoreGradientRow(-b0, -b1, dst, 12, mPosition, tc);
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreInputRow(in Column4 t, float* dst, int first, long stride)
+        {
+            Vector512.Store(t.A - t.C, dst + (first + 0) * stride);
+            Vector512.Store(t.B + t.C, dst + (first + 1) * stride);
+            Vector512.Store(t.C - t.B, dst + (first + 2) * stride);
+            Vector512.Store(t.B - t.D, dst + (first + 3) * stride);
+        }
+
+        /// <summary>Row (left, right) of A dY times A^T: (left, left + right, left - right, -right); 16 channels as two slivers of 8.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreGradientRow(Vector512<float> left, Vector512<float> right, float* dst, int first, long stride, int tc)
+        {
+            StoreHalves(left, dst + (first + 0) * stride, tc);
+            StoreHalves(left + right, dst + (first + 1) * stride, tc);
+            StoreHalves(left - right, dst + (first + 2) * stride, tc);
+            StoreHalves(-right, dst + (first + 3) * stride, tc);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreHalves(Vector512<float> value, float* dst, int tc)
+        {
+            Vector256.Store(value.GetLower(), dst);
+            Vector256.Store(value.GetUpper(), dst + (long)tc * Mr);
+        }
+    }
+
+    /// <summary>dU_pos[k block] (+)= dM_pos[k block] V_pos^T over one chunk's tiles, one (position, 8 outputs) block per item.</summary>
+    private readonly struct FilterProductBody(float* v, float* dm, float* du, int k, int c, int tc, int count, bool first) : IRangeBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            int blocks = k / Mr;
+            for (int item = start; item < end; item++)
+            {
+                int pos = item / blocks, kb = item % blocks;
+                float* a = dm + pos * FilterPositionFloats(k, tc) + (long)kb * tc * Mr;
+                float* vp = v + pos * FilterPositionFloats(c, tc);
+                float* dst = du + ((long)pos * k + kb * Mr) * c;
+                for (int cb = 0; cb < c / GroupTiles; cb++)
+                    Avx512Kernel.Run(count, a, vp + (long)cb * tc * GroupTiles, dst + cb * GroupTiles, c, 1f, first ? 0f : 1f);
+            }
+        }
+    }
+
+    /// <summary>dw[k, c] = G^T dU[k, c] G (4x4 to 3x3).</summary>
+    private readonly struct FilterFromTransformBody(float* du, float* dw, int k, int c) : IRangeBody
+    {
+        public void Run(int k0, int k1)
+        {
+            long position = (long)k * c;
+            float* t = stackalloc float[12];
+            for (int o = k0; o < k1; o++)
+                for (int i = 0; i < c; i++)
+                {
+                    float* src = du + (long)o * c + i;
+                    // G^T dU: rows dU0 + (dU1 + dU2) / 2, (dU1 - dU2) / 2, (dU1 + dU2) / 2 + dU3, per column j.
+                    for (int j = 0; j < 4; j++)
+                    {
+                        float u0 = src[(0 * 4 + j) * position], u1 = src[(1 * 4 + j) * position];
+                        float u2 = src[(2 * 4 + j) * position], u3 = src[(3 * 4 + j) * position];
+                        t[0 * 4 + j] = u0 + 0.5f * (u1 + u2);
+                        t[1 * 4 + j] = 0.5f * (u1 - u2);
+                        t[2 * 4 + j] = 0.5f * (u1 + u2) + u3;
+                    }
+                    float* dst = dw + ((long)o * c + i) * 9;
+                    for (int r = 0; r < 3; r++)
+                    {
+                        float a0 = t[r * 4], a1 = t[r * 4 + 1], a2 = t[r * 4 + 2], a3 = t[r * 4 + 3];
+                        dst[r * 3 + 0] = a0 + 0.5f * (a1 + a2);
+                        dst[r * 3 + 1] = 0.5f * (a1 - a2);
+                        dst[r * 3 + 2] = 0.5f * (a1 + a2) + a3;
+                    }
+                }
+        }
+    }
+
     /// <summary>U_pos[k, c] = (G g G^T)_pos for the weights g of output k, input c, in the micro-kernel's A layout.</summary>
     private readonly struct WeightTransformBody(float* w, float* u, int k, int c, bool flipped) : IRangeBody
     {
