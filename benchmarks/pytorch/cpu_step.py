@@ -11,6 +11,10 @@ Runs as a server so that the two sides can alternate in short rounds without pay
 JSON line when ready (versions, threads, memory format, the oneDNN convolution implementations it ran), then answers
 each line "run N" on stdin with one JSON line of N per-step wall and process-CPU times, and "quit" with its peak
 resident memory. Standalone timing: python3 cpu_step.py --batch 32 --threads 2 --standalone 10
+
+The benchmark starts it with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
+so that freed activations stay in the process instead of being page-faulted in again every step (about 1.8x faster
+on the development machine; docs/benchmarks.md). Set the same when timing it standalone.
 """
 import argparse
 import json
