@@ -59,6 +59,9 @@ internal static unsafe class WinogradConvolution
 
     private static long Align(long floats) => (floats + 15) / 16 * 16;
 
+    /// <summary>Floats between two positions' blocks of U or dU (K x C each), plus a cache line against L1 set conflicts.</summary>
+    private static long UStride(int k, int c) => (long)k * c + 16;
+
     /// <summary>Floats between two positions' blocks of V: C rows of 32, plus a cache line against L1 set conflicts.</summary>
     private static long VStride(int channels) => (long)channels * GroupTiles + 16;
 
@@ -77,7 +80,7 @@ internal static unsafe class WinogradConvolution
 
     /// <summary>Workspace floats of a call over <paramref name="g"/>: lane flags, U, one lane per thread.</summary>
     public static long WorkspaceFloats(in ConvolutionGeometry g) =>
-        Align(CpuParallel.Threads) + Align((long)Positions * g.K * g.C) + CpuParallel.Threads * Align(LaneFloats(g));
+        Align(CpuParallel.Threads) + Positions * UStride(g.K, g.C) + CpuParallel.Threads * Align(LaneFloats(g));
 
     /// <summary>
     /// y = conv(x, w) + bias (bias may be null) with w as stored, [K, C, 3, 3]; or, when <paramref name="flippedWeights"/>,
@@ -87,10 +90,10 @@ internal static unsafe class WinogradConvolution
     public static void Forward(in ConvolutionGeometry g, float* x, float* w, float* bias, float* y, float* ws, bool flippedWeights)
     {
         float* u = ws + Align(CpuParallel.Threads);
-        CpuParallel.For(g.K, (long)g.C * 64, new WeightTransformBody(w, u, g.K, g.C, flippedWeights));
+        CpuParallel.For(g.K / Mr, (long)g.C * Mr * 64, new WeightTransformBody(w, u, g.K, g.C, flippedWeights));
         var lanes = new WorkspaceLanes((int*)ws, CpuParallel.Threads);
         long groups = (Tiles(g) + GroupTiles - 1) / GroupTiles;
-        var body = new GroupBody(g, x, u, bias, y, lanes, u + Align((long)Positions * g.K * g.C), Align(LaneFloats(g)));
+        var body = new GroupBody(g, x, u, bias, y, lanes, u + Positions * UStride(g.K, g.C), Align(LaneFloats(g)));
         CpuParallel.For(checked((int)groups), (long)Positions * g.K * g.C * GroupTiles * 2, body);
     }
 
@@ -120,7 +123,7 @@ internal static unsafe class WinogradConvolution
     {
         long tc = FilterChunkTiles(g);
         return Align((long)g.N * g.H * g.W * g.C) + Align((long)g.N * g.P * g.Q * g.K) + Align(Math.Max(g.C, g.K)) +
-            Positions * FilterPositionFloats(g.C, tc) + Positions * FilterPositionFloats(g.K, tc) + Align((long)Positions * g.K * g.C);
+            Positions * FilterPositionFloats(g.C, tc) + Positions * FilterPositionFloats(g.K, tc) + Positions * UStride(g.K, g.C);
     }
 
     /// <summary>Floats between two positions' blocks of a chunk's V or dM: a cache line more than their tiles take, so that the
@@ -253,7 +256,7 @@ internal static unsafe class WinogradConvolution
                 int pos = item / blocks, kb = item % blocks;
                 float* a = dm + pos * FilterPositionFloats(k, tc) + (long)kb * tc * Mr;
                 float* vp = v + pos * FilterPositionFloats(c, tc);
-                float* dst = du + ((long)pos * k + kb * Mr) * c;
+                float* dst = du + pos * UStride(k, c) + (long)kb * Mr * c;
                 for (int cb = 0; cb < c / GroupTiles; cb++)
                     Avx512Kernel.Run(count, a, vp + (long)cb * tc * GroupTiles, dst + cb * GroupTiles, c, 1f, first ? 0f : 1f);
             }
@@ -265,7 +268,7 @@ internal static unsafe class WinogradConvolution
     {
         public void Run(int k0, int k1)
         {
-            long position = (long)k * c;
+            long position = UStride(k, c);
             float* t = stackalloc float[12];
             for (int o = k0; o < k1; o++)
                 for (int i = 0; i < c; i++)
@@ -292,44 +295,62 @@ internal static unsafe class WinogradConvolution
         }
     }
 
-    /// <summary>U_pos[k, c] = (G g G^T)_pos for the weights g of output k, input c, in the micro-kernel's A layout.</summary>
+    /// <summary>
+    /// U_pos[k, c] = (G g G^T)_pos for the weights g of output k, input c, in the micro-kernel's A layout (per position,
+    /// blocks of 8 outputs, then inputs, then the 8 outputs): one block of 8 outputs per item, computed eight outputs to a
+    /// vector, so that each position's block is written in order, a vector at a time (scalar stores 16 blocks apart
+    /// took 1.8 ms for conv3_2's 256 x 256 kernels, the vectors 0.2 ms).
+    /// </summary>
     private readonly struct WeightTransformBody(float* w, float* u, int k, int c, bool flipped) : IRangeBody
     {
-        public void Run(int k0, int k1)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int b0, int b1)
         {
-            int blocks = k / Mr;
-            float* t = stackalloc float[12];
-            for (int o = k0; o < k1; o++)
+            long position = UStride(k, c);
+            long oStride = flipped ? 9 : (long)c * 9;
+            var half = Vector256.Create(0.5f);
+            var t = stackalloc Vector256<float>[12];
+            for (int b = b0; b < b1; b++)
             {
                 for (int i = 0; i < c; i++)
                 {
-                    // g[r, s] of output o, input i; flipped: w[i, o, 2 - r, 2 - s] of a [C, K, 3, 3] tensor.
-                    float* g = flipped ? w + ((long)i * k + o) * 9 : w + ((long)o * c + i) * 9;
+                    // g[r, s] of outputs b * 8 .. b * 8 + 7 and input i; flipped: w[i, o, 2 - r, 2 - s] of a [C, K, 3, 3] tensor.
+                    float* g = flipped ? w + ((long)i * k + b * Mr) * 9 : w + ((long)b * Mr * c + i) * 9;
                     // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, each of 3 columns.
-                    for (int s = 0; s < 3; s++)
+                    for (int col = 0; col < 3; col++)
                     {
-                        float g0 = At(g, 0, s, flipped), g1 = At(g, 1, s, flipped), g2 = At(g, 2, s, flipped);
-                        t[0 * 3 + s] = g0;
-                        t[1 * 3 + s] = 0.5f * (g0 + g1 + g2);
-                        t[2 * 3 + s] = 0.5f * (g0 - g1 + g2);
-                        t[3 * 3 + s] = g2;
+                        var g0 = Tap(g, oStride, 0, col, flipped);
+                        var g1 = Tap(g, oStride, 1, col, flipped);
+                        var g2 = Tap(g, oStride, 2, col, flipped);
+                        t[0 * 3 + col] = g0;
+                        t[1 * 3 + col] = half * (g0 + g1 + g2);
+                        t[2 * 3 + col] = half * (g0 - g1 + g2);
+                        t[3 * 3 + col] = g2;
                     }
                     // (G g) G^T: the same combination along each row.
-                    float* dst = u + ((long)(o / Mr) * c + i) * Mr + o % Mr;
-                    long position = (long)blocks * c * Mr;
+                    float* dst = u + ((long)b * c + i) * Mr;
                     for (int r = 0; r < 4; r++)
                     {
-                        float a0 = t[r * 3], a1 = t[r * 3 + 1], a2 = t[r * 3 + 2];
-                        dst[(r * 4 + 0) * position] = a0;
-                        dst[(r * 4 + 1) * position] = 0.5f * (a0 + a1 + a2);
-                        dst[(r * 4 + 2) * position] = 0.5f * (a0 - a1 + a2);
-                        dst[(r * 4 + 3) * position] = a2;
+                        var a0 = t[r * 3];
+                        var a1 = t[r * 3 + 1];
+                        var a2 = t[r * 3 + 2];
+                        Vector256.Store(a0, dst + (r * 4 + 0) * position);
+                        Vector256.Store(half * (a0 + a1 + a2), dst + (r * 4 + 1) * position);
+                        Vector256.Store(half * (a0 - a1 + a2), dst + (r * 4 + 2) * position);
+                        Vector256.Store(a2, dst + (r * 4 + 3) * position);
                     }
                 }
             }
         }
 
-        private static float At(float* g, int r, int s, bool flipped) => flipped ? g[(2 - r) * 3 + (2 - s)] : g[r * 3 + s];
+        /// <summary>Tap (r, s) of eight outputs' kernels, <paramref name="oStride"/> floats apart.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Tap(float* g, long oStride, int r, int s, bool flipped)
+        {
+            int at = flipped ? (2 - r) * 3 + (2 - s) : r * 3 + s;
+            return Vector256.Create(g[at], g[oStride + at], g[2 * oStride + at], g[3 * oStride + at],
+                g[4 * oStride + at], g[5 * oStride + at], g[6 * oStride + at], g[7 * oStride + at]);
+        }
     }
 
     /// <summary>Groups of 32 tiles: transform in, 16 products, transform out.</summary>
@@ -495,7 +516,7 @@ internal static unsafe class WinogradConvolution
         private void Multiply(float* v, long vStride, float* m, long mStride)
         {
             int blocks = g.K / Mr;
-            long position = (long)blocks * g.C * Mr;
+            long position = UStride(g.K, g.C);
             for (int pos = 0; pos < Positions; pos++)
             {
                 float* up = u + pos * position, vp = v + pos * vStride, mp = m + pos * mStride;
