@@ -113,7 +113,8 @@ internal static unsafe class WinogradConvolution
 
     /// <summary>Tiles per chunk of the filter gradient (fixed by the geometry, so results do not depend on the thread count).</summary>
     private static int FilterChunkTiles(in ConvolutionGeometry g) =>
-        (int)Math.Clamp(FilterChunkFloats / (Positions * (long)(g.C + g.K)) / Vec * Vec, Vec, Tiles(g));
+        (int)Math.Clamp(Math.Min(MaxChunk, FilterChunkFloats / (Positions * (long)(g.C + g.K))) / Vec * Vec, Vec, Tiles(g));
+    private static readonly long MaxChunk = long.Parse(Environment.GetEnvironmentVariable("WINO_TC") ?? "100000");
 
     /// <summary>
     /// Workspace floats of the filter gradient: channels-last copies of x and dy, a zero pixel, one chunk's V and dM,
@@ -123,12 +124,15 @@ internal static unsafe class WinogradConvolution
     {
         long tc = FilterChunkTiles(g);
         return Align((long)g.N * g.H * g.W * g.C) + Align((long)g.N * g.P * g.Q * g.K) + Align(Math.Max(g.C, g.K)) +
-            Positions * FilterPositionFloats(g.C, tc) + Positions * FilterPositionFloats(g.K, tc) + Positions * UStride(g.K, g.C);
+            Positions * FilterPositionFloats(g.C, tc, GroupTiles) + Positions * FilterPositionFloats(g.K, tc, Mr) + Positions * UStride(g.K, g.C);
     }
 
     /// <summary>Floats between two positions' blocks of a chunk's V or dM: a cache line more than their tiles take, so that the
     /// 16 stores of one transform do not all fall in one L1 set (the blocks are a multiple of 4 KB apart otherwise).</summary>
-    private static long FilterPositionFloats(int channels, long tc) => channels * tc + 16;
+    private static long FilterPositionFloats(int channels, long tc, int width) => channels / width * SliverFloats(tc, width);
+
+    /// <summary>Floats between two slivers (tiles x width channels) of one position: a cache line more, for the same reason.</summary>
+    private static long SliverFloats(long tc, int width) => tc * width + 16;
 
     /// <summary>
     /// dw = the filter gradient of the convolution (overwritten; the bias gradient is the caller's): per chunk of tiles,
@@ -144,17 +148,17 @@ internal static unsafe class WinogradConvolution
         float* dyt = xt + Align((long)g.N * hw * g.C);
         float* zero = dyt + Align((long)g.N * pq * g.K);
         float* v = zero + Align(Math.Max(g.C, g.K));
-        float* dm = v + Positions * FilterPositionFloats(g.C, tc);
-        float* du = dm + Positions * FilterPositionFloats(g.K, tc);
+        float* dm = v + Positions * FilterPositionFloats(g.C, tc, GroupTiles);
+        float* du = dm + Positions * FilterPositionFloats(g.K, tc, Mr);
         new Span<float>(zero, Math.Max(g.C, g.K)).Clear();
-        CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
-        CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
-        int items = Positions * (g.K / Mr);
+        if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
+        if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
+        int items = Positions * (g.C / GroupTiles);
         for (long t0 = 0; t0 < tiles; t0 += tc)
         {
             int count = (int)Math.Min(tc, tiles - t0);
-            CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
-            CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
+            if ((Skip & 8) == 0) CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
+            if ((Skip & 16) == 0) CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
         }
         CpuParallel.For(g.K, (long)g.C * 64, new FilterFromTransformBody(du, dw, g.K, g.C));
     }
@@ -167,7 +171,8 @@ internal static unsafe class WinogradConvolution
         public void Run(int start, int end)
         {
             int th = TilesH(g), tw = TilesW(g);
-            long perImage = (long)th * tw, vPosition = FilterPositionFloats(g.C, tc), mPosition = FilterPositionFloats(g.K, tc);
+            long perImage = (long)th * tw, vPosition = FilterPositionFloats(g.C, tc, GroupTiles), mPosition = FilterPositionFloats(g.K, tc, Mr);
+            long vSliver = SliverFloats(tc, GroupTiles), mSliver = SliverFloats(tc, Mr);
             float** pixel = stackalloc float*[Positions];
             for (int lt = start; lt < end; lt++)
             {
@@ -184,7 +189,7 @@ internal static unsafe class WinogradConvolution
                     }
                 for (int c = 0; c < g.C; c += Vec)
                 {
-                    float* dst = v + ((long)(c / GroupTiles) * tc + lt) * GroupTiles + c % GroupTiles;
+                    float* dst = v + c / GroupTiles * vSliver + (long)lt * GroupTiles + c % GroupTiles;
                     var d0 = new Column4(Vector512.Load(pixel[0] + c), Vector512.Load(pixel[1] + c), Vector512.Load(pixel[2] + c), Vector512.Load(pixel[3] + c));
                     var d1 = new Column4(Vector512.Load(pixel[4] + c), Vector512.Load(pixel[5] + c), Vector512.Load(pixel[6] + c), Vector512.Load(pixel[7] + c));
                     var d2 = new Column4(Vector512.Load(pixel[8] + c), Vector512.Load(pixel[9] + c), Vector512.Load(pixel[10] + c), Vector512.Load(pixel[11] + c));
@@ -203,16 +208,16 @@ internal static unsafe class WinogradConvolution
                 float* y11 = q0 + 1 < g.Q && p0 + 1 < g.P ? y00 + ((long)g.Q + 1) * g.K : zero;
                 for (int k = 0; k < g.K; k += Vec)
                 {
-                    float* dst = dm + ((long)(k / Mr) * tc + lt) * Mr;
+                    float* dst = dm + k / Mr * mSliver + (long)lt * Mr;
                     var a0 = Vector512.Load(y00 + k);
                     var a1 = Vector512.Load(y01 + k);
                     var b0 = Vector512.Load(y10 + k);
                     var b1 = Vector512.Load(y11 + k);
                     // A dY A^T with A = [1 0; 1 1; 1 -1; 0 -1]: rows (y0, y0 + y1, y0 - y1, -y1), then the same per row.
-                    StoreGradientRow(a0, a1, dst, 0, mPosition, tc);
-                    StoreGradientRow(a0 + b0, a1 + b1, dst, 4, mPosition, tc);
-                    StoreGradientRow(a0 - b0, a1 - b1, dst, 8, mPosition, tc);
-                    StoreGradientRow(-b0, -b1, dst, 12, mPosition, tc);
+                    StoreGradientRow(a0, a1, dst, 0, mPosition, mSliver);
+                    StoreGradientRow(a0 + b0, a1 + b1, dst, 4, mPosition, mSliver);
+                    StoreGradientRow(a0 - b0, a1 - b1, dst, 8, mPosition, mSliver);
+                    StoreGradientRow(-b0, -b1, dst, 12, mPosition, mSliver);
                 }
             }
         }
@@ -228,37 +233,41 @@ internal static unsafe class WinogradConvolution
 
         /// <summary>Row (left, right) of A dY times A^T: (left, left + right, left - right, -right); 16 channels as two slivers of 8.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreGradientRow(Vector512<float> left, Vector512<float> right, float* dst, int first, long stride, int tc)
+        private static void StoreGradientRow(Vector512<float> left, Vector512<float> right, float* dst, int first, long stride, long sliver)
         {
-            StoreHalves(left, dst + (first + 0) * stride, tc);
-            StoreHalves(left + right, dst + (first + 1) * stride, tc);
-            StoreHalves(left - right, dst + (first + 2) * stride, tc);
-            StoreHalves(-right, dst + (first + 3) * stride, tc);
+            StoreHalves(left, dst + (first + 0) * stride, sliver);
+            StoreHalves(left + right, dst + (first + 1) * stride, sliver);
+            StoreHalves(left - right, dst + (first + 2) * stride, sliver);
+            StoreHalves(-right, dst + (first + 3) * stride, sliver);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreHalves(Vector512<float> value, float* dst, int tc)
+        private static void StoreHalves(Vector512<float> value, float* dst, long sliver)
         {
             Vector256.Store(value.GetLower(), dst);
-            Vector256.Store(value.GetUpper(), dst + (long)tc * Mr);
+            Vector256.Store(value.GetUpper(), dst + sliver);
         }
     }
 
-    /// <summary>dU_pos[k block] (+)= dM_pos[k block] V_pos^T over one chunk's tiles, one (position, 8 outputs) block per item.</summary>
+    /// <summary>
+    /// dU_pos (+)= dM_pos V_pos^T over one chunk's tiles, one (position, 32 inputs) block per item: its V sliver (the
+    /// chunk's tiles x 32 inputs) stays in L1 while the 8-output slivers of dM stream past it.
+    /// </summary>
     private readonly struct FilterProductBody(float* v, float* dm, float* du, int k, int c, int tc, int count, bool first) : IRangeBody
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
-            int blocks = k / Mr;
+            int inputBlocks = c / GroupTiles;
             for (int item = start; item < end; item++)
             {
-                int pos = item / blocks, kb = item % blocks;
-                float* a = dm + pos * FilterPositionFloats(k, tc) + (long)kb * tc * Mr;
-                float* vp = v + pos * FilterPositionFloats(c, tc);
-                float* dst = du + pos * UStride(k, c) + (long)kb * Mr * c;
-                for (int cb = 0; cb < c / GroupTiles; cb++)
-                    Avx512Kernel.Run(count, a, vp + (long)cb * tc * GroupTiles, dst + cb * GroupTiles, c, 1f, first ? 0f : 1f);
+                int pos = item / inputBlocks, cb = item % inputBlocks;
+                float* b = v + pos * FilterPositionFloats(c, tc, GroupTiles) + cb * SliverFloats(tc, GroupTiles);
+                float* a = dm + pos * FilterPositionFloats(k, tc, Mr);
+                long aSliver = SliverFloats(tc, Mr);
+                float* dst = du + pos * UStride(k, c) + cb * GroupTiles;
+                for (int kb = 0; kb < k / Mr; kb++)
+                    Avx512Kernel.Run(count, a + kb * aSliver, b, dst + (long)kb * Mr * c, c, 1f, first ? 0f : 1f);
             }
         }
     }
