@@ -107,6 +107,7 @@ public class CpuFastPathTests
             (2, 32, 15, 40, 16),
             (3, 64, 11, 11, 32),
             (1, 32, 8, 8, 16),
+            (9, 32, 22, 22, 16), // 1089 tiles: the filter gradient in two slices, the second partial
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
@@ -131,6 +132,24 @@ public class CpuFastPathTests
         var (dwReference, _) = FilterGradient(_reference, g, x, dy);
         var (dwAbs, _) = FilterGradient(_reference, g, xAbs, dyAbs);
         AssertWithinBound(dw, dwReference, dwAbs, n * g.P * g.Q, "dw", WinogradFilterFactor);
+    }
+
+    [TestCase(9, 32, 22, 22, 16)] // the sliced filter gradient
+    [TestCase(2, 32, 15, 40, 16)] // the chunked one
+    public void WinogradConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
+        var random = new RandomStream(6);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
+        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
+        var all = Run();
+        foreach (int threads in new[] { 1 })
+            using (CpuParallel.LimitThreads(threads))
+            {
+                var some = Run();
+                for (int i = 0; i < all.Length; i++) Assert.That(some[i], Is.EqualTo(all[i]), $"output {i}: {threads} threads differ from {CpuParallel.Threads}.");
+            }
     }
 
     [Test]

@@ -116,15 +116,40 @@ internal static unsafe class WinogradConvolution
         (int)Math.Clamp(Math.Min(MaxChunk, FilterChunkFloats / (Positions * (long)(g.C + g.K))) / Vec * Vec, Vec, Tiles(g));
     private static readonly long MaxChunk = long.Parse(Environment.GetEnvironmentVariable("WINO_TC") ?? "100000");
 
+    /// <summary>Tiles per slice of a sliced filter gradient (fixed, so results do not depend on the thread count).</summary>
+    private const int SliceTiles = 1024;
+
+    /// <summary>Tiles a slice transforms and multiplies at a time (its V and dM stay in the core's L2 cache).</summary>
+    private const int SliceGroupTiles = 64;
+
     /// <summary>
-    /// Workspace floats of the filter gradient: channels-last copies of x and dy, a zero pixel, one chunk's V and dM,
-    /// and dU.
+    /// Whether the filter gradient is summed per slice of tiles, each slice on one thread into its own dU, the slices'
+    /// dU added in order at the end: where dU is at most 1 MB (conv1_2 to conv2_2) and there are several slices. The
+    /// chunked form's transforms write each chunk's V and dM to L3 for the products to read back on any core, which made
+    /// them memory-bound on these many-tile layers.
+    /// </summary>
+    private static bool Sliced(in ConvolutionGeometry g) =>
+        SlicedEnabled && (long)Positions * g.K * g.C <= 1 << 18 && Tiles(g) > SliceTiles;
+    internal static bool SlicedEnabled = Environment.GetEnvironmentVariable("WINO_SLICED") != "0";
+
+    private static int Slices(in ConvolutionGeometry g) => (int)((Tiles(g) + SliceTiles - 1) / SliceTiles);
+
+    /// <summary>One thread's floats of a sliced filter gradient: a group's V and dM.</summary>
+    private static long SliceLaneFloats(in ConvolutionGeometry g) =>
+        Align(Positions * FilterPositionFloats(g.C, SliceGroupTiles, GroupTiles) + Positions * FilterPositionFloats(g.K, SliceGroupTiles, Mr));
+
+    /// <summary>
+    /// Workspace floats of the filter gradient: channels-last copies of x and dy, a zero pixel, then one chunk's V and
+    /// dM and dU; or, sliced, lane flags, one lane per thread and each slice's dU.
     /// </summary>
     public static long FilterGradientWorkspaceFloats(in ConvolutionGeometry g)
     {
+        long copies = Align((long)g.N * g.H * g.W * g.C) + Align((long)g.N * g.P * g.Q * g.K) + Align(Math.Max(g.C, g.K));
+        if (Sliced(g))
+            return copies + Align(CpuParallel.Threads) + CpuParallel.Threads * SliceLaneFloats(g) + Slices(g) * Positions * UStride(g.K, g.C);
         long tc = FilterChunkTiles(g);
-        return Align((long)g.N * g.H * g.W * g.C) + Align((long)g.N * g.P * g.Q * g.K) + Align(Math.Max(g.C, g.K)) +
-            Positions * FilterPositionFloats(g.C, tc, GroupTiles) + Positions * FilterPositionFloats(g.K, tc, Mr) + Positions * UStride(g.K, g.C);
+        return copies + Positions * FilterPositionFloats(g.C, tc, GroupTiles) + Positions * FilterPositionFloats(g.K, tc, Mr) +
+            Positions * UStride(g.K, g.C);
     }
 
     /// <summary>Floats between two positions' blocks of a chunk's V or dM: a cache line more than their tiles take, so that the
@@ -148,19 +173,61 @@ internal static unsafe class WinogradConvolution
         float* dyt = xt + Align((long)g.N * hw * g.C);
         float* zero = dyt + Align((long)g.N * pq * g.K);
         float* v = zero + Align(Math.Max(g.C, g.K));
-        float* dm = v + Positions * FilterPositionFloats(g.C, tc, GroupTiles);
-        float* du = dm + Positions * FilterPositionFloats(g.K, tc, Mr);
         new Span<float>(zero, Math.Max(g.C, g.K)).Clear();
         if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
         if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
         int items = Positions * (g.C / GroupTiles);
+        if (Sliced(g))
+        {
+            float* laneBase = v + Align(CpuParallel.Threads);
+            float* partials = laneBase + CpuParallel.Threads * SliceLaneFloats(g);
+            var lanes = new WorkspaceLanes((int*)v, CpuParallel.Threads);
+            CpuParallel.For(Slices(g), (long)SliceTiles * Positions * g.K * g.C * 2,
+                new FilterSliceBody(g, xt, dyt, zero, lanes, laneBase, SliceLaneFloats(g), partials));
+            CpuParallel.For(g.K, (long)g.C * 64 * Slices(g), new FilterFromTransformBody(partials, dw, g.K, g.C, Slices(g)));
+            return;
+        }
+        float* dm = v + Positions * FilterPositionFloats(g.C, tc, GroupTiles);
+        float* du = dm + Positions * FilterPositionFloats(g.K, tc, Mr);
         for (long t0 = 0; t0 < tiles; t0 += tc)
         {
             int count = (int)Math.Min(tc, tiles - t0);
             if ((Skip & 8) == 0) CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
             if ((Skip & 16) == 0) CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
         }
-        CpuParallel.For(g.K, (long)g.C * 64, new FilterFromTransformBody(du, dw, g.K, g.C));
+        CpuParallel.For(g.K, (long)g.C * 64, new FilterFromTransformBody(du, dw, g.K, g.C, 1));
+    }
+
+    /// <summary>Slices of tiles, each into its own dU: groups of 64 tiles transformed and multiplied in the lane's L2-sized buffers.</summary>
+    private readonly struct FilterSliceBody(ConvolutionGeometry g, float* xt, float* dyt, float* zero, WorkspaceLanes lanes,
+        float* laneBase, long laneFloats, float* partials) : IRangeBody
+    {
+        public void Run(int s0, int s1)
+        {
+            int lane = lanes.Claim();
+            try
+            {
+                float* v = laneBase + lane * laneFloats;
+                float* dm = v + Positions * FilterPositionFloats(g.C, SliceGroupTiles, GroupTiles);
+                long tiles = Tiles(g);
+                int items = Positions * (g.C / GroupTiles);
+                for (int s = s0; s < s1; s++)
+                {
+                    long begin = (long)s * SliceTiles, end = Math.Min(tiles, begin + SliceTiles);
+                    float* du = partials + s * Positions * UStride(g.K, g.C);
+                    for (long t0 = begin; t0 < end; t0 += SliceGroupTiles)
+                    {
+                        int count = (int)Math.Min(SliceGroupTiles, end - t0);
+                        new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, SliceGroupTiles).Run(0, count);
+                        new FilterProductBody(v, dm, du, g.K, g.C, SliceGroupTiles, count, t0 == begin).Run(0, items);
+                    }
+                }
+            }
+            finally
+            {
+                lanes.Release(lane);
+            }
+        }
     }
 
     /// <summary>One chunk's V[pos, c / 32, tile, c % 32] and dM[pos, k / 8, tile, k % 8], 16 channels per vector.</summary>
@@ -272,8 +339,8 @@ internal static unsafe class WinogradConvolution
         }
     }
 
-    /// <summary>dw[k, c] = G^T dU[k, c] G (4x4 to 3x3).</summary>
-    private readonly struct FilterFromTransformBody(float* du, float* dw, int k, int c) : IRangeBody
+    /// <summary>dw[k, c] = G^T dU[k, c] G (4x4 to 3x3), dU the sum of <paramref name="parts"/> consecutive dU blocks, added in order.</summary>
+    private readonly struct FilterFromTransformBody(float* du, float* dw, int k, int c, int parts) : IRangeBody
     {
         public void Run(int k0, int k1)
         {
@@ -286,8 +353,8 @@ internal static unsafe class WinogradConvolution
                     // G^T dU: rows dU0 + (dU1 + dU2) / 2, (dU1 - dU2) / 2, (dU1 + dU2) / 2 + dU3, per column j.
                     for (int j = 0; j < 4; j++)
                     {
-                        float u0 = src[(0 * 4 + j) * position], u1 = src[(1 * 4 + j) * position];
-                        float u2 = src[(2 * 4 + j) * position], u3 = src[(3 * 4 + j) * position];
+                        float u0 = Sum(src + (0 * 4 + j) * position), u1 = Sum(src + (1 * 4 + j) * position);
+                        float u2 = Sum(src + (2 * 4 + j) * position), u3 = Sum(src + (3 * 4 + j) * position);
                         t[0 * 4 + j] = u0 + 0.5f * (u1 + u2);
                         t[1 * 4 + j] = 0.5f * (u1 - u2);
                         t[2 * 4 + j] = 0.5f * (u1 + u2) + u3;
@@ -301,6 +368,15 @@ internal static unsafe class WinogradConvolution
                         dst[r * 3 + 2] = 0.5f * (a1 + a2) + a3;
                     }
                 }
+        }
+
+        /// <summary>One dU element summed over the parts, in order.</summary>
+        private float Sum(float* at)
+        {
+            float sum = at[0];
+            long part = Positions * UStride(k, c);
+            for (int p = 1; p < parts; p++) sum += at[p * part];
+            return sum;
         }
     }
 
