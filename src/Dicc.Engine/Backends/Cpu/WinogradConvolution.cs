@@ -5,29 +5,34 @@ using System.Runtime.Intrinsics.X86;
 namespace Dicc.Engine.Backends.Cpu;
 
 /// <summary>
-/// The fast path's 3x3, stride-1, padding-1 convolutions as Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms
-/// for Convolutional Neural Networks", 2016): each 2x2 output tile is <c>A^T [(G g G^T) . (B^T d B)] A</c> over its
-/// 4x4 input tile d, so the work is 16 products <c>M_pos[K, tiles] = U_pos[K, C] V_pos[C, tiles]</c>, 16
-/// multiplications per 4 outputs where the direct convolution needs 36. The input gradient of such a layer is the
-/// same convolution of dy with the flipped, transposed weights, so it runs here too (docs/benchmarks.md, "CPU
-/// training step").
+/// The fast path's 3x3, stride-1, padding-1 convolutions on maps of at least 8 x 8 as Winograd F(2x2, 3x3) (Lavin and
+/// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 output tile is
+/// <c>A^T [(G g G^T) . (B^T d B)] A</c> over its 4x4 input tile d, so the work is 16 products
+/// <c>M_pos[K, tiles] = U_pos[K, C] V_pos[C, tiles]</c>, 16 multiplications per 4 outputs where the direct convolution
+/// needs 36. The input gradient is the same convolution of dy with the flipped, transposed weights; the filter gradient
+/// is the same algebra backwards, <c>dg = G^T [sum over tiles of (A dY A^T) . V] G</c> (docs/benchmarks.md, "Winograd").
 /// </summary>
 /// <remarks>
-/// Work goes in groups of 32 consecutive tiles (of any images and tile rows), one group at a time per thread: the
-/// input transform gathers each tile's 4x4 patch (AVX2 masked gathers, the padding's zeros from the mask) and writes
-/// V straight in the GEMM micro-kernel's packed B layout; U is transformed once per call into its packed A layout;
-/// the 16 products run the GEMM's micro-kernel on them without any packing; the output transform adds the bias and
-/// writes the 2x2 outputs. A group's V and M (16 x C x 32 and 16 x K x 32 floats) stay in the core's L2 cache; each
-/// position's block is padded by a cache line so that the 16 blocks written or read together do not share L1 sets.
-/// Every output is computed the same way whichever thread or group computes it, so results do not depend on the
-/// thread count. The arithmetic differs from the direct convolution's (the reference path's): tests bound the
-/// difference by the rounding of both (tests/Dicc.Engine.Tests/Cpu/CpuFastPathTests.cs).
+/// Forward and input gradient: work goes in groups of 32 consecutive tiles (of any images and tile rows), one group at a
+/// time per thread. The input transform reads each run of up to 16 tiles of one tile row as four masked loads per patch
+/// row, split into even and odd columns, and writes V straight in the GEMM micro-kernel's packed B layout; U is
+/// transformed once per call into the packed A layout; the 16 products run the micro-kernel on them without packing;
+/// the output transform interleaves each tile's two columns back and stores whole output rows, adding the bias. A
+/// group's V and M stay in the core's L2 cache. Filter gradient: transforms vectorised along channels over channels-last
+/// copies of x and dy (so that V and dM come out tile-major, as the micro-kernel's reduction needs), in fixed slices of
+/// tiles per thread or in fixed chunks shared by all threads, dU added slice by slice or chunk by chunk in order.
+/// Blocks written or read together (16 positions, their slivers) are padded by a cache line each, so that they do not
+/// share L1 sets: without it they sit a multiple of 4 KB apart and the transforms ran several times slower.
+/// <para>
+/// Every output is computed the same way whichever thread computes it, so results do not depend on the thread count.
+/// The arithmetic differs from the direct convolution's (the reference path's): tests bound the difference by the
+/// rounding bound of the direct sum times the growth of Winograd's transforms (tests/Dicc.Engine.Tests/Cpu/CpuFastPathTests.cs).
+/// </para>
 /// </remarks>
 internal static unsafe class WinogradConvolution
 {
     /// <summary>Transformed positions of a 4x4 tile.</summary>
     private const int Positions = 16;
-    internal static readonly int Skip = int.Parse(Environment.GetEnvironmentVariable("WINO_SKIP") ?? "0");
 
     /// <summary>Tiles per group: the micro-kernel's NR, so a group's V for one position and channel is one B row.</summary>
     private const int GroupTiles = 32;
@@ -35,12 +40,16 @@ internal static unsafe class WinogradConvolution
     /// <summary>Output channels per A sliver of the micro-kernel (its MR).</summary>
     private const int Mr = 8;
 
-    /// <summary>Smallest output side run here: a 5x5 map pays for 6x6 tiles (1.56x fewer multiplications, not 2.25x).</summary>
-    private static readonly int MinSide = int.Parse(Environment.GetEnvironmentVariable("WINO_MINSIDE") ?? "8");
+    /// <summary>
+    /// Smallest output side run here. A 5x5 map pays for 6x6 tiles (1.56x fewer multiplications, not 2.25x) and its
+    /// 256-512 channels make U 4-16 MB, streamed once per group: measured slower than the direct convolution at 5x5 and
+    /// 2x2, in groups or as whole-batch GEMMs (docs/benchmarks.md).
+    /// </summary>
+    private const int MinSide = 8;
 
     /// <summary>
-    /// Off with the environment variable <c>DICC_CPU_WINOGRAD=0</c> (or from a test or benchmark): every layer then
-    /// runs the implicit-GEMM direct convolution, bit-identical to the reference path.
+    /// Off with the environment variable <c>DICC_CPU_WINOGRAD=0</c> (or from a test or benchmark): every layer then runs
+    /// the implicit-GEMM direct convolution, bit-identical to the reference path (the fast path as it was before Winograd).
     /// </summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("DICC_CPU_WINOGRAD") != "0";
 
@@ -113,8 +122,7 @@ internal static unsafe class WinogradConvolution
 
     /// <summary>Tiles per chunk of the filter gradient (fixed by the geometry, so results do not depend on the thread count).</summary>
     private static int FilterChunkTiles(in ConvolutionGeometry g) =>
-        (int)Math.Clamp(Math.Min(MaxChunk, FilterChunkFloats / (Positions * (long)(g.C + g.K))) / Vec * Vec, Vec, Tiles(g));
-    private static readonly long MaxChunk = long.Parse(Environment.GetEnvironmentVariable("WINO_TC") ?? "100000");
+        (int)Math.Clamp(FilterChunkFloats / (Positions * (long)(g.C + g.K)) / Vec * Vec, Vec, Tiles(g));
 
     /// <summary>Tiles per slice of a sliced filter gradient (fixed, so results do not depend on the thread count).</summary>
     private const int SliceTiles = 1024;
@@ -129,8 +137,7 @@ internal static unsafe class WinogradConvolution
     /// them memory-bound on these many-tile layers.
     /// </summary>
     private static bool Sliced(in ConvolutionGeometry g) =>
-        SlicedEnabled && (long)Positions * g.K * g.C <= 1 << 18 && Tiles(g) > SliceTiles;
-    internal static bool SlicedEnabled = Environment.GetEnvironmentVariable("WINO_SLICED") != "0";
+        (long)Positions * g.K * g.C <= 1 << 18 && Tiles(g) > SliceTiles;
 
     private static int Slices(in ConvolutionGeometry g) => (int)((Tiles(g) + SliceTiles - 1) / SliceTiles);
 
@@ -174,8 +181,8 @@ internal static unsafe class WinogradConvolution
         float* zero = dyt + Align((long)g.N * pq * g.K);
         float* v = zero + Align(Math.Max(g.C, g.K));
         new Span<float>(zero, Math.Max(g.C, g.K)).Clear();
-        if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
-        if ((Skip & 32) == 0) CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
+        CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new CpuBackend.ToChannelsLastBody(x, xt, g.C, hw));
+        CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new CpuBackend.ToChannelsLastBody(dy, dyt, g.K, pq));
         int items = Positions * (g.C / GroupTiles);
         if (Sliced(g))
         {
@@ -192,8 +199,8 @@ internal static unsafe class WinogradConvolution
         for (long t0 = 0; t0 < tiles; t0 += tc)
         {
             int count = (int)Math.Min(tc, tiles - t0);
-            if ((Skip & 8) == 0) CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
-            if ((Skip & 16) == 0) CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
+            CpuParallel.For(count, (long)Positions * (g.C + g.K) * 4, new FilterTransformBody(g, xt, dyt, zero, v, dm, t0, tc));
+            CpuParallel.For(items, (long)g.C * count * Mr * 2, new FilterProductBody(v, dm, du, g.K, g.C, tc, count, t0 == 0));
         }
         CpuParallel.For(g.K, (long)g.C * 64, new FilterFromTransformBody(du, dw, g.K, g.C, 1));
     }
@@ -460,9 +467,9 @@ internal static unsafe class WinogradConvolution
                     int count = (int)Math.Min(GroupTiles, tiles - t0);
                     int runCount = Locate(t0, count, runs, masks);
                     if (count < GroupTiles) ClearTail(v, vStride, count);
-                    if ((Skip & 1) == 0) TransformInput(v, vStride, runs, masks, runCount);
-                    if ((Skip & 2) == 0) Multiply(v, vStride, m, mStride);
-                    if ((Skip & 4) == 0) TransformOutput(m, mStride, runs, masks, runCount);
+                    TransformInput(v, vStride, runs, masks, runCount);
+                    Multiply(v, vStride, m, mStride);
+                    TransformOutput(m, mStride, runs, masks, runCount);
                 }
             }
             finally
