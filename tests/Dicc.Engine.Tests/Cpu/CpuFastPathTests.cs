@@ -108,6 +108,7 @@ public class CpuFastPathTests
             (3, 64, 11, 11, 32),
             (1, 32, 8, 8, 16),
             (9, 32, 22, 22, 16), // 1089 tiles: the filter gradient in two slices, the second partial
+            (65, 128, 16, 16, 160), // a dU over 1 MB in five slices (4160 tiles)
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
@@ -135,6 +136,7 @@ public class CpuFastPathTests
     }
 
     [TestCase(9, 32, 22, 22, 16)] // the sliced filter gradient
+    [TestCase(65, 128, 16, 16, 160)] // ... with a dU over 1 MB
     [TestCase(2, 32, 15, 40, 16)] // the chunked one
     public void WinogradConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
     {

@@ -132,12 +132,16 @@ internal static unsafe class WinogradConvolution
 
     /// <summary>
     /// Whether the filter gradient is summed per slice of tiles, each slice on one thread into its own dU, the slices'
-    /// dU added in order at the end: where dU is at most 1 MB (conv1_2 to conv2_2) and there are several slices. The
-    /// chunked form's transforms write each chunk's V and dM to L3 for the products to read back on any core, which made
-    /// them memory-bound on these many-tile layers.
+    /// dU added in order at the end: where there are several slices and dU is at most 1 MB (conv1_2 to conv2_2), or at
+    /// least four slices and dU at most 4 MB (conv3_x at batch 128: 42 -> 38 ms for conv3_2; at batch 32, two uneven
+    /// slices were slower than the chunks, 11 against 15 ms). The chunked form's transforms write each chunk's V and dM
+    /// to L3 for the products to read back on any core, which made them memory-bound on these many-tile layers.
     /// </summary>
-    private static bool Sliced(in ConvolutionGeometry g) =>
-        (long)Positions * g.K * g.C <= 1 << 18 && Tiles(g) > SliceTiles;
+    private static bool Sliced(in ConvolutionGeometry g)
+    {
+        long du = (long)Positions * g.K * g.C, tiles = Tiles(g);
+        return tiles > SliceTiles && (du <= 1 << 18 || (du <= 1 << 20 && tiles >= 4L * SliceTiles));
+    }
 
     private static int Slices(in ConvolutionGeometry g) => (int)((Tiles(g) + SliceTiles - 1) / SliceTiles);
 
