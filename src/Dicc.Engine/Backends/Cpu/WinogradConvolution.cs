@@ -171,10 +171,11 @@ internal static unsafe class WinogradConvolution
     private static long SliverFloats(long tc, int width) => tc * width + 16;
 
     /// <summary>
-    /// dw = the filter gradient of the convolution (overwritten; the bias gradient is the caller's): per chunk of tiles,
-    /// V = B^T d B and dM = A dY A^T for every tile (vectorised along channels over channels-last copies, so both come
-    /// out in the micro-kernel's layouts), then dU_pos += dM_pos V_pos^T over the chunk's tiles, each dU block owned by
-    /// one part and chunks added in order; finally dw = G^T dU G.
+    /// dw = the filter gradient of the convolution (overwritten; the bias gradient is the caller's): V = B^T d B and
+    /// dM = A dY A^T for every tile (vectorised along channels over channels-last copies, so both come out in the
+    /// micro-kernel's layouts) and dU_pos += dM_pos V_pos^T over the tiles, either per slice (<see cref="Sliced"/>: each
+    /// slice on one thread into its own dU, summed in order at the end) or per chunk (all threads transform a chunk, then
+    /// each (position, 32 inputs) block of dU is one part's, chunks added in order); finally dw = G^T dU G.
     /// </summary>
     public static void FilterGradient(in ConvolutionGeometry g, float* x, float* dy, float* dw, float* ws)
     {
