@@ -109,9 +109,9 @@ public sealed unsafe partial class CpuBackend
             {
                 int count = Math.Min(8, g.Q - q);
                 bool full = count == 8;
-                var windows = full ? Vector256<float>.AllBitsSet : FirstLanes(count);
-                var low = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count);
-                var high = full ? Vector256<float>.AllBitsSet : FirstLanes(2 * count - 8);
+                var windows = full ? Vector256<float>.AllBitsSet : LaneMasks.First256(count);
+                var low = full ? Vector256<float>.AllBitsSet : LaneMasks.First256(2 * count);
+                var high = full ? Vector256<float>.AllBitsSet : LaneMasks.First256(2 * count - 8);
                 // Even and odd columns of both rows: the four candidates of eight windows.
                 var (c0, c1) = Deinterleave(top + 2 * q, full, low, high);
                 var (c2, c3) = Deinterleave(bottom + 2 * q, full, low, high);
@@ -155,11 +155,6 @@ public sealed unsafe partial class CpuBackend
         done |= take & isNaN;
         return take;
     }
-
-    /// <summary>Lanes [0, count) set (none for count &lt;= 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> FirstLanes(int count) =>
-        Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
 
     /// <summary>
     /// (s[0], s[2], .., s[14]) and (s[1], s[3], .., s[15]); unless <paramref name="full"/>, reading s[0..7] under

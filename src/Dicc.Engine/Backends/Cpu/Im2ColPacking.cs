@@ -232,7 +232,7 @@ internal static unsafe class Im2ColPacking
                         continue;
                     }
                     // Past nc: zeros (and no reads past the table's columns).
-                    var inside = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(nc - u)).AsSingle();
+                    var inside = LaneMasks.First512(nc - u);
                     var mask = Avx512F.MaskLoad((float*)(valid + u), inside, Vector512<float>.Zero);
                     Vector512.Store(Avx512F.MaskLoad(src + u, mask, Vector512<float>.Zero), d + x);
                 }

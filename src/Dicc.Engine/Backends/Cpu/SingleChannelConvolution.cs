@@ -35,10 +35,6 @@ internal static unsafe class SingleChannelConvolution
     public static void FilterGradient(in ConvolutionGeometry g, float* x, float* dy, float* dw, float* dbias) =>
         CpuParallel.For(g.K, (long)g.N * g.P * g.Q * 10, new FilterGradientBody(g, x, dy, dw, dbias));
 
-    /// <summary>Lanes [0, count) set.</summary>
-    private static Vector512<float> FirstLanes(int count) =>
-        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
-
     /// <summary>Which lanes of the three column shifts of outputs q0 .. q0 + 15 lie inside a row of the given width.</summary>
     private readonly struct ShiftMasks
     {
@@ -88,7 +84,7 @@ internal static unsafe class SingleChannelConvolution
                         if (top) LoadShifts(image + (long)(row - 1) * width, q0, masks, out a0, out a1, out a2);
                         LoadShifts(image + (long)row * width, q0, masks, out b0, out b1, out b2);
                         if (bottom) LoadShifts(image + (long)(row + 1) * width, q0, masks, out c0, out c1, out c2);
-                        var store = FirstLanes(Math.Min(Lanes, q - q0));
+                        var store = LaneMasks.First512(Math.Min(Lanes, q - q0));
                         for (int k = 0; k < g.K; k++)
                         {
                             float* wk = w + k * 9;
@@ -127,7 +123,7 @@ internal static unsafe class SingleChannelConvolution
                 {
                     var masks = new ShiftMasks(q0, width);
                     // Lanes past the row's end hold zero gradients, so they add nothing.
-                    var inRow = FirstLanes(Math.Min(Lanes, q - q0));
+                    var inRow = LaneMasks.First512(Math.Min(Lanes, q - q0));
                     for (int n = 0; n < g.N; n++)
                     {
                         float* image = x + (long)n * h * width, grad = dy + ((long)n * g.K + k) * plane;

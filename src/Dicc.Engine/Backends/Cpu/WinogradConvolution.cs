@@ -273,11 +273,7 @@ internal static unsafe class WinogradConvolution
                     var d1 = new Column4(Vector512.Load(pixel[4] + c), Vector512.Load(pixel[5] + c), Vector512.Load(pixel[6] + c), Vector512.Load(pixel[7] + c));
                     var d2 = new Column4(Vector512.Load(pixel[8] + c), Vector512.Load(pixel[9] + c), Vector512.Load(pixel[10] + c), Vector512.Load(pixel[11] + c));
                     var d3 = new Column4(Vector512.Load(pixel[12] + c), Vector512.Load(pixel[13] + c), Vector512.Load(pixel[14] + c), Vector512.Load(pixel[15] + c));
-                    // The forward transform B^T d B, as in the groups' TransformInput.
-                    StoreInputRow(d0.Minus(d2), dst, 0, vPosition);
-                    StoreInputRow(d1.Plus(d2), dst, 4, vPosition);
-                    StoreInputRow(d2.Minus(d1), dst, 8, vPosition);
-                    StoreInputRow(d1.Minus(d3), dst, 12, vPosition);
+                    StoreInputTransform(d0, d1, d2, d3, dst, vPosition, default, full: true);
                 }
                 // The tile's 2x2 output gradients (the zero pixel past the map's edge).
                 int p0 = 2 * ti, q0 = 2 * tj;
@@ -299,15 +295,6 @@ internal static unsafe class WinogradConvolution
                     StoreGradientRow(-b0, -b1, dst, 12, mPosition, mSliver);
                 }
             }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreInputRow(in Column4 t, float* dst, int first, long stride)
-        {
-            Vector512.Store(t.A - t.C, dst + (first + 0) * stride);
-            Vector512.Store(t.B + t.C, dst + (first + 1) * stride);
-            Vector512.Store(t.C - t.B, dst + (first + 2) * stride);
-            Vector512.Store(t.B - t.D, dst + (first + 3) * stride);
         }
 
         /// <summary>Row (left, right) of A dY times A^T: (left, left + right, left - right, -right); 16 channels as two slivers of 8.</summary>
@@ -520,7 +507,7 @@ internal static unsafe class WinogradConvolution
                 var outLimit = Vector512.Create(Math.Min(2 * length, g.Q - 2 * tj));
                 Vector512.Store(Vector512.LessThan(outLane, outLimit).AsSingle(), mask + 64);
                 Vector512.Store(Vector512.LessThan(outLane + Vector512.Create(16), outLimit).AsSingle(), mask + 80);
-                Vector512.Store(Vector512.LessThan(outLane, Vector512.Create(length)).AsSingle(), mask + 96);
+                Vector512.Store(LaneMasks.First512(length), mask + 96);
                 lane += length;
             }
             return runCount;
@@ -567,12 +554,7 @@ internal static unsafe class WinogradConvolution
                     var d1 = LoadRow(p + g.W, row0 + 1, even, odd, m0, m1, s0, s1);
                     var d2 = LoadRow(p + 2 * g.W, row0 + 2, even, odd, m0, m1, s0, s1);
                     var d3 = LoadRow(p + 3 * g.W, row0 + 3, even, odd, m0, m1, s0, s1);
-                    // Rows: B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3), column by column; then each row times B.
-                    float* dc = dst + (long)c * GroupTiles;
-                    StoreRow(d0.Minus(d2), dc, 0, vStride, store, full);
-                    StoreRow(d1.Plus(d2), dc, 4, vStride, store, full);
-                    StoreRow(d2.Minus(d1), dc, 8, vStride, store, full);
-                    StoreRow(d1.Minus(d3), dc, 12, vStride, store, full);
+                    StoreInputTransform(d0, d1, d2, d3, dst + (long)c * GroupTiles, vStride, store, full);
                 }
             }
         }
@@ -589,23 +571,6 @@ internal static unsafe class WinogradConvolution
             var h1 = Avx512F.MaskLoad(p + 18, s1, Vector512<float>.Zero);
             return new Column4(Avx512F.PermuteVar16x32x2(l0, even, l1), Avx512F.PermuteVar16x32x2(l0, odd, l1),
                 Avx512F.PermuteVar16x32x2(h0, even, h1), Avx512F.PermuteVar16x32x2(h0, odd, h1));
-        }
-
-        /// <summary>Columns: row t times B = (t0 - t2, t1 + t2, t2 - t1, t1 - t3), stored at positions first .. first + 3.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreRow(in Column4 t, float* dst, int first, long stride, Vector512<float> mask, bool full)
-        {
-            Store(t.A - t.C, dst + (first + 0) * stride, mask, full);
-            Store(t.B + t.C, dst + (first + 1) * stride, mask, full);
-            Store(t.C - t.B, dst + (first + 2) * stride, mask, full);
-            Store(t.B - t.D, dst + (first + 3) * stride, mask, full);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Store(Vector512<float> value, float* dst, Vector512<float> mask, bool full)
-        {
-            if (full) Vector512.Store(value, dst);
-            else Avx512F.MaskStore(dst, mask, value);
         }
 
         /// <summary>M_pos = U_pos V_pos for the 16 positions, on the GEMM's micro-kernel (U and V already packed).</summary>
@@ -679,7 +644,40 @@ internal static unsafe class WinogradConvolution
             Vector512.Load(mk + (first + 2) * stride), Vector512.Load(mk + (first + 3) * stride));
     }
 
-    /// <summary>Four columns of one row of a 4x4 tile, 16 tiles per vector.</summary>
+    /// <summary>
+    /// B^T d B of 16 patches (rows d0 .. d3, each as four columns), position pos stored at dst + pos * stride: all 16
+    /// lanes when <paramref name="full"/>, else the lanes of <paramref name="mask"/>. The forward groups (16 tiles per
+    /// vector) and the filter gradient (16 channels per vector) share it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreInputTransform(in Column4 d0, in Column4 d1, in Column4 d2, in Column4 d3, float* dst, long stride,
+        Vector512<float> mask, bool full)
+    {
+        // Rows: B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3), column by column; then each row times B.
+        StoreInputRow(d0.Minus(d2), dst, 0, stride, mask, full);
+        StoreInputRow(d1.Plus(d2), dst, 4, stride, mask, full);
+        StoreInputRow(d2.Minus(d1), dst, 8, stride, mask, full);
+        StoreInputRow(d1.Minus(d3), dst, 12, stride, mask, full);
+    }
+
+    /// <summary>Columns: row t times B = (t0 - t2, t1 + t2, t2 - t1, t1 - t3), stored at positions first .. first + 3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreInputRow(in Column4 t, float* dst, int first, long stride, Vector512<float> mask, bool full)
+    {
+        Store(t.A - t.C, dst + (first + 0) * stride, mask, full);
+        Store(t.B + t.C, dst + (first + 1) * stride, mask, full);
+        Store(t.C - t.B, dst + (first + 2) * stride, mask, full);
+        Store(t.B - t.D, dst + (first + 3) * stride, mask, full);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(Vector512<float> value, float* dst, Vector512<float> mask, bool full)
+    {
+        if (full) Vector512.Store(value, dst);
+        else Avx512F.MaskStore(dst, mask, value);
+    }
+
+    /// <summary>Four columns of one row of a 4x4 tile, 16 tiles (or channels) per vector.</summary>
     private readonly struct Column4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
     {
         public readonly Vector512<float> A = a, B = b, C = c, D = d;
