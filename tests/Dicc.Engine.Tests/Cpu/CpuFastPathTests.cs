@@ -79,8 +79,10 @@ public class CpuFastPathTests
         var random = new RandomStream(1);
         float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random), b = Normal(k, random);
         // The implicit-GEMM direct convolution (every layer when Winograd is off; WinogradConvolution_* test the rest).
-        bool winograd = WinogradConvolution.Enabled;
+        // (and the small-map convolution: SmallMapConvolution_* test it).
+        bool winograd = WinogradConvolution.Enabled, smallMaps = SmallMapConvolution.Enabled;
         WinogradConvolution.Enabled = false;
+        SmallMapConvolution.Enabled = false;
         try
         {
             Assert.That(Forward(_fast, g, x, wt, b), Is.EqualTo(Forward(_reference, g, x, wt, b)));
@@ -89,6 +91,7 @@ public class CpuFastPathTests
         finally
         {
             WinogradConvolution.Enabled = winograd;
+            SmallMapConvolution.Enabled = smallMaps;
         }
     }
 
@@ -168,6 +171,78 @@ public class CpuFastPathTests
             Assert.That(WinogradConvolution.Applies(Layer(1, 44, 64)), Is.False, "conv1_1: one input channel");
             Assert.That(WinogradConvolution.Applies(Layer(512, 5, 512)), Is.False, "conv4_2: 5 x 5 tiles cover 6 x 6");
             Assert.That(WinogradConvolution.Applies(new ConvolutionGeometry(32, 64, 44, 44, 64, 3, 3, 2, 2, 1, 1)), Is.False, "stride 2");
+        });
+    }
+
+    // Geometries that the small-map convolution runs: VGG's 5 x 5 and 2 x 2 maps, a partial 32-image sliver (24 of 32)
+    // and two slivers, two channel slices (300 channels), non-square and 1 x 1 maps, the largest map it takes (8 x 8
+    // goes to Winograd, so 7 x 9), and input channels that are not a multiple of 8 (then dx runs the direct path).
+    public static IEnumerable<TestCaseData> SmallMapGeometries()
+    {
+        (int N, int C, int H, int W, int K)[] cases =
+        [
+            (32, 16, 5, 5, 24),
+            (24, 32, 5, 5, 16),
+            (64, 24, 2, 2, 16),
+            (48, 300, 3, 4, 16),
+            (32, 16, 1, 1, 16),
+            (32, 16, 7, 9, 8),
+            (25, 17, 5, 5, 16),
+        ];
+        foreach (var c in cases)
+            yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
+    }
+
+    [TestCaseSource(nameof(SmallMapGeometries))]
+    public void SmallMapConvolution_IsWithinRoundingOfTheReference(int n, int c, int h, int w, int k)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
+        bool runs = SmallMapConvolution.Enabled && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+        Assert.That(SmallMapConvolution.Applies(g), Is.EqualTo(runs));
+        var random = new RandomStream(7);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        float[] b = Normal(k, random), dy = Normal(g.OutputShape.ElementCount, random);
+        float[] xAbs = x.Select(MathF.Abs).ToArray(), wAbs = wt.Select(MathF.Abs).ToArray(), dyAbs = dy.Select(MathF.Abs).ToArray();
+        // The same products as the direct sum, added in another order (taps outermost): its rounding bound holds.
+        AssertWithinBound(Forward(_fast, g, x, wt, b), Forward(_reference, g, x, wt, b), Forward(_reference, g, xAbs, wAbs, b.Select(MathF.Abs).ToArray()),
+            c * 9 + 1, "y");
+        AssertWithinBound(Forward(_fast, g, x, wt, null), Forward(_reference, g, x, wt, null), Forward(_reference, g, xAbs, wAbs, null), c * 9, "y");
+        AssertWithinBound(DataGradient(_fast, g, dy, wt), DataGradient(_reference, g, dy, wt), DataGradient(_reference, g, dyAbs, wAbs),
+            k * 9 + k + 9, "dx");
+    }
+
+    [TestCase(64, 24, 2, 2, 16)]
+    [TestCase(48, 300, 3, 4, 16)]
+    public void SmallMapConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
+    {
+        var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
+        var random = new RandomStream(8);
+        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
+        float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
+        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
+        var all = Run();
+        using (CpuParallel.LimitThreads(1))
+        {
+            var one = Run();
+            for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}: 1 thread differs from {CpuParallel.Threads}.");
+        }
+    }
+
+    [Test]
+    public void SmallMapConvolution_RunsVggs5x5And2x2Layers()
+    {
+        if (!SmallMapConvolution.Enabled || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            Assert.Ignore("The small-map convolution runs only with AVX-512 and DICC_CPU_SMALL_MAPS unset.");
+        ConvolutionGeometry Layer(int n, int c, int side, int k) => new(n, c, side, side, k, 3, 3, 1, 1, 1, 1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(SmallMapConvolution.Applies(Layer(32, 256, 5, 512)), Is.True, "conv4_1");
+            Assert.That(SmallMapConvolution.Applies(Layer(32, 512, 5, 256)), Is.True, "conv4_1's input gradient");
+            Assert.That(SmallMapConvolution.Applies(Layer(128, 512, 5, 512)), Is.True, "conv4_2 at batch 128");
+            Assert.That(SmallMapConvolution.Applies(Layer(32, 512, 2, 512)), Is.True, "conv5_1");
+            Assert.That(SmallMapConvolution.Applies(Layer(1, 512, 5, 512)), Is.False, "one image: 31 of 32 lanes padding");
+            Assert.That(SmallMapConvolution.Applies(Layer(33, 512, 5, 512)), Is.False, "33 images: two slivers, half padding");
+            Assert.That(SmallMapConvolution.Applies(Layer(32, 256, 11, 256)), Is.False, "conv3_2: Winograd's");
         });
     }
 

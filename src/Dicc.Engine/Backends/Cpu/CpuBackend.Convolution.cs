@@ -58,6 +58,11 @@ public sealed unsafe partial class CpuBackend
             WinogradConvolution.Forward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws, flippedWeights: false);
             return;
         }
+        if (SmallMapConvolution.Applies(g))
+        {
+            SmallMapConvolution.Forward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws, flippedWeights: false);
+            return;
+        }
         FastConvolutionForward(g, F(x), F(w), bias is null ? null : F(bias), F(y), ws);
     }
 
@@ -76,6 +81,11 @@ public sealed unsafe partial class CpuBackend
         if (WinogradConvolution.Applies(flipped))
         {
             WinogradConvolution.Forward(flipped, F(dy), F(w), null, F(dx), ws, flippedWeights: true);
+            return;
+        }
+        if (SmallMapConvolution.Applies(flipped))
+        {
+            SmallMapConvolution.Forward(flipped, F(dy), F(w), null, F(dx), ws, flippedWeights: true);
             return;
         }
         float* wt = ws;
@@ -129,6 +139,8 @@ public sealed unsafe partial class CpuBackend
         if (WinogradConvolution.Applies(g)) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(g));
         if (WinogradConvolution.AppliesToFilterGradient(g)) floats = Math.Max(floats, WinogradConvolution.FilterGradientWorkspaceFloats(g));
         if (DataGradientIsConvolution(g) && WinogradConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(FlippedGeometry(g)));
+        if (SmallMapConvolution.Applies(g)) floats = Math.Max(floats, SmallMapConvolution.WorkspaceFloats(g));
+        if (DataGradientIsConvolution(g) && SmallMapConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, SmallMapConvolution.WorkspaceFloats(FlippedGeometry(g)));
         if (DataGradientIsConvolution(g))
             floats = Math.Max(floats, Align((long)g.K * g.C * g.R * g.S) + FastPassFloats(FlippedGeometry(g), g.C));
         else

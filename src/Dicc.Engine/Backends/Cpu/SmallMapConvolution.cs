@@ -1,0 +1,209 @@
+using System.Runtime.Intrinsics.X86;
+
+namespace Dicc.Engine.Backends.Cpu;
+
+/// <summary>
+/// The fast path's 3x3, stride-1, padding-1 convolutions on maps smaller than Winograd's (VGG's 5 x 5 and 2 x 2 layers),
+/// computing only the taps that fall inside the image. The im2col GEMM multiplies every output by all 9 taps, padding
+/// included: at 5 x 5 a quarter of its work (56 of 225 tap-positions) and at 2 x 2 five ninths multiply zeros. Here the
+/// images are laid out position-major, <c>xt[position][32 images][channel]</c> as 32-wide rows, so that one tap and one
+/// output position is a product <c>Y[K, 32 images] += W_tap[K, C] X_(position + tap)[C, 32 images]</c> whose B operand is
+/// already in the GEMM micro-kernel's packed layout, and a tap that falls outside the image for a position is simply not
+/// multiplied (docs/benchmarks.md, "Small maps").
+/// </summary>
+/// <remarks>
+/// The weights are packed once per call tap by tap (<c>W_tap</c> in the micro-kernel's A layout); output channels are
+/// split into ranges of 8-row slivers, one range per part; each part runs, for each slice of at most 256 input channels
+/// and each tap (the centre first, which every position has), every position and 32-image sliver that has the tap,
+/// accumulating into its tiles of <c>yt[position][32 images][K]</c> in place, then writes its channels of y with the
+/// bias. Every output is computed the same way whichever part computes it, so results do not depend on the thread count;
+/// the order of the sum differs from the direct convolution's, so tests bound the difference by its rounding bound.
+/// The input gradient is the same code on dy with the flipped, transposed weights (stride 1, padding 1 again).
+/// Batches are padded to a multiple of 32 images with zeros, so this runs where that wastes at most a quarter.
+/// </remarks>
+internal static unsafe class SmallMapConvolution
+{
+    private const int Taps = 9;
+
+    /// <summary>Images per row of the position-major layout: the micro-kernel's NR.</summary>
+    private const int Lanes = 32;
+
+    /// <summary>Output channels per A sliver: the micro-kernel's MR.</summary>
+    private const int Mr = 8;
+
+    /// <summary>Input channels per reduction slice: a B sliver of 32 KB, which stays in L1 across a part's slivers of A.</summary>
+    private const int SliceChannels = 256;
+
+    /// <summary>Largest map run here (Winograd takes 8 x 8 and more).</summary>
+    private const int MaxPositions = 64;
+
+    /// <summary>The centre tap first: every output position has it, so it starts every tile (beta = 0).</summary>
+    private static ReadOnlySpan<byte> TapOrder => [4, 0, 1, 2, 3, 5, 6, 7, 8];
+
+    /// <summary>
+    /// Off with the environment variable <c>DICC_CPU_SMALL_MAPS=0</c> (or from a test or benchmark): those layers then
+    /// run the implicit-GEMM direct convolution, bit-identical to the reference path.
+    /// </summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("DICC_CPU_SMALL_MAPS") != "0";
+
+    /// <summary>
+    /// Whether the forward convolution <paramref name="g"/> runs here: 3x3, stride 1, padding 1, at least 16 input
+    /// channels, output channels a multiple of 8, a map of at most 64 positions that Winograd does not take, a batch that
+    /// fills at least three quarters of its 32-image slivers, on a CPU with AVX-512.
+    /// </summary>
+    public static bool Applies(in ConvolutionGeometry g) =>
+        Enabled && Avx512F.IsSupported && Avx512Kernel.NR == Lanes && Avx512Kernel.MR == Mr &&
+        g.R == 3 && g.S == 3 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 1 && g.PadW == 1 &&
+        g.C >= 16 && g.K % Mr == 0 && (long)g.P * g.Q <= MaxPositions && !WinogradConvolution.Applies(g) &&
+        4L * g.N >= 3L * Slivers(g.N) * Lanes;
+
+    private static int Slivers(int images) => (images + Lanes - 1) / Lanes;
+
+    private static long Align(long floats) => (floats + 15) / 16 * 16;
+
+    /// <summary>Floats of one (position, 32 images) block of channels, plus a cache line against L1 set conflicts.</summary>
+    private static long BlockFloats(int channels) => (long)channels * Lanes + 16;
+
+    /// <summary>Floats of one (tap, 8 output channels) sliver of packed weights, plus a cache line.</summary>
+    private static long WeightSliverFloats(int channels) => (long)channels * Mr + 16;
+
+    private static long InputFloats(in ConvolutionGeometry g) => (long)g.H * g.W * Slivers(g.N) * BlockFloats(g.C);
+    /// <summary>
+    /// Floats between two taps' packed weights, plus a cache line: K / 8 slivers of C * 8 + 16 floats can be a multiple
+    /// of 4 KB (64 slivers of 512 channels are), which put the 9 taps' writes of the packing in one L1 set.
+    /// </summary>
+    private static long TapFloats(int outputs, int channels) => outputs / Mr * WeightSliverFloats(channels) + 16;
+
+    private static long WeightFloats(in ConvolutionGeometry g) => Taps * TapFloats(g.K, g.C);
+    private static long OutputFloats(in ConvolutionGeometry g) => (long)g.P * g.Q * Slivers(g.N) * BlockFloats(g.K);
+
+    /// <summary>Workspace floats of a call over <paramref name="g"/>: position-major x, packed weights, position-major y.</summary>
+    public static long WorkspaceFloats(in ConvolutionGeometry g) =>
+        Align(InputFloats(g)) + Align(WeightFloats(g)) + Align(OutputFloats(g));
+
+    /// <summary>
+    /// y = conv(x, w) + bias (bias may be null) with w as stored, [K, C, 3, 3]; or, when <paramref name="flippedWeights"/>,
+    /// with the flipped and transposed weights of a layer whose w is [C, K, 3, 3] (the input gradient: x is then dy,
+    /// y is dx). <paramref name="ws"/> holds <see cref="WorkspaceFloats"/> floats, 64-byte aligned.
+    /// </summary>
+    public static void Forward(in ConvolutionGeometry g, float* x, float* w, float* bias, float* y, float* ws, bool flippedWeights)
+    {
+        int slivers = Slivers(g.N), hw = g.H * g.W;
+        float* xt = ws, a = xt + Align(InputFloats(g)), yt = a + Align(WeightFloats(g));
+        CpuParallel.For(g.C, (long)slivers * Lanes * hw, new InputBody(x, xt, g.N, g.C, hw, slivers));
+        CpuParallel.For(flippedWeights ? g.C : g.K / Mr, (long)(flippedWeights ? g.K : g.C * Mr) * Taps, new WeightBody(w, a, g.K, g.C, flippedWeights));
+        CpuParallel.For(g.K / Mr, (long)g.C * Mr * Taps * g.P * g.Q * slivers * Lanes, new ProductBody(g, xt, a, yt, bias, y));
+    }
+
+    /// <summary>x [N, C, H*W] to xt [H*W][slivers][C][32 images], images past N zero; one channel per item.</summary>
+    private readonly struct InputBody(float* x, float* xt, int images, int channels, int hw, int slivers) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            long block = BlockFloats(channels), image = (long)channels * hw;
+            for (int c = start; c < end; c++)
+                for (int s = 0; s < slivers; s++)
+                {
+                    float* dst = xt + s * block + (long)c * Lanes;
+                    for (int j = 0; j < Lanes; j++)
+                    {
+                        int n = s * Lanes + j;
+                        float* src = x + n * image + (long)c * hw;
+                        if (n < images)
+                            for (int i = 0; i < hw; i++) dst[i * slivers * block + j] = src[i];
+                        else
+                            for (int i = 0; i < hw; i++) dst[i * slivers * block + j] = 0f;
+                    }
+                }
+        }
+    }
+
+    /// <summary>
+    /// The weights of taps t into slivers a[t][k / 8][C][8] (element (k, c) of tap t at its c * 8 + k % 8); flipped:
+    /// W'[k, c, t] = w[c, k, 8 - t] of a layer whose w is [C, K, 3, 3]. Both read w in order, as 8 x 9 blocks
+    /// transposed in registers: an item is one 8-row sliver (as stored, 8 rows of w) or one input channel (flipped, one
+    /// row of w). Reading w a sliver at a time in the flipped case jumped 18 KB per channel: 2.4 ms for 9.4 MB.
+    /// </summary>
+    private readonly struct WeightBody(float* w, float* a, int outputs, int channels, bool flipped) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            long sliver = WeightSliverFloats(channels), tapStride = TapFloats(outputs, channels);
+            if (!flipped)
+            {
+                long row = (long)channels * Taps;
+                for (int ks = start; ks < end; ks++)
+                {
+                    float* src = w + ks * Mr * row, dst = a + ks * sliver;
+                    for (int c = 0; c < channels; c++) Transpose8x9(src + c * Taps, row, dst + c * Mr, tapStride);
+                }
+            }
+            else
+            {
+                for (int c = start; c < end; c++)
+                {
+                    float* src = w + (long)c * outputs * Taps, dst = a + c * Mr + (Taps - 1) * tapStride;
+                    for (int ks = 0; ks < outputs / Mr; ks++) Transpose8x9(src + ks * Mr * Taps, Taps, dst + ks * sliver, -tapStride);
+                }
+            }
+        }
+
+        /// <summary>d[t * ldd + r] = s[r * lds + t] for r in [0, 8), t in [0, 9).</summary>
+        private static void Transpose8x9(float* s, long lds, float* d, long ldd)
+        {
+            GemmPacking.Transpose8x8(s, lds, d, ldd);
+            float* last = d + 8 * ldd;
+            for (int r = 0; r < Mr; r++) last[r] = s[r * lds + 8];
+        }
+    }
+
+    /// <summary>The products of output channels [8 start, 8 end) and their part of y (with the bias).</summary>
+    private readonly struct ProductBody(in ConvolutionGeometry g, float* xt, float* a, float* yt, float* bias, float* y) : IRangeBody
+    {
+        private readonly ConvolutionGeometry _g = g;
+
+        public void Run(int start, int end)
+        {
+            var g = _g;
+            int slivers = Slivers(g.N), pq = g.P * g.Q;
+            long inBlock = BlockFloats(g.C), outBlock = BlockFloats(g.K), wSliver = WeightSliverFloats(g.C);
+            long tapStride = TapFloats(g.K, g.C);
+            int slices = (g.C + SliceChannels - 1) / SliceChannels;
+            for (int slice = 0; slice < slices; slice++)
+            {
+                int c0 = g.C * slice / slices, kc = g.C * (slice + 1) / slices - c0;
+                foreach (byte t in TapOrder)
+                {
+                    int dr = t / 3 - 1, dc = t % 3 - 1;
+                    float beta = slice == 0 && t == 4 ? 0f : 1f;
+                    float* aTap = a + t * tapStride + c0 * Mr;
+                    for (int pr = Math.Max(0, -dr); pr < Math.Min(g.P, g.H - dr); pr++)
+                        for (int pc = Math.Max(0, -dc); pc < Math.Min(g.Q, g.W - dc); pc++)
+                        {
+                            int p = pr * g.Q + pc, i = (pr + dr) * g.W + pc + dc;
+                            for (int s = 0; s < slivers; s++)
+                            {
+                                float* b = xt + ((long)i * slivers + s) * inBlock + (long)c0 * Lanes;
+                                float* c = yt + ((long)p * slivers + s) * outBlock;
+                                for (int ks = start; ks < end; ks++)
+                                    Avx512Kernel.Run(kc, aTap + ks * wSliver, b, c + ks * Mr * Lanes, Lanes, 1f, beta);
+                            }
+                        }
+                }
+            }
+            // This part's output channels back to [N, K, P*Q], with the bias, while its tiles are still in cache.
+            for (int k = start * Mr; k < end * Mr; k++)
+            {
+                float add = bias == null ? 0f : bias[k];
+                for (int n = 0; n < g.N; n++)
+                {
+                    float* dst = y + ((long)n * g.K + k) * pq;
+                    float* src = yt + (n / Lanes) * outBlock + (long)k * Lanes + n % Lanes;
+                    long step = slivers * outBlock;
+                    if (bias == null) for (int p = 0; p < pq; p++) dst[p] = src[p * step];
+                    else for (int p = 0; p < pq; p++) dst[p] = src[p * step] + add;
+                }
+            }
+        }
+    }
+}
