@@ -185,9 +185,11 @@ public class CpuFastPathTests
             (24, 32, 5, 5, 16),
             (64, 24, 2, 2, 16),
             (48, 300, 3, 4, 16),
-            (32, 16, 1, 1, 16),
+            (32, 32, 1, 1, 16),
             (32, 16, 7, 9, 8),
             (25, 17, 5, 5, 16),
+            (32, 160, 5, 5, 72), // the filter gradient's blocks of 64 outputs and 128 inputs, each with a partial last one
+            (48, 64, 2, 3, 16),
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
@@ -209,10 +211,17 @@ public class CpuFastPathTests
         AssertWithinBound(Forward(_fast, g, x, wt, null), Forward(_reference, g, x, wt, null), Forward(_reference, g, xAbs, wAbs, null), c * 9, "y");
         AssertWithinBound(DataGradient(_fast, g, dy, wt), DataGradient(_reference, g, dy, wt), DataGradient(_reference, g, dyAbs, wAbs),
             k * 9 + k + 9, "dx");
+        Assert.That(SmallMapConvolution.AppliesToFilterGradient(g), Is.EqualTo(runs && c % 32 == 0));
+        var (dw, db) = FilterGradient(_fast, g, x, dy);
+        var (dwReference, dbReference) = FilterGradient(_reference, g, x, dy);
+        var (dwAbs, dbAbs) = FilterGradient(_reference, g, xAbs, dyAbs);
+        AssertWithinBound(dw, dwReference, dwAbs, n * g.P * g.Q, "dw");
+        AssertWithinBound(db, dbReference, dbAbs, n * g.P * g.Q, "dbias");
     }
 
     [TestCase(64, 24, 2, 2, 16)]
     [TestCase(48, 300, 3, 4, 16)]
+    [TestCase(32, 160, 5, 5, 72)]
     public void SmallMapConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
     {
         var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);

@@ -108,6 +108,7 @@ public sealed unsafe partial class CpuBackend
         }
         float* ws = Workspace(FastWorkspaceBytes(g) / sizeof(float));
         if (WinogradConvolution.AppliesToFilterGradient(g)) WinogradConvolution.FilterGradient(g, F(x), F(dy), F(dw), ws);
+        else if (SmallMapConvolution.AppliesToFilterGradient(g)) SmallMapConvolution.FilterGradient(g, F(x), F(dy), F(dw), ws);
         else FastConvolutionBackwardFilter(g, F(x), F(dy), F(dw), ws);
         if (dbias is not null) SumPerChannelFast(F(dy), g.N, g.K, g.P * g.Q, F(dbias));
     }
@@ -140,6 +141,7 @@ public sealed unsafe partial class CpuBackend
         if (WinogradConvolution.AppliesToFilterGradient(g)) floats = Math.Max(floats, WinogradConvolution.FilterGradientWorkspaceFloats(g));
         if (DataGradientIsConvolution(g) && WinogradConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, WinogradConvolution.WorkspaceFloats(FlippedGeometry(g)));
         if (SmallMapConvolution.Applies(g)) floats = Math.Max(floats, SmallMapConvolution.WorkspaceFloats(g));
+        if (SmallMapConvolution.AppliesToFilterGradient(g)) floats = Math.Max(floats, SmallMapConvolution.FilterGradientWorkspaceFloats(g));
         if (DataGradientIsConvolution(g) && SmallMapConvolution.Applies(FlippedGeometry(g))) floats = Math.Max(floats, SmallMapConvolution.WorkspaceFloats(FlippedGeometry(g)));
         if (DataGradientIsConvolution(g))
             floats = Math.Max(floats, Align((long)g.K * g.C * g.R * g.S) + FastPassFloats(FlippedGeometry(g), g.C));

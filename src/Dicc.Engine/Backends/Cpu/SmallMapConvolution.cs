@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Dicc.Engine.Backends.Cpu;
@@ -205,5 +207,134 @@ internal static unsafe class SmallMapConvolution
                 }
             }
         }
+    }
+
+    // ---- filter gradient ------------------------------------------------------------------------------
+
+    /// <summary>Output channels per block of the filter gradient (8 slivers): its dy rows stay in L1 across the block's inputs.</summary>
+    private const int FilterKBlock = 64;
+
+    /// <summary>Input channels per block of the filter gradient (4 slivers of 32): its x rows, ~100 KB at batch 32, stay in L2.</summary>
+    private const int FilterCBlock = 128;
+
+    /// <summary>Whether the filter gradient of <paramref name="g"/> runs here: where <see cref="Applies"/>, with input channels a multiple of 32.</summary>
+    public static bool AppliesToFilterGradient(in ConvolutionGeometry g) => Applies(g) && g.C % Lanes == 0;
+
+    /// <summary>Row stride of the channels-last copies: a cache line more than the channels, against L1 set conflicts.</summary>
+    private static long RowFloats(int channels) => channels + 16;
+
+    /// <summary>Workspace floats of the filter gradient: channels-last, position-major copies of x and dy.</summary>
+    public static long FilterGradientWorkspaceFloats(in ConvolutionGeometry g) =>
+        Align((long)g.H * g.W * g.N * RowFloats(g.C)) + Align((long)g.P * g.Q * g.N * RowFloats(g.K));
+
+    /// <summary>
+    /// dw[k, c, t] = sum over output positions p that have tap t and images n of dy[n, k, p] x[n, c, p + t]: per tap a
+    /// product of dy and x over the rectangle of positions that have it, no padding multiplied. x and dy are first copied
+    /// position-major and channels-last (<c>[position][image][channel]</c>), so a row of the rectangle is one run of
+    /// steps with a fixed stride through both; each 8 x 32 tile of dw_t sums its whole rectangle in registers (rows,
+    /// then positions and images in order), whichever thread runs it.
+    /// </summary>
+    public static void FilterGradient(in ConvolutionGeometry g, float* x, float* dy, float* dw, float* ws)
+    {
+        int hw = g.H * g.W, pq = g.P * g.Q;
+        float* xt = ws, dyt = ws + Align((long)hw * g.N * RowFloats(g.C));
+        CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new ChannelsLastBody(x, xt, g.N, g.C, hw));
+        CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new ChannelsLastBody(dy, dyt, g.N, g.K, pq));
+        int kBlocks = (g.K + FilterKBlock - 1) / FilterKBlock, cBlocks = (g.C + FilterCBlock - 1) / FilterCBlock;
+        CpuParallel.For(kBlocks * cBlocks * Taps, (long)FilterKBlock * FilterCBlock * pq * g.N, new FilterBody(g, xt, dyt, dw));
+    }
+
+    /// <summary>[N, channels, positions] to [positions][N][channels] (rows <see cref="RowFloats"/> apart); eight channels of one image per item.</summary>
+    private readonly struct ChannelsLastBody(float* src, float* dst, int images, int channels, int positions) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            int groups = (channels + 7) / 8;
+            long row = RowFloats(channels);
+            for (int item = start; item < end; item++)
+            {
+                int n = item / groups, c0 = item % groups * 8, rows = Math.Min(8, channels - c0);
+                GemmPacking.Transpose(src + ((long)n * channels + c0) * positions, positions, rows, positions, dst + n * row + c0, images * row);
+            }
+        }
+    }
+
+    /// <summary>The tiles of one (64 outputs, 128 inputs, tap) block of dw.</summary>
+    private readonly struct FilterBody(in ConvolutionGeometry g, float* xt, float* dyt, float* dw) : IRangeBody
+    {
+        private readonly ConvolutionGeometry _g = g;
+
+        public void Run(int start, int end)
+        {
+            var g = _g;
+            int cBlocks = (g.C + FilterCBlock - 1) / FilterCBlock;
+            long xRow = RowFloats(g.C), dyRow = RowFloats(g.K);
+            float* tile = stackalloc float[Mr * Lanes];
+            for (int item = start; item < end; item++)
+            {
+                int t = item % Taps, cb = item / Taps % cBlocks, kb = item / Taps / cBlocks;
+                int dr = t / 3 - 1, dc = t % 3 - 1;
+                int pr0 = Math.Max(0, -dr), pr1 = Math.Min(g.P, g.H - dr), pc0 = Math.Max(0, -dc), pc1 = Math.Min(g.Q, g.W - dc);
+                // A map one row or column high has no such tap: no rows, and the tiles come out zero.
+                int rows = Math.Max(0, pr1 - pr0), steps = Math.Max(0, pc1 - pc0) * g.N;
+                float* a0 = dyt + (long)(pr0 * g.Q + pc0) * g.N * dyRow;
+                float* b0 = xt + (long)((pr0 + dr) * g.W + pc0 + dc) * g.N * xRow;
+                nint aRow = (nint)((long)g.Q * g.N * dyRow), bRow = (nint)((long)g.W * g.N * xRow);
+                int k1 = Math.Min(g.K, (kb + 1) * FilterKBlock), c1 = Math.Min(g.C, (cb + 1) * FilterCBlock);
+                for (int k = kb * FilterKBlock; k < k1; k += Mr)
+                    for (int c = cb * FilterCBlock; c < c1; c += Lanes)
+                    {
+                        FilterTile(rows, steps, a0 + k, (nint)dyRow, aRow, b0 + c, (nint)xRow, bRow, tile);
+                        float* d = dw + ((long)k * g.C + c) * Taps + t;
+                        for (int r = 0; r < Mr; r++, d += (long)g.C * Taps)
+                            for (int j = 0; j < Lanes; j++) d[j * Taps] = tile[r * Lanes + j];
+                    }
+            }
+        }
+    }
+
+    /// <summary>
+    /// tile[r, j] = sum over rows of steps of a[r] * b[j] (8 x 32, one FMA chain per element in order), a and b moving
+    /// <paramref name="aStep"/> and <paramref name="bStep"/> floats a step and <paramref name="aRow"/> and <paramref name="bRow"/> a row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FilterTile(int rows, int steps, float* a, nint aStep, nint aRow, float* b, nint bStep, nint bRow, float* tile)
+    {
+        Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default;
+        Vector512<float> c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default;
+        Vector512<float> c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default;
+        Vector512<float> c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
+        for (int row = 0; row < rows; row++, a += aRow, b += bRow)
+        {
+            float* ap = a, bp = b;
+            for (int s = 0; s < steps; s++, ap += aStep, bp += bStep)
+            {
+                Vector512<float> b0 = Avx512F.LoadVector512(bp), b1 = Avx512F.LoadVector512(bp + 16);
+                c0_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[0]), b0, c0_0);
+                c0_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[0]), b1, c0_1);
+                c1_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[1]), b0, c1_0);
+                c1_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[1]), b1, c1_1);
+                c2_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[2]), b0, c2_0);
+                c2_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[2]), b1, c2_1);
+                c3_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[3]), b0, c3_0);
+                c3_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[3]), b1, c3_1);
+                c4_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[4]), b0, c4_0);
+                c4_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[4]), b1, c4_1);
+                c5_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[5]), b0, c5_0);
+                c5_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[5]), b1, c5_1);
+                c6_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[6]), b0, c6_0);
+                c6_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[6]), b1, c6_1);
+                c7_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[7]), b0, c7_0);
+                c7_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ap[7]), b1, c7_1);
+            }
+        }
+        Vector512.Store(c0_0, tile + 0); Vector512.Store(c0_1, tile + 16);
+        Vector512.Store(c1_0, tile + 32); Vector512.Store(c1_1, tile + 48);
+        Vector512.Store(c2_0, tile + 64); Vector512.Store(c2_1, tile + 80);
+        Vector512.Store(c3_0, tile + 96); Vector512.Store(c3_1, tile + 112);
+        Vector512.Store(c4_0, tile + 128); Vector512.Store(c4_1, tile + 144);
+        Vector512.Store(c5_0, tile + 160); Vector512.Store(c5_1, tile + 176);
+        Vector512.Store(c6_0, tile + 192); Vector512.Store(c6_1, tile + 208);
+        Vector512.Store(c7_0, tile + 224); Vector512.Store(c7_1, tile + 240);
     }
 }
