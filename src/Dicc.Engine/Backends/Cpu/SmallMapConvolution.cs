@@ -241,7 +241,7 @@ internal static unsafe class SmallMapConvolution
         CpuParallel.For(g.N * ((g.C + 7) / 8), 8L * hw, new ChannelsLastBody(x, xt, g.N, g.C, hw));
         CpuParallel.For(g.N * ((g.K + 7) / 8), 8L * pq, new ChannelsLastBody(dy, dyt, g.N, g.K, pq));
         int kBlocks = (g.K + FilterKBlock - 1) / FilterKBlock, cBlocks = (g.C + FilterCBlock - 1) / FilterCBlock;
-        CpuParallel.For(kBlocks * cBlocks * Taps, (long)FilterKBlock * FilterCBlock * pq * g.N, new FilterBody(g, xt, dyt, dw));
+        CpuParallel.For(kBlocks * cBlocks, (long)FilterKBlock * FilterCBlock * Taps * pq * g.N, new FilterBody(g, xt, dyt, dw));
     }
 
     /// <summary>[N, channels, positions] to [positions][N][channels] (rows <see cref="RowFloats"/> apart); eight channels of one image per item.</summary>
@@ -259,7 +259,11 @@ internal static unsafe class SmallMapConvolution
         }
     }
 
-    /// <summary>The tiles of one (64 outputs, 128 inputs, tap) block of dw.</summary>
+    /// <summary>
+    /// The tiles of one (64 outputs, 128 inputs) block of dw, all 9 taps of a tile together: their sums go to a scratch
+    /// block and are interleaved into dw's rows (c, t) by 8 x 8 transposes, where writing each tap's tile on its own took
+    /// 256 scattered stores per tile (as long as the products themselves at 2 x 2).
+    /// </summary>
     private readonly struct FilterBody(in ConvolutionGeometry g, float* xt, float* dyt, float* dw) : IRangeBody
     {
         private readonly ConvolutionGeometry _g = g;
@@ -268,26 +272,41 @@ internal static unsafe class SmallMapConvolution
         {
             var g = _g;
             int cBlocks = (g.C + FilterCBlock - 1) / FilterCBlock;
-            long xRow = RowFloats(g.C), dyRow = RowFloats(g.K);
-            float* tile = stackalloc float[Mr * Lanes];
-            for (int item = start; item < end; item++)
+            long xRow = RowFloats(g.C), dyRow = RowFloats(g.K), dwRow = (long)g.C * Taps;
+            const int TileFloats = Mr * Lanes;
+            float* tiles = stackalloc float[Taps * TileFloats];
+            // Each tap's rectangle of output positions: rows, steps per row, its first dy and x rows.
+            int* rows = stackalloc int[Taps], steps = stackalloc int[Taps];
+            long* aStart = stackalloc long[Taps], bStart = stackalloc long[Taps];
+            for (int t = 0; t < Taps; t++)
             {
-                int t = item % Taps, cb = item / Taps % cBlocks, kb = item / Taps / cBlocks;
                 int dr = t / 3 - 1, dc = t % 3 - 1;
                 int pr0 = Math.Max(0, -dr), pr1 = Math.Min(g.P, g.H - dr), pc0 = Math.Max(0, -dc), pc1 = Math.Min(g.Q, g.W - dc);
-                // A map one row or column high has no such tap: no rows, and the tiles come out zero.
-                int rows = Math.Max(0, pr1 - pr0), steps = Math.Max(0, pc1 - pc0) * g.N;
-                float* a0 = dyt + (long)(pr0 * g.Q + pc0) * g.N * dyRow;
-                float* b0 = xt + (long)((pr0 + dr) * g.W + pc0 + dc) * g.N * xRow;
-                nint aRow = (nint)((long)g.Q * g.N * dyRow), bRow = (nint)((long)g.W * g.N * xRow);
+                // A map one row or column high has no such tap: no rows, and its tiles come out zero.
+                rows[t] = Math.Max(0, pr1 - pr0);
+                steps[t] = Math.Max(0, pc1 - pc0) * g.N;
+                aStart[t] = rows[t] == 0 ? 0 : (long)(pr0 * g.Q + pc0) * g.N * dyRow;
+                bStart[t] = rows[t] == 0 ? 0 : (long)((pr0 + dr) * g.W + pc0 + dc) * g.N * xRow;
+            }
+            nint aRow = (nint)((long)g.Q * g.N * dyRow), bRow = (nint)((long)g.W * g.N * xRow);
+            for (int item = start; item < end; item++)
+            {
+                int cb = item % cBlocks, kb = item / cBlocks;
                 int k1 = Math.Min(g.K, (kb + 1) * FilterKBlock), c1 = Math.Min(g.C, (cb + 1) * FilterCBlock);
                 for (int k = kb * FilterKBlock; k < k1; k += Mr)
                     for (int c = cb * FilterCBlock; c < c1; c += Lanes)
                     {
-                        FilterTile(rows, steps, a0 + k, (nint)dyRow, aRow, b0 + c, (nint)xRow, bRow, tile);
-                        float* d = dw + ((long)k * g.C + c) * Taps + t;
-                        for (int r = 0; r < Mr; r++, d += (long)g.C * Taps)
-                            for (int j = 0; j < Lanes; j++) d[j * Taps] = tile[r * Lanes + j];
+                        for (int t = 0; t < Taps; t++)
+                            FilterTile(rows[t], steps[t], dyt + aStart[t] + k, (nint)dyRow, aRow, xt + bStart[t] + c, (nint)xRow, bRow, tiles + t * TileFloats);
+                        // dw[k + r, c + j, t] = tiles[t, r, j]: per row r, the 9 x 32 block transposed to 32 x 9.
+                        float* d = dw + ((long)k * g.C + c) * Taps;
+                        for (int r = 0; r < Mr; r++, d += dwRow)
+                        {
+                            float* src = tiles + r * Lanes;
+                            for (int j = 0; j < Lanes; j += 8) GemmPacking.Transpose8x8(src + j, TileFloats, d + j * Taps, Taps);
+                            float* last = src + (Taps - 1) * TileFloats;
+                            for (int j = 0; j < Lanes; j++) d[j * Taps + Taps - 1] = last[j];
+                        }
                     }
             }
         }
