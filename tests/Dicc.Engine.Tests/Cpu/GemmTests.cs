@@ -62,6 +62,74 @@ public unsafe class GemmTests(string kernelName)
         Check(transA, transB, 19, 33, 9, -1f, 0.25f, padding: 2);
     }
 
+    // The two shortcuts of the AVX-512 family against the blocked, packed GEMM they stand in for: tiny products
+    // computed straight from A and B (SmallGemm; NN and TN sum as the micro-kernel does, NT in lanes) and B read in
+    // place for products of at most 64 rows. Sizes cross their blocks' edges (4 rows, 64 columns, 16-lane tails).
+    [TestCase(false, false, 7, 70, 33)]
+    [TestCase(true, false, 7, 512, 32)]   // the head's weight gradient
+    [TestCase(false, false, 32, 512, 7)]  // the head's input gradient
+    [TestCase(true, false, 13, 17, 100)]
+    public void SmallProducts_AreBitIdenticalToTheBlockedGemm(bool transA, bool transB, int m, int n, int k)
+    {
+        if (kernel != GemmKernelKind.Avx512) Assert.Ignore("The small-product path is part of the AVX-512 family.");
+        var (small, blocked) = BothWays(transA, transB, m, n, k, () => SmallGemm.Enabled, v => SmallGemm.Enabled = v);
+        Assert.That(small, Is.EqualTo(blocked));
+    }
+
+    [TestCase(32, 7, 512)] // the head's forward
+    [TestCase(5, 9, 33)]
+    [TestCase(3, 17, 200)]
+    public void SmallDotProducts_MatchTheReference(int m, int n, int k)
+    {
+        if (kernel != GemmKernelKind.Avx512) Assert.Ignore("The small-product path is part of the AVX-512 family.");
+        Check(false, true, m, n, k, 1f, 0f, padding: 3);
+        Check(false, true, m, n, k, -1.5f, 0.5f, padding: 0);
+    }
+
+    [TestCase(64, 700, 300, 0)]
+    [TestCase(40, 2100, 500, 3)] // two column panels, three K slices, a partial last sliver
+    [TestCase(9, 77, 40, 1)]
+    public void BReadInPlace_IsBitIdenticalToBPacked(int m, int n, int k, int padding)
+    {
+        if (kernel != GemmKernelKind.Avx512) Assert.Ignore("Checked with the AVX-512 family.");
+        var probe = new GemmProblem(false, false, m, n, k, 1f, null, k, null, n + padding, 0f, null, n);
+        Assert.That(GemmDriver<Avx512Kernel>.ReadsBInPlace(probe), Is.EqualTo(GemmDriver<Avx512Kernel>.BInPlaceEnabled));
+        var (inPlace, packed) = BothWays(false, false, m, n, k, () => GemmDriver<Avx512Kernel>.BInPlaceEnabled,
+            v => GemmDriver<Avx512Kernel>.BInPlaceEnabled = v, padding);
+        Assert.That(inPlace, Is.EqualTo(packed));
+    }
+
+    [Test]
+    public void BReadInPlace_AvoidsStridesThatShareL1Sets()
+    {
+        // 1024 floats a row: every row's first line in one L1 set.
+        Assert.That(GemmDriver<Avx512Kernel>.ReadsBInPlace(new GemmProblem(false, false, 64, 1024, 64, 1f, null, 64, null, 1024, 0f, null, 1024)), Is.False);
+        Assert.That(GemmDriver<Avx512Kernel>.ReadsBInPlace(new GemmProblem(false, false, 128, 2000, 64, 1f, null, 64, null, 2000, 0f, null, 2000)), Is.False, "more than 64 rows");
+        Assert.That(GemmDriver<Avx512Kernel>.ReadsBInPlace(new GemmProblem(false, true, 64, 2000, 64, 1f, null, 64, null, 64, 0f, null, 2000)), Is.False, "B transposed");
+    }
+
+    /// <summary>One product with a switch on and off (C starts random, beta 0.5), the switch restored after.</summary>
+    private (float[] On, float[] Off) BothWays(bool transA, bool transB, int m, int n, int k, Func<bool> get, Action<bool> set, int padding = 0)
+    {
+        var r = new RandomStream((ulong)(m * 31 + n * 7 + k));
+        int lda = (transA ? m : k) + padding, ldb = (transB ? k : n) + padding, ldc = n + padding;
+        float[] a = Fill((transA ? k : m) * lda, r), b = Fill((transB ? n : k) * ldb, r), c0 = Fill(m * ldc, r);
+        float[] on = (float[])c0.Clone(), off = (float[])c0.Clone();
+        bool was = get();
+        try
+        {
+            set(true);
+            Run(transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.5f, on, ldc);
+            set(false);
+            Run(transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.5f, off, ldc);
+        }
+        finally
+        {
+            set(was);
+        }
+        return (on, off);
+    }
+
     [Test]
     public void BetaZero_IgnoresNaNInC()
     {

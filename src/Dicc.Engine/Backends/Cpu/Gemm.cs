@@ -114,6 +114,11 @@ internal static unsafe class Gemm
     private static void Run(GemmKernelKind kind, in GemmProblem p, int maxThreads)
     {
         if (!IsSupported(kind)) throw new PlatformNotSupportedException($"The {kind} GEMM kernel needs instructions this CPU lacks.");
+        if (kind == GemmKernelKind.Avx512 && SmallGemm.Handles(p))
+        {
+            SmallGemm.Run(p);
+            return;
+        }
         switch (kind)
         {
             case GemmKernelKind.Avx512: GemmDriver<Avx512Kernel>.Run(p, maxThreads); break;
@@ -179,9 +184,12 @@ internal unsafe interface IGemmKernel
 
     /// <summary>
     /// acc[i, j] = sum over p of a[p * MR + i] * b[p * NR + j] (one FMA chain per element, p ascending), then
-    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc). b is 64-byte aligned.
+    /// c[i * ldc + j] = alpha * acc (beta = 0, c not read) or fma(beta, c, alpha * acc).
     /// </summary>
     static abstract void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta);
+
+    /// <summary>The same with B's rows <paramref name="bStep"/> floats apart (B read in place, not packed; any alignment).</summary>
+    static abstract void RunStrided(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta);
 
     /// <summary>The kernel's final step for one element, used to merge edge tiles: fma(beta, c, scaled) or its unfused twin.</summary>
     static abstract float Combine(float beta, float c, float scaled);
@@ -454,6 +462,7 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         // With a shared operand the block spans all of its rows (or columns), so its plan is the shared one.
         var plan = shared.Data != null ? shared.Plan : new BlockPlan(p, m0, m1, n0, n1);
         int mc = plan.Mc, nc = plan.Nc;
+        bool direct = !shared.HoldsB && ReadsBInPlace(p);
         var buffers = GemmBuffers.ForThisThread(shared.HoldsA ? 0 : plan.ABlockFloats, shared.HoldsB ? 0 : plan.BBlockFloats, MR * NR);
         float* aPack = buffers.A, bPack = buffers.B, tile = buffers.Tile;
         long rowStride = p.TransposedC ? 1 : p.Ldc, colStride = p.TransposedC ? p.Ldc : 1;
@@ -465,14 +474,23 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
             {
                 var (pc, kc) = plan.Slice(p.K, kb);
                 float beta = kb == 0 ? p.Beta : 1f;
+                float* bDirect = null;
                 if (shared.HoldsB) bPack = shared.Acquire(p, jc / nc * plan.KBlocks + kb, jc, ncCur, pc, kc);
+                else if (direct)
+                {
+                    // Whole slivers are read from B itself; only a last partial one is packed (zero-padded), into
+                    // the first sliver of the buffer.
+                    bDirect = p.B + (long)pc * p.Ldb + jc;
+                    int whole = ncCur / NR * NR;
+                    if (whole < ncCur) GemmPacking.PackB(p, pc, kc, jc + whole, ncCur - whole, NR, bPack);
+                }
                 else GemmPacking.PackB(p, pc, kc, jc, ncCur, NR, bPack);
                 for (int ic = m0; ic < m1; ic += mc)
                 {
                     int mcCur = Math.Min(mc, m1 - ic);
                     if (shared.HoldsA) aPack = shared.Acquire(p, ic / mc * plan.KBlocks + kb, ic, mcCur, pc, kc);
                     else GemmPacking.PackA(p, ic, mcCur, pc, kc, MR, aPack);
-                    MacroKernel(kc, mcCur, ncCur, aPack, bPack, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
+                    MacroKernel(kc, mcCur, ncCur, aPack, bPack, bDirect, p.Ldb, p.C + ic * rowStride + jc * colStride, rowStride, colStride,
                         p.Alpha, beta, tile);
                     if (p.RowBias != null && kb == plan.KBlocks - 1)
                         AddRowBias(p.C + ic * rowStride + jc * colStride, rowStride, colStride, p.RowBias + ic, mcCur, ncCur);
@@ -499,15 +517,20 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
         }
     }
 
+    /// <summary>
+    /// The micro-tiles of one block: B from its packed slivers, or, when <paramref name="bDirect"/> is set, whole slivers
+    /// read in place from B (rows <paramref name="ldb"/> apart) and a last partial one from the first packed sliver.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, float* c, long rowStride,
+    private static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, float* bDirect, int ldb, float* c, long rowStride,
         long colStride, float alpha, float beta, float* tile)
     {
         long aStride = GemmPacking.SliverStride(kc, MR), bStride = GemmPacking.SliverStride(kc, NR);
         for (int jr = 0; jr < nc; jr += NR)
         {
             int nr = Math.Min(NR, nc - jr);
-            float* bSliver = bPack + jr / NR * bStride;
+            float* bSliver = bDirect == null ? bPack + jr / NR * bStride : nr == NR ? bDirect + jr : bPack;
+            nint bStep = bDirect != null && nr == NR ? ldb : NR;
             float* aSliver = aPack;
             for (int ir = 0; ir < mc; ir += MR, aSliver += aStride)
             {
@@ -515,12 +538,12 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
                 float* cTile = c + ir * rowStride + jr * colStride;
                 if (mr == MR && nr == NR && colStride == 1)
                 {
-                    TKernel.Run(kc, aSliver, bSliver, cTile, (nint)rowStride, alpha, beta);
+                    TKernel.RunStrided(kc, aSliver, bSliver, bStep, cTile, (nint)rowStride, alpha, beta);
                     continue;
                 }
                 // Edge tile (or transposed C): the kernel writes alpha * acc into a scratch tile (same
                 // arithmetic as a full tile), and the valid part is merged with the same final step.
-                TKernel.Run(kc, aSliver, bSliver, tile, NR, alpha, 0f);
+                TKernel.RunStrided(kc, aSliver, bSliver, bStep, tile, NR, alpha, 0f);
                 for (int i = 0; i < mr; i++)
                 {
                     float* ci = cTile + i * rowStride, ti = tile + i * NR;
@@ -529,6 +552,27 @@ internal static unsafe class GemmDriver<TKernel> where TKernel : struct, IGemmKe
                 }
             }
         }
+    }
+
+    /// <summary>Off with <c>DICC_GEMM_B_IN_PLACE=0</c> (or from a test): every B is packed, as before.</summary>
+    internal static bool BInPlaceEnabled = Environment.GetEnvironmentVariable("DICC_GEMM_B_IN_PLACE") != "0";
+
+    /// <summary>At most this many rows of C for B to be read in place (each element of B is then used at most this often).</summary>
+    private const int InPlaceMaxRows = 64;
+
+    /// <summary>
+    /// Whether a block's B is read in place instead of packed: a plain, non-transposed B of a product with few rows, where
+    /// packing costs a visible share (each packed element serves only M multiply-adds), and whose row stride spreads a
+    /// sliver's rows over the L1 sets (a stride of a multiple of 4 KB puts them all in one set).
+    /// </summary>
+    internal static bool ReadsBInPlace(in GemmProblem p)
+    {
+        // (Measured with the AVX-512 kernel only.)
+        if (!BInPlaceEnabled || typeof(TKernel) != typeof(Avx512Kernel) || p.ImplicitB || p.TransB || p.M > InPlaceMaxRows || p.N < NR) return false;
+        // Distinct L1 sets (64 lines of 64 bytes) touched by the first 64 rows' first lines.
+        ulong seen = 0;
+        for (long r = 0; r < 64; r++) seen |= 1UL << (int)(r * p.Ldb * sizeof(float) / 64 % 64);
+        return System.Numerics.BitOperations.PopCount(seen) >= 32;
     }
 
     private static long PaddedArea(int m, int n) => (long)RoundUp(m, MR) * RoundUp(n, NR);

@@ -21,7 +21,14 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
     public static bool IsSupported => Avx512F.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta) => Core(kc, a, b, 32, c, ldc, alpha, beta);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunStrided(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta) =>
+        Core(kc, a, b, bStep, c, ldc, alpha, beta);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Core(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta)
     {
         Vector512<float> c0_0 = default; Vector512<float> c0_1 = default;
         Vector512<float> c1_0 = default; Vector512<float> c1_1 = default;
@@ -33,8 +40,8 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
         Vector512<float> c7_0 = default; Vector512<float> c7_1 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector512<float> b0 = Avx512F.LoadAlignedVector512(b + 0);
-            Vector512<float> b1 = Avx512F.LoadAlignedVector512(b + 16);
+            Vector512<float> b0 = Avx512F.LoadVector512(b + 0);
+            Vector512<float> b1 = Avx512F.LoadVector512(b + 16);
             c0_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0_0);
             c0_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b1, c0_1);
             c1_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1_0);
@@ -52,7 +59,7 @@ internal readonly unsafe struct Avx512Kernel : IGemmKernel
             c7_0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7_0);
             c7_1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b1, c7_1);
             a += 8;
-            b += 32;
+            b += bStep;
         }
         Vector512<float> va = Vector512.Create(alpha);
         if (beta == 0f)
@@ -107,7 +114,14 @@ internal readonly unsafe struct Avx2Kernel : IGemmKernel
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta) => Core(kc, a, b, 16, c, ldc, alpha, beta);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunStrided(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta) =>
+        Core(kc, a, b, bStep, c, ldc, alpha, beta);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Core(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta)
     {
         Vector256<float> c0_0 = default; Vector256<float> c0_1 = default;
         Vector256<float> c1_0 = default; Vector256<float> c1_1 = default;
@@ -117,8 +131,8 @@ internal readonly unsafe struct Avx2Kernel : IGemmKernel
         Vector256<float> c5_0 = default; Vector256<float> c5_1 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector256<float> b0 = Avx.LoadAlignedVector256(b + 0);
-            Vector256<float> b1 = Avx.LoadAlignedVector256(b + 8);
+            Vector256<float> b0 = Avx.LoadVector256(b + 0);
+            Vector256<float> b1 = Avx.LoadVector256(b + 8);
             Vector256<float> a0 = Vector256.Create(a[0]);
             c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
             c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
@@ -138,7 +152,7 @@ internal readonly unsafe struct Avx2Kernel : IGemmKernel
             c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
             c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
             a += 6;
-            b += 16;
+            b += bStep;
         }
         Vector256<float> va = Vector256.Create(alpha);
         if (beta == 0f)
@@ -184,11 +198,13 @@ internal readonly unsafe struct ScalarKernel : IGemmKernel
     public static int NR => 4;
     public static bool IsSupported => true;
 
-    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta) => RunStrided(kc, a, b, 4, c, ldc, alpha, beta);
+
+    public static void RunStrided(int kc, float* a, float* b, nint bStep, float* c, nint ldc, float alpha, float beta)
     {
         float* acc = stackalloc float[16];
         for (int i = 0; i < 16; i++) acc[i] = 0f;
-        for (int p = 0; p < kc; p++, a += 4, b += 4)
+        for (int p = 0; p < kc; p++, a += 4, b += bStep)
             for (int i = 0; i < 4; i++)
             {
                 float ai = a[i];
