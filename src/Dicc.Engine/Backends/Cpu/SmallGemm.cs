@@ -14,13 +14,16 @@ namespace Dicc.Engine.Backends.Cpu;
 /// With B not transposed (NN, TN) each block of 4 rows by 64 columns of C is one FMA chain per element over p in
 /// order, then <c>alpha * acc</c> or <c>fma(beta, c, alpha * acc)</c>: the micro-kernel's arithmetic for a product of
 /// one K slice (K at most <see cref="MaxK"/> there), so the result is bit-identical to the blocked GEMM's. With B transposed
-/// and A not (NT: rows of both contiguous along p) each element is a dot product in 16 lanes, added across lanes at the
+/// and A not (NT: rows of both contiguous along p) and K a multiple of 16, each element is a dot product in 16 lanes, added across lanes at the
 /// end: a different order from the blocked GEMM's, fixed for the shape.
 /// </remarks>
 internal static unsafe class SmallGemm
 {
-    /// <summary>At most this many multiply-adds.</summary>
-    private const long MaxWork = 1L << 17;
+    /// <summary>
+    /// At most this many multiply-adds for the dot products, and for the row updates (which sum as the blocked GEMM
+    /// does, so only speed decides) up to what the blocked GEMM also runs on one thread (the MLP's 128 x 128 x 32).
+    /// </summary>
+    private const long MaxDotWork = 1L << 17, MaxRowUpdateWork = 1L << 19;
 
     /// <summary>At most the blocked GEMM's K slice, so that a row update sums as the micro-kernel does.</summary>
     private const int MaxK = 384;
@@ -31,7 +34,7 @@ internal static unsafe class SmallGemm
     /// <summary>Whether <paramref name="p"/> runs here.</summary>
     public static bool Handles(in GemmProblem p) =>
         Enabled && Avx512F.IsSupported && !p.ImplicitB && !p.TransposedC && p.RowBias == null &&
-        (long)p.M * p.N * p.K <= MaxWork && (p.TransB ? !p.TransA : p.K <= MaxK);
+        (p.TransB ? !p.TransA && p.K % 16 == 0 && (long)p.M * p.N * p.K <= MaxDotWork : p.K <= MaxK && (long)p.M * p.N * p.K <= MaxRowUpdateWork);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in GemmProblem p)
@@ -136,24 +139,26 @@ internal static unsafe class SmallGemm
     {
         float* sums = stackalloc float[16];
         int lastRow = p.M - 1, lastCol = p.N - 1;
+        var va = Vector256.Create(p.Alpha);
+        var vb = Vector256.Create(p.Beta);
         for (int i0 = 0; i0 < p.M; i0 += 2)
             for (int j0 = 0; j0 < p.N; j0 += 8)
             {
                 // Rows and columns past the edges repeat the last one (their sums are not stored).
                 float* a0 = p.A + (long)Math.Min(i0, lastRow) * p.Lda, a1 = p.A + (long)Math.Min(i0 + 1, lastRow) * p.Lda;
-                float* b = p.B + (long)j0 * p.Ldb;
-                DotBlock(p.K, a0, a1, b, p.Ldb, Math.Min(7, lastCol - j0), sums);
+                DotBlock(p.K, a0, a1, p.B + (long)j0 * p.Ldb, p.Ldb, Math.Min(7, lastCol - j0), sums);
+                var mask = LaneMasks.First256(p.N - j0);
                 for (int r = 0; r < Math.Min(2, p.M - i0); r++)
-                    for (int j = 0; j < Math.Min(8, p.N - j0); j++)
-                    {
-                        float* cij = p.C + (long)(i0 + r) * p.Ldc + j0 + j;
-                        float scaled = p.Alpha * sums[r * 8 + j];
-                        *cij = p.Beta == 0f ? scaled : MathF.FusedMultiplyAdd(p.Beta, *cij, scaled);
-                    }
+                {
+                    float* c = p.C + (long)(i0 + r) * p.Ldc + j0;
+                    var v = Vector256.Load(sums + r * 8) * va;
+                    if (p.Beta != 0f) v = Fma.MultiplyAdd(vb, Avx.MaskLoad(c, mask), v);
+                    Avx.MaskStore(c, mask, v);
+                }
             }
     }
 
-    /// <summary>sums[r * 8 + j] = a_r . b_j for rows a0, a1 and columns b_j = b + min(j, lastJ) * ldb, each over k.</summary>
+    /// <summary>sums[r * 8 + j] = a_r . b_j for rows a0, a1 and columns b_j = b + min(j, lastJ) * ldb, each over k (a multiple of 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBlock(int k, float* a0, float* a1, float* b, nint ldb, int lastJ, float* sums)
     {
@@ -162,34 +167,43 @@ internal static unsafe class SmallGemm
         float* b7 = b + Math.Min(7, lastJ) * ldb;
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s04 = default, s05 = default, s06 = default, s07 = default;
         Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default, s14 = default, s15 = default, s16 = default, s17 = default;
-        var zero = Vector512<float>.Zero;
         for (int q = 0; q < k; q += 16)
         {
-            // Whole vectors, then one masked tail (the masked loads cost a mask conversion each).
-            var m = LaneMasks.First512(k - q);
-            bool whole = q + 16 <= k;
-            var x0 = whole ? Vector512.Load(a0 + q) : Avx512F.MaskLoad(a0 + q, m, zero);
-            var x1 = whole ? Vector512.Load(a1 + q) : Avx512F.MaskLoad(a1 + q, m, zero);
-            var y = whole ? Vector512.Load(b0 + q) : Avx512F.MaskLoad(b0 + q, m, zero);
+            var x0 = Vector512.Load(a0 + q);
+            var x1 = Vector512.Load(a1 + q);
+            var y = Vector512.Load(b0 + q);
             s00 = Avx512F.FusedMultiplyAdd(x0, y, s00); s10 = Avx512F.FusedMultiplyAdd(x1, y, s10);
-            y = whole ? Vector512.Load(b1 + q) : Avx512F.MaskLoad(b1 + q, m, zero);
+            y = Vector512.Load(b1 + q);
             s01 = Avx512F.FusedMultiplyAdd(x0, y, s01); s11 = Avx512F.FusedMultiplyAdd(x1, y, s11);
-            y = whole ? Vector512.Load(b2 + q) : Avx512F.MaskLoad(b2 + q, m, zero);
+            y = Vector512.Load(b2 + q);
             s02 = Avx512F.FusedMultiplyAdd(x0, y, s02); s12 = Avx512F.FusedMultiplyAdd(x1, y, s12);
-            y = whole ? Vector512.Load(b3 + q) : Avx512F.MaskLoad(b3 + q, m, zero);
+            y = Vector512.Load(b3 + q);
             s03 = Avx512F.FusedMultiplyAdd(x0, y, s03); s13 = Avx512F.FusedMultiplyAdd(x1, y, s13);
-            y = whole ? Vector512.Load(b4 + q) : Avx512F.MaskLoad(b4 + q, m, zero);
+            y = Vector512.Load(b4 + q);
             s04 = Avx512F.FusedMultiplyAdd(x0, y, s04); s14 = Avx512F.FusedMultiplyAdd(x1, y, s14);
-            y = whole ? Vector512.Load(b5 + q) : Avx512F.MaskLoad(b5 + q, m, zero);
+            y = Vector512.Load(b5 + q);
             s05 = Avx512F.FusedMultiplyAdd(x0, y, s05); s15 = Avx512F.FusedMultiplyAdd(x1, y, s15);
-            y = whole ? Vector512.Load(b6 + q) : Avx512F.MaskLoad(b6 + q, m, zero);
+            y = Vector512.Load(b6 + q);
             s06 = Avx512F.FusedMultiplyAdd(x0, y, s06); s16 = Avx512F.FusedMultiplyAdd(x1, y, s16);
-            y = whole ? Vector512.Load(b7 + q) : Avx512F.MaskLoad(b7 + q, m, zero);
+            y = Vector512.Load(b7 + q);
             s07 = Avx512F.FusedMultiplyAdd(x0, y, s07); s17 = Avx512F.FusedMultiplyAdd(x1, y, s17);
         }
-        sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01); sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
-        sums[4] = Vector512.Sum(s04); sums[5] = Vector512.Sum(s05); sums[6] = Vector512.Sum(s06); sums[7] = Vector512.Sum(s07);
-        sums[8] = Vector512.Sum(s10); sums[9] = Vector512.Sum(s11); sums[10] = Vector512.Sum(s12); sums[11] = Vector512.Sum(s13);
-        sums[12] = Vector512.Sum(s14); sums[13] = Vector512.Sum(s15); sums[14] = Vector512.Sum(s16); sums[15] = Vector512.Sum(s17);
+        Vector256.Store(AddLanes(s00, s01, s02, s03, s04, s05, s06, s07), sums);
+        Vector256.Store(AddLanes(s10, s11, s12, s13, s14, s15, s16, s17), sums + 8);
+    }
+
+    /// <summary>The lane sums of eight vectors, as one vector (halves folded, then a tree of horizontal adds).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> AddLanes(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7)
+    {
+        static Vector256<float> Fold(Vector512<float> v) => v.GetLower() + v.GetUpper();
+        var h01 = Avx.HorizontalAdd(Fold(v0), Fold(v1)); // v0 01 23, v1 01 23 | v0 45 67, v1 45 67
+        var h23 = Avx.HorizontalAdd(Fold(v2), Fold(v3));
+        var h45 = Avx.HorizontalAdd(Fold(v4), Fold(v5));
+        var h67 = Avx.HorizontalAdd(Fold(v6), Fold(v7));
+        var q0 = Avx.HorizontalAdd(h01, h23); // v0..v3 lanes 0-3 | v0..v3 lanes 4-7
+        var q1 = Avx.HorizontalAdd(h45, h67);
+        return Avx.Permute2x128(q0, q1, 0x20) + Avx.Permute2x128(q0, q1, 0x31);
     }
 }
