@@ -127,8 +127,21 @@ internal static unsafe class SingleChannelConvolution
                     for (int n = 0; n < g.N; n++)
                     {
                         float* image = x + (long)n * h * width, grad = dy + ((long)n * g.K + k) * plane;
+                        // The next image's plane of this channel is K planes (~0.5 MB) on: too far for the hardware
+                        // prefetchers, so the first column block's pass fetches it row by row ahead of use (2.5-3.8 ->
+                        // 2.4-2.7 ms at batch 32, 14-20 -> 11.5-12 ms at batch 128). Reading dy in memory order instead
+                        // (image by image, each plane's sums added to per-channel sums) was slower: 4.3-4.8 ms.
+                        float* next = grad + g.K * plane;
+                        bool prefetch = q0 == 0 && n + 1 < g.N;
                         for (int row = 0; row < p; row++)
                         {
+                            if (prefetch)
+                            {
+                                float* ahead = next + (long)row * q;
+                                Sse.Prefetch0(ahead);
+                                Sse.Prefetch0(ahead + 16);
+                                Sse.Prefetch0(ahead + 32);
+                            }
                             var d = Avx512F.MaskLoad(grad + (long)row * q + q0, inRow, Vector512<float>.Zero);
                             // Rows outside the image are zeros, multiplied as the reference's padding is.
                             Vector512<float> a0 = default, a1 = default, a2 = default, b0, b1, b2, c0 = default, c1 = default, c2 = default;

@@ -5,25 +5,22 @@ using System.Runtime.Intrinsics.X86;
 namespace Dicc.Engine.Backends.Cpu;
 
 /// <summary>
-/// Products too small for packing to pay (the classifier head's, a few microseconds each), computed straight from A
-/// and B on the calling thread with AVX-512. Packing, buffers and the blocked loops cost as much as the arithmetic
-/// there: the 512 -> 7 head ran at 50-105 GFLOP/s where OpenBLAS's small-matrix kernels reach 106-173
-/// (docs/benchmarks.md, "CPU GEMM").
+/// Products too small for packing to pay whose B is stored [k, n] (the classifier head's and the mapping MLP's
+/// backward products, a few microseconds each), computed straight from A and B on the calling thread with AVX-512.
+/// Packing, buffers and the blocked loops cost as much as the arithmetic there: the head's weight gradient ran at
+/// 50-55 GFLOP/s where OpenBLAS's small-matrix kernels reach 150 (docs/benchmarks.md, "CPU GEMM").
 /// </summary>
 /// <remarks>
-/// With B not transposed (NN, TN) each block of 4 rows by 64 columns of C is one FMA chain per element over p in
-/// order, then <c>alpha * acc</c> or <c>fma(beta, c, alpha * acc)</c>: the micro-kernel's arithmetic for a product of
-/// one K slice (K at most <see cref="MaxK"/> there), so the result is bit-identical to the blocked GEMM's. With B transposed
-/// and A not (NT: rows of both contiguous along p) and K a multiple of 16, each element is a dot product in 16 lanes, added across lanes at the
-/// end: a different order from the blocked GEMM's, fixed for the shape.
+/// Each block of 4 rows by 64 columns of C is one FMA chain per element over p in order, then <c>alpha * acc</c> or
+/// <c>fma(beta, c, alpha * acc)</c>: the micro-kernel's arithmetic for a product of one K slice (K at most
+/// <see cref="MaxK"/>), so the result is bit-identical to the blocked GEMM's. (Dot products in lanes for B stored
+/// [n, k] were 1.3x OpenBLAS on the head's forward but sum in another order, which broke the reference path's
+/// bit-identity with the fast path's implicit-GEMM filter gradient; those products stay on the blocked GEMM.)
 /// </remarks>
 internal static unsafe class SmallGemm
 {
-    /// <summary>
-    /// At most this many multiply-adds for the dot products, and for the row updates (which sum as the blocked GEMM
-    /// does, so only speed decides) up to what the blocked GEMM also runs on one thread (the MLP's 128 x 128 x 32).
-    /// </summary>
-    private const long MaxDotWork = 1L << 17, MaxRowUpdateWork = 1L << 19;
+    /// <summary>At most this many multiply-adds: what the blocked GEMM also runs on one thread (up to the MLP's 128 x 128 x 32).</summary>
+    private const long MaxWork = 1L << 19;
 
     /// <summary>At most the blocked GEMM's K slice, so that a row update sums as the micro-kernel does.</summary>
     private const int MaxK = 384;
@@ -34,14 +31,10 @@ internal static unsafe class SmallGemm
     /// <summary>Whether <paramref name="p"/> runs here.</summary>
     public static bool Handles(in GemmProblem p) =>
         Enabled && Avx512F.IsSupported && !p.ImplicitB && !p.TransposedC && p.RowBias == null &&
-        (p.TransB ? !p.TransA && p.K % 16 == 0 && (long)p.M * p.N * p.K <= MaxDotWork : p.K <= MaxK && (long)p.M * p.N * p.K <= MaxRowUpdateWork);
+        !p.TransB && p.K <= MaxK && (long)p.M * p.N * p.K <= MaxWork;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(in GemmProblem p)
-    {
-        if (p.TransB) Dots(p);
-        else RowUpdates(p);
-    }
+    public static void Run(in GemmProblem p) => RowUpdates(p);
 
     /// <summary>C = alpha op(A) B (+ beta C), B stored [k, n]: blocks of 4 rows and 64 columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -131,79 +124,5 @@ internal static unsafe class SmallGemm
         Avx512F.MaskStore(c + 16, m1, v1);
         Avx512F.MaskStore(c + 32, m2, v2);
         Avx512F.MaskStore(c + 48, m3, v3);
-    }
-
-    /// <summary>C = alpha A B^T (+ beta C), A stored [m, k], B stored [n, k]: blocks of 2 rows and 8 columns of dot products.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dots(in GemmProblem p)
-    {
-        float* sums = stackalloc float[16];
-        int lastRow = p.M - 1, lastCol = p.N - 1;
-        var va = Vector256.Create(p.Alpha);
-        var vb = Vector256.Create(p.Beta);
-        for (int i0 = 0; i0 < p.M; i0 += 2)
-            for (int j0 = 0; j0 < p.N; j0 += 8)
-            {
-                // Rows and columns past the edges repeat the last one (their sums are not stored).
-                float* a0 = p.A + (long)Math.Min(i0, lastRow) * p.Lda, a1 = p.A + (long)Math.Min(i0 + 1, lastRow) * p.Lda;
-                DotBlock(p.K, a0, a1, p.B + (long)j0 * p.Ldb, p.Ldb, Math.Min(7, lastCol - j0), sums);
-                var mask = LaneMasks.First256(p.N - j0);
-                for (int r = 0; r < Math.Min(2, p.M - i0); r++)
-                {
-                    float* c = p.C + (long)(i0 + r) * p.Ldc + j0;
-                    var v = Vector256.Load(sums + r * 8) * va;
-                    if (p.Beta != 0f) v = Fma.MultiplyAdd(vb, Avx.MaskLoad(c, mask), v);
-                    Avx.MaskStore(c, mask, v);
-                }
-            }
-    }
-
-    /// <summary>sums[r * 8 + j] = a_r . b_j for rows a0, a1 and columns b_j = b + min(j, lastJ) * ldb, each over k (a multiple of 16).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotBlock(int k, float* a0, float* a1, float* b, nint ldb, int lastJ, float* sums)
-    {
-        float* b0 = b, b1 = b + Math.Min(1, lastJ) * ldb, b2 = b + Math.Min(2, lastJ) * ldb, b3 = b + Math.Min(3, lastJ) * ldb;
-        float* b4 = b + Math.Min(4, lastJ) * ldb, b5 = b + Math.Min(5, lastJ) * ldb, b6 = b + Math.Min(6, lastJ) * ldb;
-        float* b7 = b + Math.Min(7, lastJ) * ldb;
-        Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s04 = default, s05 = default, s06 = default, s07 = default;
-        Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default, s14 = default, s15 = default, s16 = default, s17 = default;
-        for (int q = 0; q < k; q += 16)
-        {
-            var x0 = Vector512.Load(a0 + q);
-            var x1 = Vector512.Load(a1 + q);
-            var y = Vector512.Load(b0 + q);
-            s00 = Avx512F.FusedMultiplyAdd(x0, y, s00); s10 = Avx512F.FusedMultiplyAdd(x1, y, s10);
-            y = Vector512.Load(b1 + q);
-            s01 = Avx512F.FusedMultiplyAdd(x0, y, s01); s11 = Avx512F.FusedMultiplyAdd(x1, y, s11);
-            y = Vector512.Load(b2 + q);
-            s02 = Avx512F.FusedMultiplyAdd(x0, y, s02); s12 = Avx512F.FusedMultiplyAdd(x1, y, s12);
-            y = Vector512.Load(b3 + q);
-            s03 = Avx512F.FusedMultiplyAdd(x0, y, s03); s13 = Avx512F.FusedMultiplyAdd(x1, y, s13);
-            y = Vector512.Load(b4 + q);
-            s04 = Avx512F.FusedMultiplyAdd(x0, y, s04); s14 = Avx512F.FusedMultiplyAdd(x1, y, s14);
-            y = Vector512.Load(b5 + q);
-            s05 = Avx512F.FusedMultiplyAdd(x0, y, s05); s15 = Avx512F.FusedMultiplyAdd(x1, y, s15);
-            y = Vector512.Load(b6 + q);
-            s06 = Avx512F.FusedMultiplyAdd(x0, y, s06); s16 = Avx512F.FusedMultiplyAdd(x1, y, s16);
-            y = Vector512.Load(b7 + q);
-            s07 = Avx512F.FusedMultiplyAdd(x0, y, s07); s17 = Avx512F.FusedMultiplyAdd(x1, y, s17);
-        }
-        Vector256.Store(AddLanes(s00, s01, s02, s03, s04, s05, s06, s07), sums);
-        Vector256.Store(AddLanes(s10, s11, s12, s13, s14, s15, s16, s17), sums + 8);
-    }
-
-    /// <summary>The lane sums of eight vectors, as one vector (halves folded, then a tree of horizontal adds).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> AddLanes(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
-        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7)
-    {
-        static Vector256<float> Fold(Vector512<float> v) => v.GetLower() + v.GetUpper();
-        var h01 = Avx.HorizontalAdd(Fold(v0), Fold(v1)); // v0 01 23, v1 01 23 | v0 45 67, v1 45 67
-        var h23 = Avx.HorizontalAdd(Fold(v2), Fold(v3));
-        var h45 = Avx.HorizontalAdd(Fold(v4), Fold(v5));
-        var h67 = Avx.HorizontalAdd(Fold(v6), Fold(v7));
-        var q0 = Avx.HorizontalAdd(h01, h23); // v0..v3 lanes 0-3 | v0..v3 lanes 4-7
-        var q1 = Avx.HorizontalAdd(h45, h67);
-        return Avx.Permute2x128(q0, q1, 0x20) + Avx.Permute2x128(q0, q1, 0x31);
     }
 }
