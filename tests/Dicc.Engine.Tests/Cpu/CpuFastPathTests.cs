@@ -113,8 +113,7 @@ public class CpuFastPathTests
             (9, 32, 22, 22, 16), // 1089 tiles: the filter gradient in two slices, the second partial
             (65, 128, 16, 16, 160), // a dU over 1 MB in five slices (4160 tiles)
         ];
-        foreach (var c in cases)
-            yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
+        return MapCases(cases);
     }
 
     [TestCaseSource(nameof(WinogradGeometries))]
@@ -144,17 +143,7 @@ public class CpuFastPathTests
     public void WinogradConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
     {
         var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
-        var random = new RandomStream(6);
-        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
-        float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
-        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
-        var all = Run();
-        foreach (int threads in new[] { 1 })
-            using (CpuParallel.LimitThreads(threads))
-            {
-                var some = Run();
-                for (int i = 0; i < all.Length; i++) Assert.That(some[i], Is.EqualTo(all[i]), $"output {i}: {threads} threads differ from {CpuParallel.Threads}.");
-            }
+        AssertSameOnOneThread(g, seed: 6);
     }
 
     [Test]
@@ -191,8 +180,7 @@ public class CpuFastPathTests
             (32, 160, 5, 5, 72), // the filter gradient's blocks of 64 outputs and 128 inputs, each with a partial last one
             (48, 64, 2, 3, 16),
         ];
-        foreach (var c in cases)
-            yield return new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}");
+        return MapCases(cases);
     }
 
     [TestCaseSource(nameof(SmallMapGeometries))]
@@ -225,16 +213,7 @@ public class CpuFastPathTests
     public void SmallMapConvolution_DoesNotDependOnTheThreadCount(int n, int c, int h, int w, int k)
     {
         var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
-        var random = new RandomStream(8);
-        float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
-        float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
-        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
-        var all = Run();
-        using (CpuParallel.LimitThreads(1))
-        {
-            var one = Run();
-            for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}: 1 thread differs from {CpuParallel.Threads}.");
-        }
+        AssertSameOnOneThread(g, seed: 8);
     }
 
     [Test]
@@ -299,10 +278,17 @@ public class CpuFastPathTests
     public void Convolution_DoesNotDependOnTheThreadCount(int c, int h, int w)
     {
         var g = new ConvolutionGeometry(6, c, h, w, 24, 3, 3, 1, 1, 1, 1);
-        var random = new RandomStream(4);
+        AssertSameOnOneThread(g, seed: 4);
+    }
+
+    /// <summary>Forward, filter and bias gradients and input gradient of <paramref name="g"/> on all threads and on one: bit-identical.</summary>
+    private void AssertSameOnOneThread(in ConvolutionGeometry g, ulong seed)
+    {
+        var random = new RandomStream(seed);
+        var geometry = g;
         float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
         float[] dy = Normal(g.OutputShape.ElementCount, random), b = Normal(g.K, random);
-        float[][] Run() => [Forward(_fast, g, x, wt, b), .. Pair(FilterGradient(_fast, g, x, dy)), DataGradient(_fast, g, dy, wt)];
+        float[][] Run() => [Forward(_fast, geometry, x, wt, b), .. Pair(FilterGradient(_fast, geometry, x, dy)), DataGradient(_fast, geometry, dy, wt)];
         var all = Run();
         using (CpuParallel.LimitThreads(1))
         {
@@ -310,6 +296,10 @@ public class CpuFastPathTests
             for (int i = 0; i < all.Length; i++) Assert.That(one[i], Is.EqualTo(all[i]), $"output {i}: 1 thread differs from {CpuParallel.Threads}.");
         }
     }
+
+    /// <summary>(N, C, H, W, K) cases of 3x3, stride-1, padding-1 convolutions, named by their sizes.</summary>
+    private static IEnumerable<TestCaseData> MapCases((int N, int C, int H, int W, int K)[] cases) =>
+        cases.Select(c => new TestCaseData(c.N, c.C, c.H, c.W, c.K).SetArgDisplayNames($"n{c.N} c{c.C} {c.H}x{c.W} k{c.K}"));
 
     // BatchNorm: the fast path's statistics are float sums over one image's row of a channel (at most H*W = 1936
     // values here, 32 partial sums) added in double, so each row sum is off by at most (H*W/32 + 6) * 2^-24 of
