@@ -89,8 +89,10 @@ internal static class StepVsPyTorch
                 new ModelTrainingOptions { Sgd = new SgdOptions { Momentum = 0.9f, WeightDecay = 5e-4f }, Seed = 1 });
             double stepFlop = 3.0 * model.ForwardFlops(new Shape(batch, 1, 44, 44));
             void Step() => model.TrainStep(images, labels, 1e-4f);
-            Step(); // plans memory
-            Step();
+            // The first step plans memory; the .NET JIT recompiles hot methods (tier 1) after ~30 calls, in the
+            // background, so with two warm-up steps the first timed round still ran some tier-0 code (442-454 ms against
+            // ~330 at batch 32). Five steps, as the peer's warm-up gives each memory format.
+            for (int i = 0; i < 5; i++) Step();
 
             using var torch = peer ? PyTorchPeer.Start(python, script!, batch, threads, depth, width, memoryFormat) : null;
             if (torch is not null) Console.WriteLine($"peer: {torch.Describe()}");
