@@ -63,13 +63,17 @@ public unsafe class GemmTests(string kernelName)
     }
 
     // The two shortcuts of the AVX-512 family against the blocked, packed GEMM they stand in for, bit for bit: tiny
-    // products with B stored [k, n] computed straight from A and B (SmallGemm) and B read in place for products of at
-    // most 64 rows. Sizes cross their blocks' edges (4 rows, 64 columns, 16-lane tails, partial slivers).
+    // products computed straight from A and B (SmallGemm: row updates for B stored [k, n], 16-row strips against at
+    // most 16 columns for B stored [n, k]) and B read in place for products of at most 64 rows. Sizes cross their
+    // blocks' edges (4 or 16 rows, 8 or 64 columns, 16-lane tails, K slices, partial slivers).
     [TestCase(false, false, 7, 70, 33)]
     [TestCase(true, false, 7, 512, 32)]   // the head's weight gradient
     [TestCase(false, false, 32, 512, 7)]  // the head's input gradient
     [TestCase(true, false, 13, 17, 100)]
     [TestCase(true, false, 128, 128, 32)] // the mapping MLP's weight gradient
+    [TestCase(false, true, 32, 7, 512)]   // the head's forward: B stored [n, k], two K slices
+    [TestCase(false, true, 5, 9, 33)]     // two column blocks, a partial row strip
+    [TestCase(false, true, 40, 16, 800)]  // three K slices, three row strips
     public void SmallProducts_AreBitIdenticalToTheBlockedGemm(bool transA, bool transB, int m, int n, int k)
     {
         if (kernel != GemmKernelKind.Avx512) Assert.Ignore("The small-product path is part of the AVX-512 family.");

@@ -28,13 +28,84 @@ internal static unsafe class SmallGemm
     /// <summary>Off with <c>DICC_GEMM_SMALL=0</c> (or from a test): every product then runs the blocked GEMM.</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("DICC_GEMM_SMALL") != "0";
 
+    /// <summary>At most this many columns for a product with B stored [n, k] (the 512 -> 7 head's forward).</summary>
+    private const int MaxThinColumns = 16;
+
     /// <summary>Whether <paramref name="p"/> runs here.</summary>
     public static bool Handles(in GemmProblem p) =>
         Enabled && Avx512F.IsSupported && !p.ImplicitB && !p.TransposedC && p.RowBias == null &&
-        !p.TransB && p.K <= MaxK && (long)p.M * p.N * p.K <= MaxWork;
+        (long)p.M * p.N * p.K <= MaxWork &&
+        (p.TransB ? !p.TransA && p.N <= MaxThinColumns : p.K <= MaxK);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(in GemmProblem p) => RowUpdates(p);
+    public static void Run(in GemmProblem p)
+    {
+        if (p.TransB) ThinColumns(p);
+        else RowUpdates(p);
+    }
+
+    /// <summary>
+    /// C = alpha A B^T (+ beta C), A stored [m, k], B stored [n, k] with n at most 16: 16 rows of A at a time are
+    /// transposed into a buffer, so that one vector holds 16 rows' values of one p, and each of 8 columns is one FMA chain
+    /// per row over p, in the blocked GEMM's K slices (equal slices of at most <see cref="MaxK"/>, each added to C with
+    /// the micro-kernel's final step): bit-identical to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ThinColumns(in GemmProblem p)
+    {
+        float* at = GemmBuffers.ForThisThread(16L * p.K, 0, 0).A;
+        float* scratch = stackalloc float[8 * 16];
+        int slices = (p.K + MaxK - 1) / MaxK;
+        for (int i0 = 0; i0 < p.M; i0 += 16)
+        {
+            int rows = Math.Min(16, p.M - i0);
+            GemmPacking.Transpose(p.A + (long)i0 * p.Lda, p.Lda, rows, p.K, at, 16);
+            for (int j0 = 0; j0 < p.N; j0 += 8)
+            {
+                int cols = Math.Min(8, p.N - j0);
+                for (int slice = 0; slice < slices; slice++)
+                {
+                    int q0 = (int)((long)p.K * slice / slices), q1 = (int)((long)p.K * (slice + 1) / slices);
+                    ColumnSlice(at, q0, q1, p.B + (long)j0 * p.Ldb, p.Ldb, cols - 1, scratch);
+                    float beta = slice == 0 ? p.Beta : 1f;
+                    for (int j = 0; j < cols; j++)
+                        for (int r = 0; r < rows; r++)
+                        {
+                            float* c = p.C + (long)(i0 + r) * p.Ldc + j0 + j;
+                            float scaled = p.Alpha * scratch[j * 16 + r];
+                            *c = beta == 0f ? scaled : MathF.FusedMultiplyAdd(beta, *c, scaled);
+                        }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// scratch[j * 16 + r] = sum over q in [q0, q1) of at[q * 16 + r] * b_j[q] (one FMA chain per element, q ascending)
+    /// for columns b_j = b + min(j, lastJ) * ldb, j in [0, 8).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ColumnSlice(float* at, int q0, int q1, float* b, nint ldb, int lastJ, float* scratch)
+    {
+        float* b0 = b, b1 = b + Math.Min(1, lastJ) * ldb, b2 = b + Math.Min(2, lastJ) * ldb, b3 = b + Math.Min(3, lastJ) * ldb;
+        float* b4 = b + Math.Min(4, lastJ) * ldb, b5 = b + Math.Min(5, lastJ) * ldb, b6 = b + Math.Min(6, lastJ) * ldb;
+        float* b7 = b + Math.Min(7, lastJ) * ldb;
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        for (int q = q0; q < q1; q++)
+        {
+            var a = Vector512.Load(at + q * 16);
+            s0 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b0[q]), s0);
+            s1 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b1[q]), s1);
+            s2 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b2[q]), s2);
+            s3 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b3[q]), s3);
+            s4 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b4[q]), s4);
+            s5 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b5[q]), s5);
+            s6 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b6[q]), s6);
+            s7 = Avx512F.FusedMultiplyAdd(a, Vector512.Create(b7[q]), s7);
+        }
+        Vector512.Store(s0, scratch); Vector512.Store(s1, scratch + 16); Vector512.Store(s2, scratch + 32); Vector512.Store(s3, scratch + 48);
+        Vector512.Store(s4, scratch + 64); Vector512.Store(s5, scratch + 80); Vector512.Store(s6, scratch + 96); Vector512.Store(s7, scratch + 112);
+    }
 
     /// <summary>C = alpha op(A) B (+ beta C), B stored [k, n]: blocks of 4 rows and 64 columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
