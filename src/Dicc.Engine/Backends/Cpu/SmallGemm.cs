@@ -5,17 +5,18 @@ using System.Runtime.Intrinsics.X86;
 namespace Dicc.Engine.Backends.Cpu;
 
 /// <summary>
-/// Products too small for packing to pay whose B is stored [k, n] (the classifier head's and the mapping MLP's
-/// backward products, a few microseconds each), computed straight from A and B on the calling thread with AVX-512.
-/// Packing, buffers and the blocked loops cost as much as the arithmetic there: the head's weight gradient ran at
-/// 50-55 GFLOP/s where OpenBLAS's small-matrix kernels reach 150 (docs/benchmarks.md, "CPU GEMM").
+/// Products too small for packing to pay (the classifier head's and the mapping MLP's, a few microseconds each),
+/// computed straight from A and B on the calling thread with AVX-512. Packing, buffers and the blocked loops cost as much
+/// as the arithmetic there: the head's weight gradient ran at 50-55 GFLOP/s where OpenBLAS's small-matrix kernels reach
+/// 150 (docs/benchmarks.md, "CPU GEMM").
 /// </summary>
 /// <remarks>
-/// Each block of 4 rows by 64 columns of C is one FMA chain per element over p in order, then <c>alpha * acc</c> or
-/// <c>fma(beta, c, alpha * acc)</c>: the micro-kernel's arithmetic for a product of one K slice (K at most
-/// <see cref="MaxK"/>), so the result is bit-identical to the blocked GEMM's. (Dot products in lanes for B stored
-/// [n, k] were 1.3x OpenBLAS on the head's forward but sum in another order, which broke the reference path's
-/// bit-identity with the fast path's implicit-GEMM filter gradient; those products stay on the blocked GEMM.)
+/// Both forms compute each element as the micro-kernel does: one FMA chain over p in order per K slice of the blocked
+/// GEMM (equal slices of at most <see cref="MaxK"/>), then <c>alpha * acc</c> or <c>fma(beta, c, alpha * acc)</c>, so
+/// results are bit-identical to the blocked GEMM's (tests compare them). B stored [k, n]: blocks of 4 rows by 64 columns
+/// of C (K at most one slice). B stored [n, k] with few columns: 16-row strips of A transposed, against 8 columns.
+/// (Dot products in lanes for the latter were faster but summed in another order, which broke the reference path's
+/// bit-identity with the fast path's implicit-GEMM filter gradient.)
 /// </remarks>
 internal static unsafe class SmallGemm
 {
