@@ -163,7 +163,7 @@ public class CpuFastPathTests
         });
     }
 
-    // Geometries that the small-map convolution runs: VGG's 5 x 5 and 2 x 2 maps, a partial 32-image sliver (24 of 32)
+    // Geometries that the small-map convolution runs: VGG's 5 x 5 and 2 x 2 maps, a partial 32-image sliver (26 of 32)
     // and two slivers, two channel slices (300 channels), non-square and 1 x 1 maps, the largest map it takes (8 x 8
     // goes to Winograd, so 7 x 9), and input channels that are not a multiple of 8 (then dx runs the direct path).
     public static IEnumerable<TestCaseData> SmallMapGeometries()
@@ -171,7 +171,7 @@ public class CpuFastPathTests
         (int N, int C, int H, int W, int K)[] cases =
         [
             (32, 16, 5, 5, 24),
-            (24, 32, 5, 5, 16),
+            (26, 32, 5, 5, 16),
             (64, 24, 2, 2, 16),
             (48, 300, 3, 4, 16),
             (32, 32, 1, 1, 16),
@@ -179,6 +179,8 @@ public class CpuFastPathTests
             (25, 17, 5, 5, 16),
             (32, 160, 5, 5, 72), // the filter gradient's blocks of 64 outputs and 128 inputs, each with a partial last one
             (48, 64, 2, 3, 16),
+            (3, 64, 5, 5, 16),   // the filter gradient only: three images
+            (16, 32, 2, 2, 16),  // half a sliver at 2 x 2
         ];
         return MapCases(cases);
     }
@@ -188,7 +190,7 @@ public class CpuFastPathTests
     {
         var g = new ConvolutionGeometry(n, c, h, w, k, 3, 3, 1, 1, 1, 1);
         bool runs = SmallMapConvolution.Enabled && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
-        Assert.That(SmallMapConvolution.Applies(g), Is.EqualTo(runs));
+        Assert.That(SmallMapConvolution.Applies(g), Is.EqualTo(runs && n > 3));
         var random = new RandomStream(7);
         float[] x = Normal(g.InputShape.ElementCount, random), wt = Normal(g.WeightShape.ElementCount, random);
         float[] b = Normal(k, random), dy = Normal(g.OutputShape.ElementCount, random);
@@ -230,6 +232,10 @@ public class CpuFastPathTests
             Assert.That(SmallMapConvolution.Applies(Layer(32, 512, 2, 512)), Is.True, "conv5_1");
             Assert.That(SmallMapConvolution.Applies(Layer(1, 512, 5, 512)), Is.False, "one image: 31 of 32 lanes padding");
             Assert.That(SmallMapConvolution.Applies(Layer(33, 512, 5, 512)), Is.False, "33 images: two slivers, half padding");
+            Assert.That(SmallMapConvolution.Applies(Layer(23, 512, 5, 512)), Is.False, "23 of 32 images at 5 x 5: padding costs more than the taps save");
+            Assert.That(SmallMapConvolution.Applies(Layer(16, 512, 2, 512)), Is.True, "16 of 32 images at 2 x 2: 20 of 36 taps saved");
+            Assert.That(SmallMapConvolution.Applies(Layer(14, 512, 2, 512)), Is.False, "14 of 32 images at 2 x 2");
+            Assert.That(SmallMapConvolution.AppliesToFilterGradient(Layer(1, 512, 5, 512)), Is.True, "the filter gradient pads no images");
             Assert.That(SmallMapConvolution.Applies(Layer(32, 256, 11, 256)), Is.False, "conv3_2: Winograd's");
         });
     }
