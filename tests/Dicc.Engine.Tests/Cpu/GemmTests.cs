@@ -77,6 +77,9 @@ public unsafe class GemmTests(string kernelName)
     public void SmallProducts_AreBitIdenticalToTheBlockedGemm(bool transA, bool transB, int m, int n, int k)
     {
         if (kernel != GemmKernelKind.Avx512) Assert.Ignore("The small-product path is part of the AVX-512 family.");
+        // The shape must take the small path, or the comparison would be of the blocked GEMM with itself.
+        var probe = new GemmProblem(transA, transB, m, n, k, 1f, null, transA ? m : k, null, transB ? k : n, 0f, null, n);
+        Assert.That(SmallGemm.Handles(probe), Is.EqualTo(SmallGemm.Enabled));
         var (small, blocked) = BothWays(transA, transB, m, n, k, () => SmallGemm.Enabled, v => SmallGemm.Enabled = v);
         Assert.That(small, Is.EqualTo(blocked));
     }

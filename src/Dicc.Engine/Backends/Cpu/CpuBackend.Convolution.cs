@@ -188,17 +188,22 @@ public sealed unsafe partial class CpuBackend
     private static long ChannelsLastFilterFloats(in ConvolutionGeometry g) =>
         FastPassFloats(g, g.K) + Align((long)g.N * g.C * g.H * g.W) + Align((long)g.K * g.C * g.R * g.S);
 
-    /// <summary>Images [n, C, H*W] to [n, H*W, C], eight channels of one image per item.</summary>
-    internal readonly struct ToChannelsLastBody(float* x, float* xt, int channels, int hw) : IRangeBody
+    /// <summary>
+    /// Images [n, C, H*W] to channels-last rows: channel c of position p of image i at xt[i * imageStride + p *
+    /// positionStride + c]; eight channels of one image per item. The plain form is [n, H*W, C].
+    /// </summary>
+    internal readonly struct ToChannelsLastBody(float* x, float* xt, int channels, int hw, long imageStride, long positionStride) : IRangeBody
     {
+        public ToChannelsLastBody(float* x, float* xt, int channels, int hw) : this(x, xt, channels, hw, (long)hw * channels, channels) { }
+
         public void Run(int start, int end)
         {
             int groups = (channels + 7) / 8;
             for (int item = start; item < end; item++)
             {
                 int i = item / groups, c0 = item % groups * 8, rows = Math.Min(8, channels - c0);
-                float* src = x + ((long)i * channels + c0) * hw, dst = xt + (long)i * hw * channels + c0;
-                GemmPacking.Transpose(src, hw, rows, hw, dst, channels);
+                float* src = x + ((long)i * channels + c0) * hw, dst = xt + i * imageStride + c0;
+                GemmPacking.Transpose(src, hw, rows, hw, dst, positionStride);
             }
         }
     }
