@@ -7,8 +7,13 @@ namespace Dicc.Cli.Tests.Support;
 /// <summary>The tiny sweep the sweep tests train, and the comparison of two runs' results.</summary>
 internal static class SweepSupport
 {
-    /// <summary>Synthetic faces and a narrow VGG11: about a second an epoch on two cores, so a task can be stopped mid-run.</summary>
-    public const string Data = "synthetic:per-class=60,size=36,val=4,test=6,seed=3";
+    /// <summary>
+    /// Synthetic faces and a narrow VGG11: 0.3-0.5 s an epoch with two cells on two cores (2026-11-29), so that a task
+    /// can be stopped mid-run: the stop tests signal after a first epoch, polling every 200 ms. (With 60 images a class
+    /// an epoch had come down to 0.05 s as the CPU backend got faster, and a sweep could finish between the poll and the
+    /// signal.)
+    /// </summary>
+    public const string Data = "synthetic:per-class=300,size=36,val=4,test=6,seed=3";
 
     /// <summary>A grid of 2 methods x 2 seeds (4 cells) of <paramref name="epochs"/> epochs.</summary>
     public static string Grid(int epochs) => $$"""
